@@ -1,0 +1,143 @@
+/*
+ * config: the tunneld.conf model and its parser.
+ *
+ * The parser collects every error (file:line: message) instead of stopping at
+ * the first, so that --check-config shows everything wrong in one go.  A
+ * config is either fully valid or not returned at all: a reload with a bad
+ * file must never half-apply.
+ */
+#ifndef TUNNELD_CONFIG_H
+#define TUNNELD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#define CONFIG_DEFAULT_PATH	"/etc/tunneld/tunneld.conf"
+#define CONFIG_HOST_MAX		256
+#define EX_CONFIG_EXIT		78	/* sysexits.h EX_CONFIG */
+
+enum fwd_kind { FWD_LOCAL, FWD_REMOTE };
+enum gpu_kind { GPU_NONE, GPU_NVIDIA_SMI, GPU_TEGRASTATS };
+enum hostkey_policy { HOSTKEY_STRICT, HOSTKEY_ACCEPT_NEW };
+enum pool_policy { POOL_PRIORITY, POOL_LEAST_LOAD };
+
+struct fwd_conf {
+	enum fwd_kind	 kind;
+	char		 listen_host[CONFIG_HOST_MAX];	/* "127.0.0.1", "::1", "localhost" */
+	uint16_t	 listen_port;
+	char		 target_host[CONFIG_HOST_MAX];
+	uint16_t	 target_port;
+	int		 line;
+};
+
+struct node_conf {
+	TAILQ_ENTRY(node_conf) entry;
+	char		*name;
+	int		 line;			/* of the [node NAME] header */
+	int		 enabled;		/* `enabled = no` -> node stays stopped */
+
+	/* ssh = none -> local; otherwise [user@]host[:port] or an ssh_config alias */
+	int		 local;
+	char		*ssh;			/* the value as written, for status */
+	char		*user;			/* NULL: libssh/ssh_config default */
+	char		*host;
+	uint16_t	 port;			/* 0: default (22 or ssh_config) */
+	char		*identity;		/* NULL: agent / ssh_config IdentityFile */
+
+	struct fwd_conf	*fwds;
+	size_t		 nfwds;
+
+	char		*ollama;		/* URL or NULL (no Ollama probe) */
+	int		 ollama_explicit;	/* written out, vs defaulted from the first local forward */
+	enum gpu_kind	 gpu;
+	char	       **require_models;
+	size_t		 nrequire_models;
+	char	       **http;			/* health URLs */
+	size_t		 nhttp;
+	int		 priority;		/* lower number = preferred; default 100 */
+};
+TAILQ_HEAD(node_conf_list, node_conf);
+
+struct pool_conf {
+	TAILQ_ENTRY(pool_conf) entry;
+	char		*name;
+	int		 line;
+	char		 listen_host[CONFIG_HOST_MAX];
+	uint16_t	 listen_port;
+	char	       **nodes;
+	size_t		 nnodes;
+	enum pool_policy policy;
+};
+TAILQ_HEAD(pool_conf_list, pool_conf);
+
+/* Durations are kept in milliseconds throughout. */
+struct config {
+	char		*path;
+
+	char		*control_socket;
+	char		*admin_group;
+	char		*known_hosts;
+	enum hostkey_policy host_key_policy;
+	char		*ssh_config;		/* NULL: none */
+	uint64_t	 keepalive_interval;
+	int		 keepalive_count;
+	uint64_t	 connect_timeout;
+	uint64_t	 backoff_initial;
+	uint64_t	 backoff_max;
+	double		 backoff_multiplier;
+	double		 backoff_jitter;	/* 0.2 = +-20 % */
+	uint64_t	 retry_refused;
+	uint64_t	 stable_after;
+	uint64_t	 probe_interval;
+	uint64_t	 probe_timeout;
+	char		*metrics_listen;	/* "host:port" or NULL */
+
+	/* [alerts] */
+	int		 alert_gpu_temp_c;
+	int		 alert_gpu_mem_pct;
+	uint64_t	 alert_ollama_latency;
+	uint64_t	 alert_repeat_after;
+
+	struct node_conf_list nodes;
+	size_t		 nnodes;
+	struct pool_conf_list pools;
+	size_t		 npools;
+};
+
+/* Collected "file:line: message" strings. */
+struct config_errors {
+	char		**msg;
+	size_t		 n;
+};
+
+/*
+ * Parse and validate PATH.  Returns a config, or NULL with every problem
+ * appended to ERRS (which the caller frees with config_errors_clear()).
+ */
+struct config	*config_load(const char *path, struct config_errors *errs);
+/* Same, from a string; NAME stands in for the file name in messages. */
+struct config	*config_load_string(const char *name, const char *text,
+		    struct config_errors *errs);
+void		 config_free(struct config *);
+void		 config_errors_clear(struct config_errors *);
+
+struct node_conf *config_find_node(const struct config *, const char *name);
+/* 1 when both describe the same node (a reload leaves it untouched). */
+int		 node_conf_equal(const struct node_conf *, const struct node_conf *);
+/* 1 when the [tunneld] settings that live sessions depend on are equal. */
+int		 config_global_equal(const struct config *, const struct config *);
+
+/* Pure helpers, exposed for tests and for other modules. */
+int		 config_parse_duration(const char *s, uint64_t *ms);
+int		 config_parse_hostport(const char *s, char *host, size_t hostsz,
+		    uint16_t *port);
+int		 config_host_is_loopback(const char *host);
+/* "did you mean": the closest of CANDIDATES within edit distance 2 (and under
+ * half the candidate's length), or NULL */
+const char	*config_suggest(const char *word, const char *const *candidates);
+/* "%s:%u" with IPv6 hosts bracketed; BUF of at least CONFIG_HOST_MAX + 8 */
+const char	*config_fmt_hostport(char *buf, size_t bufsz, const char *host,
+		    uint16_t port);
+
+#endif

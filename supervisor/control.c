@@ -1,0 +1,563 @@
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <jansson.h>
+
+#include "control.h"
+#include "log.h"
+#include "status.h"
+#include "tunneld.h"
+
+/*
+ * Past CTL_CLIENTS_MAX the oldest client that has not finished a request is
+ * dropped to make room: a flood of idle or hostile connections can never
+ * lock out an operator's `tunnelctl status`.
+ */
+#define CTL_CLIENTS_MAX		128
+#define CTL_IDLE_TIMEOUT	5	/* s to send a whole request */
+#define CTL_WRITE_TIMEOUT	10	/* s for a reader to take an answer */
+#define CTL_WATCH_BUF_MAX	(1024 * 1024)
+
+struct ctl_client {
+	TAILQ_ENTRY(ctl_client)	 entry;
+	struct bufferevent	*bev;
+	uid_t			 uid;
+	pid_t			 pid;
+	int			 admin;
+	int			 watching;
+	int			 answered;	/* reply queued: close once written */
+};
+TAILQ_HEAD(ctl_clients, ctl_client);
+
+struct control {
+	struct evconnlistener	*listener;
+	char			*path;
+	struct ctl_clients	 clients;	/* oldest first */
+	unsigned		 nclients;
+};
+
+static const struct {
+	const char	*name;
+	enum ctl_cmd	 cmd;
+	int		 minargs, maxargs;
+	int		 mutates;
+} ctl_cmds[] = {
+	{ "status",	CTL_STATUS,	0, 1, 0 },
+	{ "restart",	CTL_RESTART,	1, 1, 1 },
+	{ "stop",	CTL_STOP,	1, 1, 1 },
+	{ "start",	CTL_START,	1, 1, 1 },
+	{ "reload",	CTL_RELOAD,	0, 0, 1 },
+	{ "watch",	CTL_WATCH,	0, 0, 0 },
+	{ "metrics",	CTL_METRICS,	0, 0, 0 },
+	{ "version",	CTL_VERSION,	0, 0, 0 },
+	{ "best",	CTL_BEST,	0, 3, 0 },
+};
+#define NCMDS	(sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
+
+int
+control_cmd_mutates(enum ctl_cmd cmd)
+{
+	size_t	i;
+
+	for (i = 0; i < NCMDS; i++)
+		if (ctl_cmds[i].cmd == cmd)
+			return ctl_cmds[i].mutates;
+	return 1;
+}
+
+static int
+control_valid_name(const char *s)
+{
+	const char	*p;
+
+	if (*s == '\0')
+		return 0;
+	for (p = s; *p; p++)
+		if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') &&
+		    !(*p >= '0' && *p <= '9') && *p != '-' && *p != '_' &&
+		    *p != '.' && *p != ':')
+			return 0;
+	return 1;
+}
+
+int
+control_parse(const char *line, size_t len, struct ctl_request *req,
+    char *err, size_t errsz)
+{
+	char		 buf[CTL_LINE_MAX + 1], *words[8], *p, *save = NULL;
+	size_t		 i, nwords = 0, nargs;
+	int		 c;
+
+	memset(req, 0, sizeof(*req));
+	if (len > CTL_LINE_MAX) {
+		snprintf(err, errsz, "request too long (at most %d bytes)",
+		    CTL_LINE_MAX);
+		return -1;
+	}
+	if (len > 0 && line[len - 1] == '\r')	/* socat, telnet */
+		len--;
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)line[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			snprintf(err, errsz, "malformed request: control "
+			    "character 0x%02x at byte %zu", c, i + 1);
+			return -1;
+		}
+	}
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	for (p = strtok_r(buf, " \t", &save); p != NULL;
+	    p = strtok_r(NULL, " \t", &save)) {
+		if (nwords == sizeof(words) / sizeof(words[0])) {
+			snprintf(err, errsz, "too many words in request");
+			return -1;
+		}
+		words[nwords++] = p;
+	}
+	if (nwords == 0) {
+		snprintf(err, errsz, "empty request");
+		return -1;
+	}
+	for (i = 0; i < NCMDS; i++)
+		if (strcmp(words[0], ctl_cmds[i].name) == 0)
+			break;
+	if (i == NCMDS) {
+		snprintf(err, errsz, "unknown command '%.32s'; try status, "
+		    "restart, stop, start, reload, watch, metrics, version, best",
+		    words[0]);
+		return -1;
+	}
+	req->cmd = ctl_cmds[i].cmd;
+
+	if (req->cmd == CTL_BEST) {
+		/* best [POOL] [--model NAME] */
+		size_t k;
+
+		for (k = 1; k < nwords; k++) {
+			if (strcmp(words[k], "--model") == 0 && k + 1 < nwords) {
+				if (strlen(words[k + 1]) >= sizeof(req->model) ||
+				    !control_valid_name(words[k + 1]))
+					goto badname;
+				snprintf(req->model, sizeof(req->model), "%s",
+				    words[++k]);
+			} else if (words[k][0] != '-' && req->arg[0] == '\0') {
+				if (strlen(words[k]) >= sizeof(req->arg) ||
+				    !control_valid_name(words[k]))
+					goto badname;
+				snprintf(req->arg, sizeof(req->arg), "%s",
+				    words[k]);
+			} else {
+				snprintf(err, errsz, "usage: best [POOL] "
+				    "[--model NAME]");
+				return -1;
+			}
+		}
+		return 0;
+	}
+
+	nargs = nwords - 1;
+	if ((int)nargs < ctl_cmds[i].minargs || (int)nargs > ctl_cmds[i].maxargs) {
+		snprintf(err, errsz, "usage: %s%s", ctl_cmds[i].name,
+		    ctl_cmds[i].maxargs == 0 ? "" :
+		    ctl_cmds[i].minargs == 0 ? " [NODE]" :
+		    req->cmd == CTL_RESTART ? " NODE|all" : " NODE");
+		return -1;
+	}
+	if (nargs == 1) {
+		if (strlen(words[1]) >= sizeof(req->arg) ||
+		    !control_valid_name(words[1]))
+			goto badname;
+		snprintf(req->arg, sizeof(req->arg), "%s", words[1]);
+	}
+	return 0;
+badname:
+	snprintf(err, errsz, "malformed name in request");
+	return -1;
+}
+
+static struct control	*ctl;
+
+static void
+control_client_free(struct ctl_client *cl)
+{
+	TAILQ_REMOVE(&ctl->clients, cl, entry);
+	ctl->nclients--;
+	bufferevent_free(cl->bev);
+	free(cl);
+}
+
+/* Queue one JSON line; the object is stolen. */
+static void
+control_send(struct ctl_client *cl, json_t *o)
+{
+	struct evbuffer	*out = bufferevent_get_output(cl->bev);
+	char		*s;
+
+	if (o == NULL)
+		return;
+	if (json_object_get(o, "protocol") == NULL)
+		json_object_set_new(o, "protocol", json_integer(TUNNELD_PROTOCOL));
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (s == NULL)
+		return;
+	evbuffer_add(out, s, strlen(s));
+	evbuffer_add(out, "\n", 1);
+	free(s);
+}
+
+static void
+control_reply_error(struct ctl_client *cl, const char *msg)
+{
+	control_send(cl, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
+	cl->answered = 1;
+	bufferevent_disable(cl->bev, EV_READ);
+}
+
+static json_t *
+control_ok(const char *msg)
+{
+	return json_pack("{s:b,s:s}", "ok", 1, "message", msg);
+}
+
+static void
+control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
+{
+	struct node	*n = NULL;
+	char		 msg[512];
+	json_t		*o;
+
+	if (control_cmd_mutates(req->cmd) && !cl->admin) {
+		snprintf(msg, sizeof(msg), "permission denied: %s needs group %s",
+		    req->cmd == CTL_RESTART ? "restart" : req->cmd == CTL_STOP ?
+		    "stop" : req->cmd == CTL_START ? "start" : "reload",
+		    td->conf->admin_group);
+		control_reply_error(cl, msg);
+		return;
+	}
+	if ((req->cmd == CTL_RESTART && strcmp(req->arg, "all") != 0) ||
+	    req->cmd == CTL_STOP || req->cmd == CTL_START) {
+		if ((n = node_find(req->arg)) == NULL) {
+			snprintf(msg, sizeof(msg), "no such node: %s", req->arg);
+			control_reply_error(cl, msg);
+			return;
+		}
+	}
+
+	switch (req->cmd) {
+	case CTL_STATUS:
+		if ((o = status_reply(req->arg[0] ? req->arg : NULL)) == NULL) {
+			snprintf(msg, sizeof(msg), "no such node: %s", req->arg);
+			control_reply_error(cl, msg);
+			return;
+		}
+		control_send(cl, o);
+		break;
+	case CTL_RESTART:
+		if (n == NULL) {
+			TAILQ_FOREACH(n, &td->nodes, entry)
+				if (!n->admin_stopped)
+					node_restart(n);
+			control_send(cl, control_ok("restarting all nodes"));
+		} else {
+			node_restart(n);
+			snprintf(msg, sizeof(msg), "restarting %s", n->conf->name);
+			control_send(cl, control_ok(msg));
+		}
+		break;
+	case CTL_STOP:
+		node_stop(n, "stopped by tunnelctl");
+		snprintf(msg, sizeof(msg), "%s stopped", n->conf->name);
+		control_send(cl, control_ok(msg));
+		break;
+	case CTL_START:
+		node_start(n);
+		snprintf(msg, sizeof(msg), "%s started", n->conf->name);
+		control_send(cl, control_ok(msg));
+		break;
+	case CTL_RELOAD:
+		if (tunneld_reload(msg, sizeof(msg)) == -1) {
+			control_reply_error(cl, msg);
+			return;
+		}
+		control_send(cl, control_ok(msg));
+		break;
+	case CTL_VERSION:
+		control_send(cl, json_pack("{s:b,s:s,s:i}", "ok", 1, "version",
+		    PACKAGE_VERSION, "protocol", TUNNELD_PROTOCOL));
+		break;
+	case CTL_WATCH:
+		cl->watching = 1;
+		/* A watcher may stay silent for ever: no read timeout. */
+		bufferevent_set_timeouts(cl->bev, NULL, NULL);
+		control_send(cl, json_pack("{s:b,s:s}", "ok", 1, "event",
+		    "hello"));
+		return;
+	case CTL_METRICS:
+	case CTL_BEST:
+		control_reply_error(cl, "not supported by this tunneld yet");
+		return;
+	}
+	cl->answered = 1;
+	bufferevent_disable(cl->bev, EV_READ);
+}
+
+static void
+control_read(struct bufferevent *bev, void *arg)
+{
+	struct ctl_client	*cl = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_ptr	 eol;
+	struct ctl_request	 req;
+	char			 line[CTL_LINE_MAX + 1], err[256];
+	size_t			 len;
+
+	if (cl->answered || cl->watching) {
+		/* One request per connection; watchers only listen. */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	eol = evbuffer_search(in, "\n", 1, NULL);
+	if (eol.pos == -1) {
+		if (evbuffer_get_length(in) > CTL_LINE_MAX) {
+			control_reply_error(cl, "request too long (at most "
+			    "1024 bytes)");
+			evbuffer_drain(in, evbuffer_get_length(in));
+		}
+		return;		/* wait for the rest, within the idle timeout */
+	}
+	len = (size_t)eol.pos;
+	if (len > CTL_LINE_MAX) {
+		control_reply_error(cl, "request too long (at most 1024 bytes)");
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	evbuffer_remove(in, line, len + 1);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (control_parse(line, len, &req, err, sizeof(err)) == -1) {
+		control_reply_error(cl, err);
+		return;
+	}
+	control_dispatch(cl, &req);
+}
+
+static void
+control_write(struct bufferevent *bev, void *arg)
+{
+	struct ctl_client	*cl = arg;
+
+	if (cl->answered && evbuffer_get_length(bufferevent_get_output(bev))
+	    == 0)
+		control_client_free(cl);
+}
+
+static void
+control_event(struct bufferevent *bev, short what, void *arg)
+{
+	/* EOF, error or timeout: the client is gone or too slow. */
+	control_client_free(arg);
+}
+
+static int
+control_peer_is_admin(int fd, uid_t *uidp, pid_t *pidp)
+{
+	struct ucred	 cred;
+	socklen_t	 len = sizeof(cred);
+	gid_t		 groups[256];
+	socklen_t	 glen = sizeof(groups);
+	size_t		 i;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
+		return -1;
+	*uidp = cred.uid;
+	*pidp = cred.pid;
+	if (cred.uid == 0)
+		return 1;
+	if (td->admin_gid < 0)
+		return 0;
+	if (cred.gid == (gid_t)td->admin_gid)
+		return 1;
+	/* The supplementary groups as they were when the peer connected. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0)
+		for (i = 0; i < glen / sizeof(gid_t); i++)
+			if (groups[i] == (gid_t)td->admin_gid)
+				return 1;
+	return 0;
+}
+
+static void
+control_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct ctl_client	*cl, *old;
+	struct timeval		 rtv = { CTL_IDLE_TIMEOUT, 0 };
+	struct timeval		 wtv = { CTL_WRITE_TIMEOUT, 0 };
+	int			 admin;
+
+	if (ctl->nclients >= CTL_CLIENTS_MAX) {
+		TAILQ_FOREACH(old, &ctl->clients, entry)
+			if (!old->watching && !old->answered)
+				break;
+		if (old == NULL)
+			old = TAILQ_FIRST(&ctl->clients);
+		log_debug("%s: client limit reached, dropping pid %d", __func__,
+		    (int)old->pid);
+		control_client_free(old);
+	}
+	if ((cl = calloc(1, sizeof(*cl))) == NULL) {
+		close(fd);
+		return;
+	}
+	if ((admin = control_peer_is_admin(fd, &cl->uid, &cl->pid)) == -1) {
+		close(fd);
+		free(cl);
+		return;
+	}
+	cl->admin = admin;
+	cl->bev = bufferevent_socket_new(td->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (cl->bev == NULL) {
+		close(fd);
+		free(cl);
+		return;
+	}
+	bufferevent_setcb(cl->bev, control_read, control_write, control_event,
+	    cl);
+	bufferevent_setwatermark(cl->bev, EV_READ, 0, CTL_LINE_MAX + 2);
+	bufferevent_set_timeouts(cl->bev, &rtv, &wtv);
+	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&ctl->clients, cl, entry);
+	ctl->nclients++;
+}
+
+int
+control_init(const char *path)
+{
+	struct sockaddr_un	 sun;
+	struct stat		 st;
+	mode_t			 old;
+	int			 fd;
+
+	if ((ctl = calloc(1, sizeof(*ctl))) == NULL)
+		return -1;
+	TAILQ_INIT(&ctl->clients);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_warnx("%s: control socket path too long: %s", __func__, path);
+		goto fail;
+	}
+	strcpy(sun.sun_path, path);
+	/* A socket left by a crashed predecessor; never unlink anything else. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_warnx("%s: %s exists and is not a socket", __func__,
+			    path);
+			goto fail;
+		}
+		unlink(path);
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1) {
+		log_warn("%s: socket", __func__);
+		goto fail;
+	}
+	/* World-connectable: reading is open, mutating is SO_PEERCRED-gated. */
+	old = umask(0111);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		umask(old);
+		log_warn("%s: bind %s", __func__, path);
+		close(fd);
+		goto fail;
+	}
+	umask(old);
+	if (listen(fd, 128) == -1) {
+		log_warn("%s: listen %s", __func__, path);
+		close(fd);
+		unlink(path);
+		goto fail;
+	}
+	ctl->listener = evconnlistener_new(td->base, control_accept, NULL,
+	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (ctl->listener == NULL) {
+		close(fd);
+		unlink(path);
+		goto fail;
+	}
+	if ((ctl->path = strdup(path)) == NULL)
+		fatal("%s: strdup", __func__);
+	return 0;
+fail:
+	free(ctl);
+	ctl = NULL;
+	return -1;
+}
+
+void
+control_close(void)
+{
+	struct ctl_client	*cl;
+
+	if (ctl == NULL)
+		return;
+	while ((cl = TAILQ_FIRST(&ctl->clients)) != NULL)
+		control_client_free(cl);
+	evconnlistener_free(ctl->listener);
+	unlink(ctl->path);
+	free(ctl->path);
+	free(ctl);
+	ctl = NULL;
+}
+
+void
+control_broadcast(json_t *ev)
+{
+	struct ctl_client	*cl, *next;
+	struct evbuffer		*out;
+
+	if (ctl == NULL) {
+		json_decref(ev);
+		return;
+	}
+	for (cl = TAILQ_FIRST(&ctl->clients); cl != NULL; cl = next) {
+		next = TAILQ_NEXT(cl, entry);
+		if (!cl->watching)
+			continue;
+		out = bufferevent_get_output(cl->bev);
+		/* A watcher that stopped reading is cut off, not buffered for. */
+		if (evbuffer_get_length(out) > CTL_WATCH_BUF_MAX) {
+			control_client_free(cl);
+			continue;
+		}
+		control_send(cl, json_incref(ev));
+	}
+	json_decref(ev);
+}
+
+void
+control_event_state(struct node *n, enum node_state from, enum node_state to,
+    const char *reason)
+{
+	char		 ts[32];
+	time_t		 t = time(NULL);
+	struct tm	 tm;
+
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	control_broadcast(json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}",
+	    "event", "state", "node", n->conf->name,
+	    "from", node_state_name(from), "to", node_state_name(to),
+	    "reason", reason, "time", ts));
+}

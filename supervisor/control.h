@@ -1,0 +1,49 @@
+/*
+ * control: the Unix-socket query protocol (one request line, JSON lines
+ * back) and the `watch` event stream.
+ */
+#ifndef TUNNELD_CONTROL_H
+#define TUNNELD_CONTROL_H
+
+#include <stddef.h>
+
+#include "tunneld.h"
+
+#define CTL_LINE_MAX	1024
+#define CTL_NAME_MAX	64
+
+enum ctl_cmd {
+	CTL_STATUS,
+	CTL_RESTART,
+	CTL_STOP,
+	CTL_START,
+	CTL_RELOAD,
+	CTL_WATCH,
+	CTL_METRICS,
+	CTL_VERSION,
+	CTL_BEST,
+};
+
+struct ctl_request {
+	enum ctl_cmd	 cmd;
+	char		 arg[CTL_NAME_MAX];	/* node, pool or "all"; "" if none */
+	char		 model[128];		/* best --model */
+};
+
+/*
+ * Parse one request line (without its newline).  Pure; returns 0, or -1
+ * with ERR set to what the client is told.
+ */
+int	control_parse(const char *line, size_t len, struct ctl_request *,
+	    char *err, size_t errsz);
+int	control_cmd_mutates(enum ctl_cmd);
+
+int	control_init(const char *path);
+void	control_close(void);
+void	control_event_state(struct node *, enum node_state from,
+	    enum node_state to, const char *reason);
+/* Send an already built event object (stolen) to every watcher. */
+struct json_t;
+void	control_broadcast(struct json_t *event);
+
+#endif

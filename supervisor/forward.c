@@ -1,0 +1,659 @@
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+
+#include "backoff.h"
+#include "forward.h"
+#include "log.h"
+#include "session.h"
+#include "tunneld.h"
+
+/*
+ * Per direction, at most this much waits in tunneld for a slow reader; past
+ * it the other side is not read (local socket) or not acknowledged (SSH
+ * window), so memory does not grow with the amount transferred.
+ */
+#define CONN_BUF_MAX	(256 * 1024)
+#define CONN_CHUNK	(32 * 1024)
+#define CONNS_MAX	1024		/* per forward */
+
+enum conn_state {
+	C_OPENING,	/* local forward: direct-tcpip open in flight */
+	C_CONNECTING,	/* remote forward: TCP connect to the target */
+	C_OPEN,
+	C_DEAD,		/* to be freed by the next sweep */
+};
+
+struct conn {
+	LIST_ENTRY(conn)	 entry;
+	struct forward		*fwd;
+	struct bufferevent	*bev;
+	ssh_channel		 chan;
+	struct ssh_channel_callbacks_struct cb;
+	enum conn_state		 state;
+	char			 peer[64];
+	uint16_t		 peer_port;
+	unsigned		 chan_eof:1;	/* the channel sent EOF */
+	unsigned		 chan_closed:1;	/* ... or CLOSE */
+	unsigned		 eof_sent:1;	/* we sent EOF on the channel */
+	unsigned		 local_eof:1;	/* the local socket reached EOF */
+	unsigned		 shut_wr:1;	/* we shut the local socket's write side */
+	unsigned		 out_full:1;	/* data waits in libssh for the local side */
+};
+
+static void	conn_step(struct conn *);
+static void	conn_free(struct conn *);
+
+static int
+conn_chan_data(ssh_session ss, ssh_channel ch, void *data, uint32_t len,
+    int is_stderr, void *arg)
+{
+	struct conn	*c = arg;
+	struct evbuffer	*out;
+	size_t		 have, n;
+
+	if (c->state == C_DEAD || is_stderr)
+		return (int)len;	/* nobody to give it to: drop */
+	out = bufferevent_get_output(c->bev);
+	have = evbuffer_get_length(out);
+	if (have >= CONN_BUF_MAX) {
+		c->out_full = 1;
+		return 0;
+	}
+	n = len < CONN_BUF_MAX - have ? len : CONN_BUF_MAX - have;
+	if (evbuffer_add(out, data, n) == -1)
+		return 0;
+	c->fwd->bytes_in += n;
+	if (n < len)
+		c->out_full = 1;
+	return (int)n;
+}
+
+static void
+conn_chan_eof(ssh_session ss, ssh_channel ch, void *arg)
+{
+	struct conn	*c = arg;
+
+	c->chan_eof = 1;
+	session_kick(c->fwd->node->sess);
+}
+
+static void
+conn_chan_close(ssh_session ss, ssh_channel ch, void *arg)
+{
+	struct conn	*c = arg;
+
+	c->chan_closed = 1;
+	c->chan_eof = 1;
+	session_kick(c->fwd->node->sess);
+}
+
+static int
+conn_chan_wontblock(ssh_session ss, ssh_channel ch, uint32_t bytes, void *arg)
+{
+	struct conn	*c = arg;
+
+	/* The window opened: conn_step() resumes reading the local side. */
+	session_kick(c->fwd->node->sess);
+	return 0;
+}
+
+static void
+conn_set_callbacks(struct conn *c)
+{
+	memset(&c->cb, 0, sizeof(c->cb));
+	c->cb.userdata = c;
+	c->cb.channel_data_function = conn_chan_data;
+	c->cb.channel_eof_function = conn_chan_eof;
+	c->cb.channel_close_function = conn_chan_close;
+	c->cb.channel_write_wontblock_function = conn_chan_wontblock;
+	ssh_callbacks_init(&c->cb);
+	ssh_set_channel_callbacks(c->chan, &c->cb);
+}
+
+static void
+conn_bev_read(struct bufferevent *bev, void *arg)
+{
+	conn_step(arg);
+}
+
+static void
+conn_bev_write(struct bufferevent *bev, void *arg)
+{
+	conn_step(arg);
+}
+
+static void
+conn_bev_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+	int		 one = 1;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		/* Remote forward: the local target accepted. */
+		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP,
+		    TCP_NODELAY, &one, sizeof(one));
+		c->state = C_OPEN;
+		bufferevent_enable(bev, EV_READ | EV_WRITE);
+	} else if (what & BEV_EVENT_EOF) {
+		c->local_eof = 1;
+	} else if (what & BEV_EVENT_ERROR) {
+		if (c->state == C_CONNECTING)
+			log_debug("%s: %s: connect to target %s:%u: %s", __func__,
+			    c->fwd->node->conf->name, c->fwd->conf->target_host,
+			    c->fwd->conf->target_port,
+			    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		c->state = C_DEAD;
+	}
+	conn_step(c);
+}
+
+static struct conn *
+conn_new(struct forward *f, evutil_socket_t fd, ssh_channel chan)
+{
+	struct conn	*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->fwd = f;
+	c->chan = chan;
+	c->bev = bufferevent_socket_new(td->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		free(c);
+		return NULL;
+	}
+	bufferevent_setcb(c->bev, conn_bev_read, conn_bev_write,
+	    conn_bev_event, c);
+	/* Read no more than one buffer ahead of what the channel took. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_BUF_MAX);
+	bufferevent_setwatermark(c->bev, EV_WRITE, CONN_BUF_MAX / 2, 0);
+	LIST_INSERT_HEAD(&f->conns, c, entry);
+	f->active++;
+	f->total++;
+	return c;
+}
+
+static void
+conn_free(struct conn *c)
+{
+	LIST_REMOVE(c, entry);
+	c->fwd->active--;
+	if (c->chan != NULL) {
+		ssh_remove_channel_callbacks(c->chan, &c->cb);
+		if (ssh_channel_is_open(c->chan))
+			ssh_channel_close(c->chan);
+		ssh_channel_free(c->chan);
+	}
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	free(c);
+}
+
+/* Local socket -> channel, as far as the SSH window and libssh allow. */
+static int
+conn_pump_out(struct conn *c)
+{
+	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	ssh_session	 ss = ssh_channel_get_session(c->chan);
+	size_t		 len, n;
+	uint32_t	 win;
+	int		 rc;
+
+	while ((len = evbuffer_get_length(in)) > 0) {
+		/* Output libssh could not send yet: let it drain first. */
+		if (ssh_get_poll_flags(ss) & SSH_WRITE_PENDING)
+			return 0;
+		if ((win = ssh_channel_window_size(c->chan)) == 0)
+			return 0;
+		n = len;
+		if (n > win)
+			n = win;
+		if (n > CONN_CHUNK)
+			n = CONN_CHUNK;
+		rc = ssh_channel_write(c->chan, evbuffer_pullup(in, n), n);
+		if (rc == SSH_ERROR)
+			return -1;
+		if (rc <= 0)
+			return 0;
+		evbuffer_drain(in, rc);
+		c->fwd->bytes_out += rc;
+	}
+	return 0;
+}
+
+/* Channel data libssh holds for us -> local socket, as room allows. */
+static int
+conn_pump_in(struct conn *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	char		 buf[CONN_CHUNK];
+	size_t		 have;
+	int		 n;
+
+	while (c->out_full &&
+	    (have = evbuffer_get_length(out)) < CONN_BUF_MAX) {
+		size_t want = CONN_BUF_MAX - have;
+
+		if (want > sizeof(buf))
+			want = sizeof(buf);
+		n = ssh_channel_read_nonblocking(c->chan, buf, want, 0);
+		if (n == SSH_ERROR)
+			return -1;
+		if (n <= 0) {		/* empty, or SSH_EOF */
+			c->out_full = 0;
+			break;
+		}
+		evbuffer_add(out, buf, n);
+		c->fwd->bytes_in += n;
+	}
+	return 0;
+}
+
+static void
+conn_step(struct conn *c)
+{
+	struct forward	*f = c->fwd;
+	struct evbuffer	*in, *out;
+	int		 rc;
+
+	if (c->state == C_OPENING) {
+		rc = ssh_channel_open_forward(c->chan, f->conf->target_host,
+		    f->conf->target_port, c->peer, c->peer_port);
+		if (rc == SSH_AGAIN)
+			return;
+		if (rc != SSH_OK) {
+			log_entry(LOG_INFO, f->node->conf->name, NULL, NULL, NULL,
+			    "%s: channel to %s:%u refused: %s",
+			    f->node->conf->name, f->conf->target_host,
+			    f->conf->target_port,
+			    ssh_get_error(ssh_channel_get_session(c->chan)));
+			c->state = C_DEAD;
+		} else {
+			c->state = C_OPEN;
+			conn_set_callbacks(c);
+			bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+		}
+	}
+	if (c->state == C_OPEN) {
+		in = bufferevent_get_input(c->bev);
+		out = bufferevent_get_output(c->bev);
+		if (conn_pump_out(c) == -1 || conn_pump_in(c) == -1)
+			c->state = C_DEAD;
+		else {
+			/* Read on only while the channel keeps up. */
+			if (!c->local_eof && evbuffer_get_length(in) < CONN_BUF_MAX)
+				bufferevent_enable(c->bev, EV_READ);
+			if (c->local_eof && !c->eof_sent &&
+			    evbuffer_get_length(in) == 0 && !c->chan_closed) {
+				ssh_channel_send_eof(c->chan);
+				c->eof_sent = 1;
+			}
+			if (c->chan_eof && !c->out_full && !c->shut_wr &&
+			    evbuffer_get_length(out) == 0) {
+				shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+				c->shut_wr = 1;
+			}
+			/*
+			 * Finished once everything the channel sent reached
+			 * the local side (shut_wr implies that) and our half
+			 * is done or the peer closed the channel.
+			 */
+			if (c->shut_wr && (c->eof_sent || c->chan_closed))
+				c->state = C_DEAD;
+		}
+	}
+	if (c->state == C_DEAD)
+		conn_free(c);
+	else if (f->node->sess != NULL)
+		session_flush(f->node->sess);
+}
+
+static void
+forward_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct forward	*f = arg;
+	struct node	*n = f->node;
+	struct conn	*c;
+	ssh_channel	 chan;
+	int		 one = 1;
+
+	/*
+	 * No session to carry it: close at once so the client fails over
+	 * now instead of hanging.
+	 */
+	if (!session_is_up(n->sess) || f->active >= CONNS_MAX) {
+		close(fd);
+		return;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((chan = ssh_channel_new(session_ssh(n->sess))) == NULL) {
+		close(fd);
+		return;
+	}
+	if ((c = conn_new(f, fd, chan)) == NULL) {
+		ssh_channel_free(chan);
+		close(fd);
+		return;
+	}
+	if (sa->sa_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+
+		evutil_inet_ntop(AF_INET, &sin->sin_addr, c->peer,
+		    sizeof(c->peer));
+		c->peer_port = ntohs(sin->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)sa;
+
+		evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, c->peer,
+		    sizeof(c->peer));
+		c->peer_port = ntohs(sin6->sin6_port);
+	} else
+		snprintf(c->peer, sizeof(c->peer), "127.0.0.1");
+	c->state = C_OPENING;
+	bufferevent_disable(c->bev, EV_READ);
+	conn_step(c);
+}
+
+static int
+forward_bind(struct forward *f)
+{
+	struct addrinfo	 hints, *res = NULL;
+	char		 port[8], hp[CONFIG_HOST_MAX + 8];
+	int		 rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", f->conf->listen_port);
+	config_fmt_hostport(hp, sizeof(hp), f->conf->listen_host,
+	    f->conf->listen_port);
+	if ((rc = getaddrinfo(f->conf->listen_host, port, &hints, &res)) != 0) {
+		snprintf(f->reason, sizeof(f->reason), "listen %.200s: %s", hp,
+		    gai_strerror(rc));
+		return -1;
+	}
+	f->listener = evconnlistener_new_bind(td->base, forward_accept, f,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    128, res->ai_addr, (int)res->ai_addrlen);
+	freeaddrinfo(res);
+	if (f->listener == NULL) {
+		snprintf(f->reason, sizeof(f->reason), "listen %.200s: %s", hp,
+		    strerror(errno));
+		return -1;
+	}
+	f->reason[0] = '\0';
+	return 0;
+}
+
+int
+forward_init(struct node *n)
+{
+	size_t	i;
+	int	rc = 0;
+
+	if (n->conf->nfwds == 0)
+		return 0;
+	if ((n->fwds = calloc(n->conf->nfwds, sizeof(*n->fwds))) == NULL)
+		return -1;
+	n->nfwds = n->conf->nfwds;
+	for (i = 0; i < n->nfwds; i++) {
+		struct forward *f = &n->fwds[i];
+
+		f->node = n;
+		f->conf = &n->conf->fwds[i];
+		f->state = FWD_DOWN;
+		LIST_INIT(&f->conns);
+		if (f->conf->kind == FWD_LOCAL && forward_bind(f) == -1) {
+			log_entry(LOG_ERR, n->conf->name, "listen-failed",
+			    f->reason, NULL, "%s: %s", n->conf->name, f->reason);
+			rc = -1;
+		}
+	}
+	return rc;
+}
+
+int
+forward_rebind(struct node *n)
+{
+	size_t	i;
+	int	rc = 0;
+
+	for (i = 0; i < n->nfwds; i++) {
+		struct forward *f = &n->fwds[i];
+
+		if (f->conf->kind == FWD_LOCAL && f->listener == NULL) {
+			if (forward_bind(f) == 0)
+				log_entry(LOG_INFO, n->conf->name, NULL, NULL, NULL,
+				    "%s: listening on %s:%u", n->conf->name,
+				    f->conf->listen_host, f->conf->listen_port);
+			else
+				rc = -1;
+		}
+	}
+	return rc;
+}
+
+static void
+forward_drop_conns(struct forward *f)
+{
+	struct conn	*c;
+
+	while ((c = LIST_FIRST(&f->conns)) != NULL)
+		conn_free(c);
+}
+
+void
+forward_free(struct node *n)
+{
+	size_t	i;
+
+	for (i = 0; i < n->nfwds; i++) {
+		struct forward *f = &n->fwds[i];
+
+		forward_drop_conns(f);
+		if (f->listener)
+			evconnlistener_free(f->listener);
+		if (f->ev_retry)
+			event_free(f->ev_retry);
+	}
+	free(n->fwds);
+	n->fwds = NULL;
+	n->nfwds = 0;
+}
+
+void
+forward_session_up(struct node *n)
+{
+	size_t	i;
+
+	for (i = 0; i < n->nfwds; i++) {
+		struct forward *f = &n->fwds[i];
+
+		f->attempt = 0;
+		if (f->conf->kind == FWD_LOCAL) {
+			f->state = f->listener ? FWD_UP : FWD_DOWN;
+		} else {
+			f->state = FWD_PENDING;
+			f->want_request = 1;
+		}
+	}
+}
+
+/* The session is gone: its channels with it. */
+void
+forward_session_down(struct node *n)
+{
+	size_t	i;
+
+	for (i = 0; i < n->nfwds; i++) {
+		struct forward *f = &n->fwds[i];
+
+		forward_drop_conns(f);
+		f->state = FWD_DOWN;
+		f->want_request = 0;
+		if (f->ev_retry)
+			event_del(f->ev_retry);
+	}
+}
+
+struct forward *
+forward_next_listen(struct node *n)
+{
+	size_t	i;
+
+	for (i = 0; i < n->nfwds; i++)
+		if (n->fwds[i].want_request)
+			return &n->fwds[i];
+	return NULL;
+}
+
+static void
+forward_retry_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct forward	*f = arg;
+
+	f->want_request = 1;
+	session_want_listen(f->node->sess);
+}
+
+void
+forward_listen_result(struct forward *f, int ok, const char *why)
+{
+	struct node		*n = f->node;
+	const struct config	*c = td->conf;
+	struct backoff_params	 bp = { c->backoff_initial, c->backoff_max,
+				    c->backoff_multiplier, c->backoff_jitter };
+	struct timeval		 tv;
+	uint64_t		 delay;
+
+	f->want_request = 0;
+	if (ok) {
+		if (f->state == FWD_REFUSED)
+			log_entry(LOG_NOTICE, n->conf->name,
+			    "remote-port-in-use-cleared", NULL, NULL,
+			    "%s: remote port %u granted after %u attempts",
+			    n->conf->name, f->conf->listen_port, f->attempt + 1);
+		f->state = FWD_UP;
+		f->attempt = 0;
+		f->reason[0] = '\0';
+		node_update(n);
+		return;
+	}
+	/*
+	 * OpenSSH answers a refused tcpip-forward with a bare failure, so
+	 * "in use" is the likely cause: the stale listener of a dead session.
+	 */
+	f->attempt++;
+	snprintf(f->reason, sizeof(f->reason), "remote port %u in use",
+	    f->conf->listen_port);
+	if (f->state != FWD_REFUSED || f->attempt == 1)
+		log_entry(LOG_WARNING, n->conf->name, "remote-port-in-use",
+		    f->reason, NULL, "%s: %s (server: %s); retrying with backoff",
+		    n->conf->name, f->reason, why ? why : "refused");
+	f->state = FWD_REFUSED;
+	if (f->ev_retry == NULL &&
+	    (f->ev_retry = evtimer_new(td->base, forward_retry_cb, f)) == NULL)
+		fatalx("%s: evtimer_new", __func__);
+	delay = backoff_delay(f->attempt, &bp, (double)random() / 2147483648.0);
+	tv.tv_sec = delay / 1000;
+	tv.tv_usec = (delay % 1000) * 1000;
+	evtimer_add(f->ev_retry, &tv);
+	node_update(n);
+}
+
+/* Incoming forwarded-tcpip channels (remote forwards). */
+static void
+forward_accept_remote(struct node *n)
+{
+	ssh_session	 ss = session_ssh(n->sess);
+	ssh_channel	 chan;
+	struct forward	*f;
+	struct conn	*c;
+	char		*orig = NULL;
+	int		 dport = 0, oport = 0;
+	size_t		 i;
+
+	while ((chan = ssh_channel_open_forward_port(ss, 0, &dport, &orig,
+	    &oport)) != NULL) {
+		ssh_string_free_char(orig);
+		orig = NULL;
+		f = NULL;
+		for (i = 0; i < n->nfwds; i++)
+			if (n->fwds[i].conf->kind == FWD_REMOTE &&
+			    n->fwds[i].conf->listen_port == dport)
+				f = &n->fwds[i];
+		if (f == NULL || f->active >= CONNS_MAX ||
+		    (c = conn_new(f, -1, chan)) == NULL) {
+			ssh_channel_close(chan);
+			ssh_channel_free(chan);
+			continue;
+		}
+		conn_set_callbacks(c);
+		c->state = C_CONNECTING;
+		if (bufferevent_socket_connect_hostname(c->bev, td->dns,
+		    AF_UNSPEC, f->conf->target_host, f->conf->target_port) == -1)
+			c->state = C_DEAD;
+		if (n->sess == NULL)
+			return;
+	}
+}
+
+void
+forward_poll(struct node *n)
+{
+	struct conn	*c, *next;
+	size_t		 i;
+
+	if (!session_is_up(n->sess))
+		return;
+	forward_accept_remote(n);
+	for (i = 0; i < n->nfwds && n->sess != NULL; i++)
+		for (c = LIST_FIRST(&n->fwds[i].conns); c != NULL; c = next) {
+			next = LIST_NEXT(c, entry);
+			conn_step(c);
+		}
+}
+
+const char *
+forward_fault(const struct node *n)
+{
+	size_t	i;
+
+	for (i = 0; i < n->nfwds; i++) {
+		const struct forward *f = &n->fwds[i];
+
+		if (f->conf->kind == FWD_LOCAL && f->listener == NULL)
+			return f->reason;
+		if (f->state == FWD_REFUSED)
+			return f->reason;
+	}
+	return NULL;
+}
+
+uint64_t
+forward_active(const struct node *n)
+{
+	uint64_t	sum = 0;
+	size_t		i;
+
+	for (i = 0; i < n->nfwds; i++)
+		sum += n->fwds[i].active;
+	return sum;
+}

@@ -1,0 +1,197 @@
+/*
+ * tunneld: keeps SSH tunnels to GPU nodes up and says how they are.
+ * This file is the command line; the daemon lives in the other modules.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <libssh/libssh.h>
+
+#include "control.h"
+#include "forward.h"
+#include "log.h"
+#include "notify.h"
+#include "tunneld.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: tunneld [--config PATH] [--check-config] [--foreground]\n"
+"               [--log journal|stderr] [--verbose] [--version] [--help]\n"
+"\n"
+"  -c, --config PATH   configuration file (default %s)\n"
+"  -n, --check-config  validate the configuration, print every error, exit\n"
+"                      0 when valid and 78 (EX_CONFIG) when not\n"
+"  -d, --foreground    do not detach (systemd runs it so)\n"
+"      --log TARGET    journal or stderr (default: journal under systemd)\n"
+"  -v, --verbose       debug messages\n"
+"  -V, --version       print the version and exit\n",
+	    CONFIG_DEFAULT_PATH);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "config",		required_argument,	NULL, 'c' },
+		{ "check-config",	no_argument,		NULL, 'n' },
+		{ "foreground",		no_argument,		NULL, 'd' },
+		{ "log",		required_argument,	NULL, 'L' },
+		{ "verbose",		no_argument,		NULL, 'v' },
+		{ "version",		no_argument,		NULL, 'V' },
+		{ "help",		no_argument,		NULL, 'h' },
+		{ NULL,			0,			NULL, 0 }
+	};
+	struct event	*ev_term, *ev_int, *ev_hup;
+	struct timeval	 tick = { 1, 0 };
+	enum log_target	 target = log_default_target();
+	struct config	*conf;
+	struct node_conf *nc;
+	struct node	*n;
+	int		 ch, checkonly = 0, foreground = 0, verbose = 0;
+	int		 bindfail = 0;
+	const char	*capture;
+
+	while ((ch = getopt_long(argc, argv, "c:ndvVh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'n':
+			checkonly = 1;
+			break;
+		case 'd':
+			foreground = 1;
+			break;
+		case 'L':
+			if (log_parse_target(optarg, &target) == -1) {
+				fprintf(stderr, "tunneld: --log takes journal or "
+				    "stderr, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'V':
+			printf("tunneld %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	if ((conf = tunneld_load(config_path, 1)) == NULL) {
+		fprintf(stderr, "tunneld: %s: configuration not valid\n",
+		    config_path);
+		return EX_CONFIG_EXIT;
+	}
+	if (checkonly) {
+		printf("%s: configuration OK (%zu nodes)\n", config_path,
+		    conf->nnodes);
+		config_free(conf);
+		return 0;
+	}
+
+	log_init(target, verbose);
+	if ((capture = getenv("TUNNELD_LOG_CAPTURE")) != NULL)
+		log_set_capture(capture);
+	if (!foreground && daemon(0, 0) == -1)
+		fatal("daemon");
+	signal(SIGPIPE, SIG_IGN);
+	tunneld_raise_nofile();
+	srandom((unsigned)(getpid() ^ now_ms()));
+	ssh_init();
+
+	if ((td = calloc(1, sizeof(*td))) == NULL)
+		fatal("calloc");
+	TAILQ_INIT(&td->nodes);
+	td->conf = conf;
+	td->started = now_ms();
+	if ((td->base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	/* Without resolv.conf (a sandbox), names still resolve from /etc/hosts. */
+	if ((td->dns = evdns_base_new(td->base,
+	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL &&
+	    (td->dns = evdns_base_new(td->base, 0)) == NULL)
+		fatalx("evdns_base_new failed");
+	evdns_base_load_hosts(td->dns, NULL);
+	tunneld_admin_gid();
+
+	if (control_init(conf->control_socket) == -1)
+		fatalx("cannot listen on control socket %s", conf->control_socket);
+	TAILQ_FOREACH(nc, &conf->nodes, entry) {
+		if ((n = node_new(nc)) == NULL)
+			fatal("node_new");
+		if (forward_fault(n) != NULL) {
+			log_warnx("node %s: %s", nc->name, forward_fault(n));
+			bindfail = 1;
+		}
+		TAILQ_INSERT_TAIL(&td->nodes, n, entry);
+	}
+	/* READY=1 promises every local listener is bound. */
+	if (bindfail) {
+		control_close();
+		fatalx("not every local forward could be bound");
+	}
+
+	ev_term = evsignal_new(td->base, SIGTERM, tunneld_signal, NULL);
+	ev_int = evsignal_new(td->base, SIGINT, tunneld_signal, NULL);
+	ev_hup = evsignal_new(td->base, SIGHUP, tunneld_signal, NULL);
+	td->ev_tick = event_new(td->base, -1, EV_PERSIST, tunneld_tick, NULL);
+	if (!ev_term || !ev_int || !ev_hup || !td->ev_tick)
+		fatalx("event_new failed");
+	evsignal_add(ev_term, NULL);
+	evsignal_add(ev_int, NULL);
+	evsignal_add(ev_hup, NULL);
+	td->watchdog_usec = notify_watchdog_usec();
+	if (td->watchdog_usec && td->watchdog_usec / 2 < 1000000) {
+		tick.tv_sec = 0;
+		tick.tv_usec = td->watchdog_usec / 4;
+	}
+	event_add(td->ev_tick, &tick);
+
+	TAILQ_FOREACH(n, &td->nodes, entry)
+		node_start(n);
+	log_info("tunneld %s started with %zu nodes from %s", PACKAGE_VERSION,
+	    conf->nnodes, config_path);
+	tunneld_status_changed();
+	notify_ready();
+	if (td->watchdog_usec)
+		notify_watchdog();
+
+	event_base_dispatch(td->base);
+
+	/* Orderly stop: listeners closed, sessions disconnected. */
+	control_close();
+	while ((n = TAILQ_FIRST(&td->nodes)) != NULL) {
+		TAILQ_REMOVE(&td->nodes, n, entry);
+		node_free(n);
+	}
+	event_free(ev_term);
+	event_free(ev_int);
+	event_free(ev_hup);
+	event_free(td->ev_tick);
+	evdns_base_free(td->dns, 0);
+	event_base_free(td->base);
+	config_free(td->conf);
+	free(td);
+	ssh_finalize();
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,681 @@
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+#include <libssh/server.h>	/* ssh_send_keepalive(), usable by clients */
+
+#include "forward.h"
+#include "log.h"
+#include "session.h"
+#include "tunneld.h"
+
+enum session_phase {
+	S_RESOLVE,
+	S_TCP,
+	S_KEX,
+	S_AUTH,
+	S_UP,
+};
+
+static const char *phase_names[] = {
+	"name resolution", "TCP connect", "key exchange", "authentication",
+	"session",
+};
+
+struct session {
+	struct node		*node;
+	enum session_phase	 phase;
+	ssh_session		 ssh;
+	ssh_event		 sshev;
+	ssh_key			 key;
+	int			 fd;
+	struct evutil_addrinfo	*ai, *ai_next;
+	struct evdns_getaddrinfo_request *dnsreq;
+	struct event		*ev_read;
+	struct event		*ev_write;
+	struct event		*ev_timer;	/* handshake deadline, then keepalive */
+	struct event		*ev_kick;	/* deferred forward_poll */
+	struct ssh_counter_struct tx, rx;
+	uint64_t		 rx_seen;	/* rx.in_packets at the last tick */
+	int			 missed;	/* silent keepalive intervals */
+	uint64_t		 ka_sent;	/* monotonic ms, 0: none outstanding */
+	uint64_t		 ka_rx;		/* rx.in_packets when it was sent */
+	struct forward		*greq;		/* tcpip-forward in the slot */
+	int			 ka_unreaped;	/* a keepalive answer may sit in the slot */
+	int			 refused;	/* every address refused the TCP connect */
+	char			 tcp_err[128];
+};
+
+static void	session_io(evutil_socket_t, short, void *);
+static void	session_timer(evutil_socket_t, short, void *);
+static void	session_fail(struct session *, int tcp_level, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+static void	session_step(struct session *);
+static void	session_try_connect(struct session *);
+
+const char *
+session_target(const struct node *n, char *buf, size_t len)
+{
+	const struct node_conf	*nc = n->conf;
+	char			 hp[CONFIG_HOST_MAX + 8];
+
+	if (nc->port)
+		config_fmt_hostport(hp, sizeof(hp), nc->host, nc->port);
+	else
+		snprintf(hp, sizeof(hp), "%s", nc->host);
+	snprintf(buf, len, "%s%s%s", nc->user ? nc->user : "",
+	    nc->user ? "@" : "", hp);
+	return buf;
+}
+
+int
+session_is_up(const struct session *s)
+{
+	return s != NULL && s->phase == S_UP;
+}
+
+ssh_session
+session_ssh(struct session *s)
+{
+	return s->ssh;
+}
+
+void
+session_flush(struct session *s)
+{
+	if (s->ssh == NULL || s->fd == -1)
+		return;
+	if (ssh_get_poll_flags(s->ssh) & SSH_WRITE_PENDING)
+		event_add(s->ev_write, NULL);
+}
+
+void
+session_kick(struct session *s)
+{
+	event_active(s->ev_kick, 0, 0);
+}
+
+static void
+session_kick_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct session	*s = arg;
+
+	if (s->phase == S_UP) {
+		forward_poll(s->node);
+		session_flush(s);
+	}
+}
+
+/* Tear down everything; the node is not told (callers decide). */
+void
+session_close(struct session *s)
+{
+	if (s == NULL)
+		return;
+	if (s->node->sess == s)
+		s->node->sess = NULL;
+	forward_session_down(s->node);
+	if (s->dnsreq != NULL)
+		evdns_getaddrinfo_cancel(s->dnsreq);
+	if (s->ai != NULL)
+		evutil_freeaddrinfo(s->ai);
+	if (s->ev_read)
+		event_free(s->ev_read);
+	if (s->ev_write)
+		event_free(s->ev_write);
+	if (s->ev_timer)
+		event_free(s->ev_timer);
+	if (s->ev_kick)
+		event_free(s->ev_kick);
+	if (s->sshev != NULL) {
+		ssh_event_remove_session(s->sshev, s->ssh);
+		ssh_event_free(s->sshev);
+	}
+	if (s->key != NULL)
+		ssh_key_free(s->key);
+	if (s->ssh != NULL) {
+		/* libssh owns the fd once given: ssh_free() closes it. */
+		if (ssh_is_connected(s->ssh))
+			ssh_disconnect(s->ssh);
+		ssh_free(s->ssh);
+	} else if (s->fd != -1)
+		close(s->fd);
+	free(s);
+}
+
+/*
+ * A failure ends the session and hands the node its reason.  TCP_LEVEL marks
+ * failures that cost the server nothing (refused, unreachable, no answer to
+ * the SYN): those are retried at retry_refused pace, not backed off.
+ */
+static void
+session_fail(struct session *s, int tcp_level, const char *fmt, ...)
+{
+	struct node	*n = s->node;
+	char		 reason[REASON_MAX];
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	session_close(s);
+	node_session_lost(n, reason, tcp_level);
+}
+
+static void
+session_dns_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct session	*s = arg;
+
+	s->dnsreq = NULL;
+	if (result == EVUTIL_EAI_CANCEL)
+		return;		/* session_close() is running */
+	if (result != 0) {
+		session_fail(s, 0, "cannot resolve %s: %s", s->node->conf->host,
+		    evutil_gai_strerror(result));
+		return;
+	}
+	s->ai = s->ai_next = res;
+	s->phase = S_TCP;
+	s->refused = 1;
+	session_try_connect(s);
+}
+
+static int
+session_tune_socket(int fd)
+{
+	const struct config	*c = td->conf;
+	int			 one = 1;
+	unsigned		 uto;
+
+	/* Forwarded request/response traffic must not wait for Nagle. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
+		return -1;
+	/* A dead network is noticed by the kernel before keepalives give up. */
+	uto = (unsigned)(c->keepalive_interval * (uint64_t)c->keepalive_count);
+	if (uto > 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto,
+		    sizeof(uto));
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	return 0;
+}
+
+static void
+session_try_connect(struct session *s)
+{
+	struct evutil_addrinfo	*ai;
+	char			 addr[INET6_ADDRSTRLEN];
+
+	while ((ai = s->ai_next) != NULL) {
+		s->ai_next = ai->ai_next;
+		s->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, ai->ai_protocol);
+		if (s->fd == -1) {
+			snprintf(s->tcp_err, sizeof(s->tcp_err), "socket: %s",
+			    strerror(errno));
+			continue;
+		}
+		if (connect(s->fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+		    errno == EINPROGRESS) {
+			s->ev_read = event_new(td->base, s->fd, EV_READ | EV_PERSIST,
+			    session_io, s);
+			s->ev_write = event_new(td->base, s->fd, EV_WRITE,
+			    session_io, s);
+			if (s->ev_read == NULL || s->ev_write == NULL)
+				fatalx("%s: event_new", __func__);
+			event_add(s->ev_write, NULL);
+			return;
+		}
+		evutil_inet_ntop(ai->ai_family, ai->ai_family == AF_INET ?
+		    (void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr :
+		    (void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr,
+		    addr, sizeof(addr));
+		if (errno != ECONNREFUSED && errno != ENETUNREACH &&
+		    errno != EHOSTUNREACH)
+			s->refused = 0;
+		snprintf(s->tcp_err, sizeof(s->tcp_err), "connect to %s: %s",
+		    addr, strerror(errno));
+		close(s->fd);
+		s->fd = -1;
+	}
+	/* Every address failed at the TCP level. */
+	session_fail(s, 1, "%s", s->tcp_err[0] ? s->tcp_err :
+	    "no address to connect to");
+}
+
+/* The TCP connect finished (or failed): hand the socket to libssh. */
+static void
+session_tcp_done(struct session *s)
+{
+	int		 err = 0;
+	socklen_t	 len = sizeof(err);
+
+	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		snprintf(s->tcp_err, sizeof(s->tcp_err), "%s",
+		    err == ECONNREFUSED ? "connection refused" : strerror(err));
+		event_free(s->ev_read);
+		event_free(s->ev_write);
+		s->ev_read = s->ev_write = NULL;
+		close(s->fd);
+		s->fd = -1;
+		session_try_connect(s);
+		return;
+	}
+	if (session_tune_socket(s->fd) == -1) {
+		session_fail(s, 0, "socket options: %s", strerror(errno));
+		return;
+	}
+	if (ssh_options_set(s->ssh, SSH_OPTIONS_FD, &s->fd) != SSH_OK) {
+		session_fail(s, 0, "libssh: %s", ssh_get_error(s->ssh));
+		return;
+	}
+	s->phase = S_KEX;
+	event_add(s->ev_read, NULL);
+	session_step(s);
+}
+
+static int
+session_hostkey(struct session *s)
+{
+	struct node		*n = s->node;
+	ssh_key			 srvkey = NULL;
+	unsigned char		*hash = NULL;
+	size_t			 hlen;
+	char			*fp = NULL;
+	char			 fpbuf[128] = "unknown fingerprint";
+	enum ssh_known_hosts_e	 kh;
+	int			 rc = -1;
+
+	if (ssh_get_server_publickey(s->ssh, &srvkey) == SSH_OK &&
+	    ssh_get_publickey_hash(srvkey, SSH_PUBLICKEY_HASH_SHA256, &hash,
+	    &hlen) == 0 &&
+	    (fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash,
+	    hlen)) != NULL)
+		snprintf(fpbuf, sizeof(fpbuf), "%s", fp);
+
+	kh = ssh_session_is_known_server(s->ssh);
+	switch (kh) {
+	case SSH_KNOWN_HOSTS_OK:
+		rc = 0;
+		break;
+	case SSH_KNOWN_HOSTS_CHANGED:
+	case SSH_KNOWN_HOSTS_OTHER:
+		session_fail(s, 0, "host key mismatch for node %s: server sent "
+		    "%s %s, %s has another", n->conf->name,
+		    ssh_key_type_to_char(ssh_key_type(srvkey)), fpbuf,
+		    td->conf->known_hosts);
+		break;
+	case SSH_KNOWN_HOSTS_UNKNOWN:
+	case SSH_KNOWN_HOSTS_NOT_FOUND:
+		if (td->conf->host_key_policy == HOSTKEY_ACCEPT_NEW) {
+			if (ssh_session_update_known_hosts(s->ssh) != SSH_OK) {
+				session_fail(s, 0, "cannot record host key in "
+				    "%s: %s", td->conf->known_hosts,
+				    ssh_get_error(s->ssh));
+				break;
+			}
+			log_entry(LOG_NOTICE, n->conf->name, "host-key-recorded",
+			    NULL, NULL, "%s: recorded new host key %s in %s",
+			    n->conf->name, fpbuf, td->conf->known_hosts);
+			rc = 0;
+			break;
+		}
+		session_fail(s, 0, "host key unknown for node %s: server sent "
+		    "%s %s, not in %s (strict)", n->conf->name,
+		    ssh_key_type_to_char(ssh_key_type(srvkey)), fpbuf,
+		    td->conf->known_hosts);
+		break;
+	case SSH_KNOWN_HOSTS_ERROR:
+	default:
+		session_fail(s, 0, "host key check: %s", ssh_get_error(s->ssh));
+		break;
+	}
+	ssh_string_free_char(fp);
+	ssh_clean_pubkey_hash(&hash);
+	ssh_key_free(srvkey);
+	return rc;
+}
+
+/* Refuse keys others can read, as OpenSSH does. */
+static int
+session_load_identity(struct session *s)
+{
+	const char	*path = s->node->conf->identity;
+	struct stat	 st;
+
+	if (stat(path, &st) == -1) {
+		session_fail(s, 0, "identity %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((st.st_mode & 077) != 0) {
+		session_fail(s, 0, "identity %s: permissions %04o are too open; "
+		    "private key files must not be accessible by others, this "
+		    "key is ignored", path, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	if (ssh_pki_import_privkey_file(path, NULL, NULL, NULL, &s->key) !=
+	    SSH_OK) {
+		session_fail(s, 0, "identity %s: cannot load private key "
+		    "(encrypted keys need ssh-agent)", path);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+session_up(struct session *s)
+{
+	struct node	*n = s->node;
+	struct timeval	 tv;
+
+	s->phase = S_UP;
+	if ((s->sshev = ssh_event_new()) == NULL ||
+	    ssh_event_add_session(s->sshev, s->ssh) != SSH_OK) {
+		session_fail(s, 0, "libssh: cannot create event");
+		return;
+	}
+	s->rx_seen = s->rx.in_packets;
+	s->missed = 0;
+	event_del(s->ev_timer);
+	tv.tv_sec = td->conf->keepalive_interval / 1000;
+	tv.tv_usec = (td->conf->keepalive_interval % 1000) * 1000;
+	if (td->conf->keepalive_interval > 0)
+		event_add(s->ev_timer, &tv);
+	node_session_up(n);
+	forward_session_up(n);
+	session_want_listen(s);
+}
+
+/* Drive the handshake as far as it goes without blocking. */
+static void
+session_step(struct session *s)
+{
+	int	rc;
+
+	switch (s->phase) {
+	case S_KEX:
+		rc = ssh_connect(s->ssh);
+		if (rc == SSH_AGAIN)
+			break;
+		if (rc != SSH_OK) {
+			session_fail(s, 0, "key exchange: %s",
+			    ssh_get_error(s->ssh));
+			return;
+		}
+		if (session_hostkey(s) == -1)
+			return;
+		if (s->node->conf->identity && session_load_identity(s) == -1)
+			return;
+		s->phase = S_AUTH;
+		/* FALLTHROUGH */
+	case S_AUTH:
+		if (s->key != NULL)
+			rc = ssh_userauth_publickey(s->ssh, NULL, s->key);
+		else
+			rc = ssh_userauth_publickey_auto(s->ssh, NULL, NULL);
+		if (rc == SSH_AUTH_AGAIN)
+			break;
+		if (rc != SSH_AUTH_SUCCESS) {
+			session_fail(s, 0, "authentication failed for %s: %s",
+			    s->node->conf->name, rc == SSH_AUTH_DENIED ?
+			    "public key refused" : ssh_get_error(s->ssh));
+			return;
+		}
+		session_up(s);
+		return;
+	default:
+		break;
+	}
+	session_flush(s);
+}
+
+/*
+ * The one global-request slot.  libssh 0.10 keeps a single reply state per
+ * session and hands a pending answer to whichever global request is called
+ * next, so a keepalive and a tcpip-forward must never be in flight together:
+ * forward requests go first, and a keepalive answer is reaped (one more
+ * ssh_send_keepalive() call, which sends nothing while an answer is
+ * waiting) before a forward request follows one.
+ */
+static void
+session_greq(struct session *s)
+{
+	struct forward	*f;
+	int		 bound = 0, rc;
+
+	if (s->phase != S_UP)
+		return;
+	if ((f = s->greq) == NULL) {
+		if ((f = forward_next_listen(s->node)) == NULL)
+			return;
+		if (s->ka_unreaped) {
+			/* Wait for the keepalive answer before reaping it. */
+			if (s->rx.in_packets == s->ka_rx)
+				return;
+			(void)ssh_send_keepalive(s->ssh);
+			s->ka_unreaped = 0;
+			s->ka_sent = 0;
+		}
+		s->greq = f;
+		f->state = FWD_PENDING;
+	}
+	rc = ssh_channel_listen_forward(s->ssh, f->conf->listen_host,
+	    f->conf->listen_port, &bound);
+	if (rc == SSH_AGAIN) {
+		session_flush(s);
+		return;
+	}
+	s->greq = NULL;
+	if (rc == SSH_OK)
+		forward_listen_result(f, 1, NULL);
+	else
+		forward_listen_result(f, 0, ssh_get_error(s->ssh));
+	/* The node may be gone from under us only via session_close(). */
+	if (s->node->sess == s)
+		session_greq(s);
+}
+
+void
+session_want_listen(struct session *s)
+{
+	if (s != NULL && s->greq == NULL)
+		session_greq(s);
+}
+
+static void
+session_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct session	*s = arg;
+	struct node	*n = s->node;
+	int		 i;
+
+	switch (s->phase) {
+	case S_TCP:
+		session_tcp_done(s);
+		return;
+	case S_KEX:
+	case S_AUTH:
+		session_step(s);
+		return;
+	case S_UP:
+		break;
+	default:
+		return;
+	}
+
+	/*
+	 * libssh reads at most 4 KiB per poll; take a few helpings while the
+	 * socket stays readable so that bulk transfers need fewer loop turns.
+	 */
+	for (i = 0; i < 16; i++) {
+		uint64_t before = s->rx.in_bytes;
+
+		if (ssh_event_dopoll(s->sshev, 0) == SSH_ERROR ||
+		    !ssh_is_connected(s->ssh)) {
+			const char *msg = ssh_get_error(s->ssh);
+
+			session_fail(s, 0, "session lost: %s", msg && *msg ?
+			    msg : "connection closed by server");
+			return;
+		}
+		if (n->sess != s)
+			return;
+		if (s->rx.in_bytes == before)
+			break;
+	}
+	if (s->greq != NULL)
+		session_greq(s);
+	/* An RTT sample only when no channel traffic blurs the answer. */
+	if (s->ka_sent && s->rx.in_packets != s->ka_rx && forward_active(n) == 0) {
+		n->rtt_ms = (double)(now_ms() - s->ka_sent);
+		n->has_rtt = 1;
+		s->ka_sent = 0;
+	}
+	forward_poll(n);
+	if (n->sess == s)
+		session_flush(s);
+}
+
+static void
+session_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct session		*s = arg;
+	const struct config	*c = td->conf;
+
+	if (s->phase != S_UP) {
+		session_fail(s, s->phase <= S_TCP, "timeout after %llus during %s",
+		    (unsigned long long)(c->connect_timeout / 1000),
+		    phase_names[s->phase]);
+		return;
+	}
+
+	/* ServerAliveCountMax: nothing at all came back for N intervals. */
+	if (s->rx.in_packets == s->rx_seen) {
+		if (++s->missed >= c->keepalive_count) {
+			session_fail(s, 0, "keepalive timeout after %llus",
+			    (unsigned long long)(c->keepalive_interval *
+			    (uint64_t)c->keepalive_count / 1000));
+			return;
+		}
+	} else
+		s->missed = 0;
+	s->rx_seen = s->rx.in_packets;
+
+	if (s->greq == NULL && forward_next_listen(s->node) != NULL) {
+		/* The request's own answer proves liveness this interval. */
+		session_greq(s);
+	} else if (s->greq == NULL) {
+		uint64_t sent = s->tx.out_packets;
+
+		(void)ssh_send_keepalive(s->ssh);
+		/* A second call sends when the first only reaped an old answer. */
+		(void)ssh_send_keepalive(s->ssh);
+		if (s->tx.out_packets != sent) {
+			s->ka_unreaped = 1;
+			s->ka_rx = s->rx.in_packets;
+			s->ka_sent = now_ms();
+		}
+	}
+	session_flush(s);
+}
+
+int
+session_start(struct node *n)
+{
+	const struct node_conf	*nc = n->conf;
+	const struct config	*c = td->conf;
+	struct session		*s;
+	struct evutil_addrinfo	 hints;
+	struct evdns_getaddrinfo_request *req;
+	struct timeval		 tv;
+	char			*host = NULL, portstr[8];
+	unsigned int		 port = 0;
+	int			 off = 0, verbosity = SSH_LOG_NOLOG;
+	long			 tmo;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return -1;
+	s->node = n;
+	s->fd = -1;
+	n->sess = s;
+	if ((s->ssh = ssh_new()) == NULL)
+		goto fail;
+	ssh_set_blocking(s->ssh, 0);
+	ssh_set_counters(s->ssh, &s->tx, &s->rx);
+	/* Only the ssh_config named in tunneld.conf, never ~/.ssh/config. */
+	ssh_options_set(s->ssh, SSH_OPTIONS_PROCESS_CONFIG, &off);
+	ssh_options_set(s->ssh, SSH_OPTIONS_LOG_VERBOSITY, &verbosity);
+	if (ssh_options_set(s->ssh, SSH_OPTIONS_HOST, nc->host) != SSH_OK)
+		goto fail;
+	if (c->ssh_config != NULL &&
+	    ssh_options_parse_config(s->ssh, c->ssh_config) != SSH_OK) {
+		session_fail(s, 0, "cannot read ssh_config %s", c->ssh_config);
+		return 0;
+	}
+	/* tunneld.conf wins over ssh_config where both say something. */
+	if (nc->user)
+		ssh_options_set(s->ssh, SSH_OPTIONS_USER, nc->user);
+	if (nc->port) {
+		port = nc->port;
+		ssh_options_set(s->ssh, SSH_OPTIONS_PORT, &port);
+	}
+	ssh_options_set(s->ssh, SSH_OPTIONS_KNOWNHOSTS, c->known_hosts);
+	/* One trust store: the system-wide file must not vouch for a node. */
+	ssh_options_set(s->ssh, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
+	ssh_options_set(s->ssh, SSH_OPTIONS_STRICTHOSTKEYCHECK, &off);
+	tmo = (long)(c->connect_timeout / 1000);
+	ssh_options_set(s->ssh, SSH_OPTIONS_TIMEOUT, &tmo);
+
+	if (ssh_options_get(s->ssh, SSH_OPTIONS_HOST, &host) != SSH_OK)
+		goto fail;
+	if (ssh_options_get_port(s->ssh, &port) != SSH_OK)
+		port = 22;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+
+	s->ev_timer = event_new(td->base, -1, EV_PERSIST, session_timer, s);
+	s->ev_kick = event_new(td->base, -1, 0, session_kick_cb, s);
+	if (s->ev_timer == NULL || s->ev_kick == NULL)
+		fatalx("%s: event_new", __func__);
+	tv.tv_sec = c->connect_timeout / 1000;
+	tv.tv_usec = (c->connect_timeout % 1000) * 1000;
+	event_add(s->ev_timer, &tv);
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+	s->phase = S_RESOLVE;
+	log_debug("%s: %s: connecting to %s port %s", __func__, nc->name, host,
+	    portstr);
+	/*
+	 * For numeric hosts the callback runs, and may free S, before this
+	 * returns NULL: S is only touched when a request is still pending.
+	 */
+	req = evdns_getaddrinfo(td->dns, host, portstr, &hints, session_dns_cb,
+	    s);
+	if (req != NULL)
+		s->dnsreq = req;
+	ssh_string_free_char(host);
+	return 0;
+fail:
+	ssh_string_free_char(host);
+	session_fail(s, 0, "libssh: cannot set up session");
+	return 0;
+}

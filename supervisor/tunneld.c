@@ -1,0 +1,221 @@
+/*
+ * tunneld: the daemon context, reload and the periodic tick.
+ */
+
+#include <sys/resource.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <libssh/libssh.h>
+
+#include "control.h"
+#include "forward.h"
+#include "log.h"
+#include "notify.h"
+#include "session.h"
+#include "status.h"
+#include "tunneld.h"
+
+struct tunneld	*td;
+
+const char	*config_path = CONFIG_DEFAULT_PATH;
+
+struct config *
+tunneld_load(const char *path, int print)
+{
+	struct config_errors	 errs = { NULL, 0 };
+	struct config		*conf;
+	size_t			 i;
+
+	if ((conf = config_load(path, &errs)) == NULL) {
+		for (i = 0; i < errs.n; i++) {
+			if (print)
+				fprintf(stderr, "%s\n", errs.msg[i]);
+			else
+				log_entry(LOG_ERR, NULL, "config-error", errs.msg[i],
+				    NULL, "%s", errs.msg[i]);
+		}
+	}
+	config_errors_clear(&errs);
+	return conf;
+}
+
+void
+tunneld_admin_gid(void)
+{
+	struct group	*gr;
+
+	td->admin_gid = -1;
+	if ((gr = getgrnam(td->conf->admin_group)) != NULL)
+		td->admin_gid = (int)gr->gr_gid;
+	else
+		log_warnx("admin_group %s does not exist: only root may change "
+		    "state", td->conf->admin_group);
+}
+
+void
+tunneld_status_changed(void)
+{
+	char	line[512];
+
+	status_line(line, sizeof(line));
+	notify_status(line);
+}
+
+/* Node conf pointers move to the new config; the node itself stays. */
+static void
+tunneld_adopt(struct node *n, struct node_conf *nc)
+{
+	size_t	i;
+
+	n->conf = nc;
+	for (i = 0; i < n->nfwds; i++)
+		n->fwds[i].conf = &nc->fwds[i];
+}
+
+/*
+ * Apply a new config: unchanged nodes and their connections are left
+ * alone, removed ones stop, changed ones restart, added ones start.  A bad
+ * file changes nothing.
+ */
+int
+tunneld_reload(char *msg, size_t msgsz)
+{
+	struct config		*nconf, *old = td->conf;
+	struct node_list	 keep;
+	struct node		*n;
+	struct node_conf	*nc;
+	unsigned		 added = 0, removed = 0, changed = 0, same = 0;
+
+	notify_reloading();
+	log_info("reloading %s", config_path);
+	if ((nconf = tunneld_load(config_path, 0)) == NULL) {
+		snprintf(msg, msgsz, "reload failed: %s has errors (see the log); "
+		    "the running configuration is kept", config_path);
+		log_entry(LOG_ERR, NULL, "reload-failed", NULL, NULL, "%s", msg);
+		notify_ready();
+		return -1;
+	}
+	if (strcmp(nconf->control_socket, old->control_socket) != 0)
+		log_warnx("control_socket change takes effect at restart");
+
+	TAILQ_FOREACH(nc, &nconf->nodes, entry)
+		if (config_find_node(old, nc->name) == NULL)
+			added++;
+
+	/* Removed or changed nodes go first: their ports free up for others. */
+	TAILQ_INIT(&keep);
+	while ((n = TAILQ_FIRST(&td->nodes)) != NULL) {
+		TAILQ_REMOVE(&td->nodes, n, entry);
+		nc = config_find_node(nconf, n->conf->name);
+		if (nc != NULL && node_conf_equal(n->conf, nc) &&
+		    config_global_equal(old, nconf)) {
+			tunneld_adopt(n, nc);
+			TAILQ_INSERT_TAIL(&keep, n, entry);
+			same++;
+		} else {
+			if (nc != NULL)
+				changed++;
+			else
+				removed++;
+			log_entry(LOG_INFO, n->conf->name, nc ? "node-changed" :
+			    "node-removed", NULL, NULL, "%s: %s", n->conf->name,
+			    nc ? "changed, restarting" : "removed");
+			node_free(n);
+		}
+	}
+	td->conf = nconf;
+	config_free(old);
+	tunneld_admin_gid();
+
+	/* Rebuild in the order of the new file. */
+	TAILQ_FOREACH(nc, &nconf->nodes, entry) {
+		struct node *k;
+
+		TAILQ_FOREACH(k, &keep, entry)
+			if (k->conf == nc)
+				break;
+		if (k != NULL) {
+			TAILQ_REMOVE(&keep, k, entry);
+			TAILQ_INSERT_TAIL(&td->nodes, k, entry);
+			continue;
+		}
+		if ((n = node_new(nc)) == NULL)
+			fatal("%s: node_new", __func__);
+		TAILQ_INSERT_TAIL(&td->nodes, n, entry);
+		node_start(n);
+	}
+	snprintf(msg, msgsz, "reloaded %s: %u added, %u removed, %u changed, "
+	    "%u unchanged", config_path, added, removed, changed, same);
+	log_entry(LOG_NOTICE, NULL, "reloaded", NULL, NULL, "%s", msg);
+	tunneld_status_changed();
+	notify_ready();
+	return 0;
+}
+
+void
+tunneld_signal(evutil_socket_t sig, short ev, void *arg)
+{
+	char	msg[512];
+
+	switch (sig) {
+	case SIGHUP:
+		(void)tunneld_reload(msg, sizeof(msg));
+		break;
+	case SIGTERM:
+	case SIGINT:
+		log_info("%s received, stopping", strsignal(sig));
+		td->stopping = 1;
+		notify_stopping();
+		event_base_loopbreak(td->base);
+		break;
+	}
+}
+
+/*
+ * Once a second: STATUS= stays true (backoff countdowns), listeners that
+ * could not bind are tried again, and the watchdog is fed.  This runs only
+ * when the loop turns, so a wedged daemon stops feeding the watchdog.
+ */
+void
+tunneld_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	static uint64_t	 last_ping;
+	struct node	*n;
+	uint64_t	 now = now_ms();
+	const char	*f;
+
+	TAILQ_FOREACH(n, &td->nodes, entry) {
+		f = forward_fault(n);
+		if (f != NULL && forward_rebind(n) == 0)
+			node_update(n);
+	}
+	tunneld_status_changed();
+	if (td->watchdog_usec && (now - last_ping) * 1000 >=
+	    td->watchdog_usec / 2) {
+		notify_watchdog();
+		last_ping = now;
+	}
+}
+
+void
+tunneld_raise_nofile(void)
+{
+	struct rlimit	rl;
+
+	/* Each forwarded connection holds a socket; 1024 is too few. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+

@@ -1,0 +1,148 @@
+/*
+ * tunneld.h: the daemon's shared types.
+ *
+ * One libevent loop owns everything below; nothing here is touched from
+ * another thread.
+ */
+#ifndef TUNNELD_H
+#define TUNNELD_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "config.h"
+
+#define TUNNELD_PROTOCOL	1
+#define REASON_MAX		256
+
+enum node_state {
+	NODE_STOPPED,
+	NODE_CONNECTING,
+	NODE_UP,
+	NODE_DEGRADED,
+	NODE_BACKOFF,
+};
+#define NODE_NSTATES	(NODE_BACKOFF + 1)
+
+enum fwd_state {
+	FWD_DOWN,		/* no session to carry it */
+	FWD_PENDING,		/* remote: tcpip-forward asked, no answer yet */
+	FWD_UP,
+	FWD_REFUSED,		/* remote: the server said no; retried with backoff */
+};
+
+struct node;
+struct session;
+struct conn;
+LIST_HEAD(conn_list, conn);
+
+struct forward {
+	struct node		*node;
+	const struct fwd_conf	*conf;		/* points into node->conf */
+	enum fwd_state		 state;
+	char			 reason[REASON_MAX];
+	struct evconnlistener	*listener;	/* local forwards */
+	struct conn_list	 conns;
+	unsigned		 attempt;	/* remote: refused requests in a row */
+	struct event		*ev_retry;	/* remote: next tcpip-forward */
+	int			 want_request;	/* remote: ask again when the slot frees */
+	uint64_t		 active;
+	uint64_t		 total;
+	uint64_t		 bytes_in;	/* towards the client that connected */
+	uint64_t		 bytes_out;	/* from it */
+};
+
+struct node {
+	TAILQ_ENTRY(node)	 entry;
+	struct node_conf	*conf;		/* owned by the running config */
+	enum node_state		 state;
+	char			 reason[REASON_MAX];
+	uint64_t		 since;		/* monotonic ms of the last transition */
+	int			 admin_stopped;
+
+	struct session		*sess;		/* NULL: no session right now */
+	struct forward		*fwds;
+	size_t			 nfwds;
+
+	/* Reconnect bookkeeping. */
+	unsigned		 attempt;	/* failed attempts since the last stable session */
+	struct event		*ev_retry;
+	uint64_t		 next_attempt;	/* monotonic ms, 0: none planned */
+	uint64_t		 session_up_at;	/* monotonic ms, 0: not up */
+	uint64_t		 last_logged;	/* monotonic ms of the last failure log */
+
+	uint64_t		 connects;	/* sessions established */
+	char			 last_error[REASON_MAX];
+	int			 has_rtt;
+	double			 rtt_ms;
+};
+TAILQ_HEAD(node_list, node);
+
+struct control;
+
+struct tunneld {
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	struct config		*conf;
+	struct node_list	 nodes;
+	struct control		*control;
+	uint64_t		 started;	/* monotonic ms */
+	uint64_t		 watchdog_usec;
+	struct event		*ev_tick;
+	int			 admin_gid;	/* -1: admin_group does not exist */
+	int			 stopping;
+};
+
+extern struct tunneld	*td;
+
+static inline uint64_t
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* tunneld.c */
+extern const char *config_path;
+struct config	*tunneld_load(const char *path, int print_errors);
+void		 tunneld_admin_gid(void);
+int		 tunneld_reload(char *err, size_t errsz);
+void		 tunneld_status_changed(void);
+void		 tunneld_signal(evutil_socket_t, short, void *);
+void		 tunneld_tick(evutil_socket_t, short, void *);
+void		 tunneld_raise_nofile(void);
+
+/* node.c */
+struct node_facts {
+	int		 stopped;	/* by config or by tunnelctl stop */
+	int		 local;		/* ssh = none */
+	int		 session_up;	/* authenticated and carrying */
+	int		 connecting;	/* an attempt is under way */
+	const char	*down_reason;	/* why there is no session */
+	const char	*fault;		/* first forward or probe fault, if any */
+};
+const char	*node_state_name(enum node_state);
+int		 node_state_from_name(const char *, enum node_state *);
+enum node_state	 node_eval(const struct node_facts *, const char **reason);
+
+struct node	*node_new(struct node_conf *);
+void		 node_free(struct node *);
+struct node	*node_find(const char *name);
+int		 node_start(struct node *);
+void		 node_stop(struct node *, const char *reason);
+int		 node_restart(struct node *);
+void		 node_update(struct node *);
+void		 node_session_up(struct node *);
+void		 node_session_lost(struct node *, const char *reason,
+		    int tcp_refused);
+void		 node_set_state(struct node *, enum node_state,
+		    const char *reason);
+double		 node_load_score(const struct node *);
+
+#endif
