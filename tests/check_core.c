@@ -1,0 +1,222 @@
+/*
+ * Unit tests for the pure parts of the supervisor: backoff, the node state
+ * table and the control request parser.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "control.h"
+#include "tunneld.h"
+
+
+
+static const struct backoff_params bp = { 1000, 60000, 2.0, 0.2 };
+static const struct backoff_params nojitter = { 1000, 60000, 2.0, 0.0 };
+
+START_TEST(backoff_doubles_to_cap)
+{
+	ck_assert_uint_eq(backoff_delay(1, &nojitter, 0.3), 1000);
+	ck_assert_uint_eq(backoff_delay(2, &nojitter, 0.3), 2000);
+	ck_assert_uint_eq(backoff_delay(3, &nojitter, 0.3), 4000);
+	ck_assert_uint_eq(backoff_delay(6, &nojitter, 0.3), 32000);
+	ck_assert_uint_eq(backoff_delay(7, &nojitter, 0.3), 60000);
+	ck_assert_uint_eq(backoff_delay(1000, &nojitter, 0.3), 60000);
+	/* attempt 0 is treated as the first retry */
+	ck_assert_uint_eq(backoff_delay(0, &nojitter, 0.3), 1000);
+}
+END_TEST
+
+START_TEST(backoff_jitter_bounds)
+{
+	/* rnd 0 -> -20 %, rnd -> 1 -> +20 %, 0.5 -> exact */
+	ck_assert_uint_eq(backoff_delay(1, &bp, 0.0), 800);
+	ck_assert_uint_eq(backoff_delay(1, &bp, 0.5), 1000);
+	ck_assert_uint_le(backoff_delay(1, &bp, 0.999999), 1200);
+	ck_assert_uint_ge(backoff_delay(1, &bp, 0.999999), 1199);
+	ck_assert_uint_eq(backoff_delay(100, &bp, 0.0), 48000);
+	ck_assert_uint_le(backoff_delay(100, &bp, 0.999999), 72000);
+	/* out-of-range random numbers do not escape the bounds */
+	ck_assert_uint_eq(backoff_delay(1, &bp, 7.0), 1000);
+	ck_assert_uint_eq(backoff_delay(1, &bp, -1.0), 1000);
+}
+END_TEST
+
+START_TEST(backoff_degenerate_params)
+{
+	struct backoff_params p = { 0, 0, 0.5, 0.0 };
+
+	/* never zero: a zero delay would spin the loop */
+	ck_assert_uint_eq(backoff_delay(5, &p, 0.5), 1);
+	p.initial = 500;
+	p.max = 100000;
+	/* a multiplier below 1 does not shrink the delay */
+	ck_assert_uint_eq(backoff_delay(5, &p, 0.5), 500);
+}
+END_TEST
+
+START_TEST(state_table)
+{
+	struct node_facts	 f;
+	const char		*r;
+
+	memset(&f, 0, sizeof(f));
+	f.stopped = 1;
+	f.down_reason = "stopped by tunnelctl";
+	ck_assert_int_eq(node_eval(&f, &r), NODE_STOPPED);
+	ck_assert_str_eq(r, "stopped by tunnelctl");
+
+	memset(&f, 0, sizeof(f));
+	f.local = 1;
+	ck_assert_int_eq(node_eval(&f, &r), NODE_UP);
+	ck_assert_str_eq(r, "");
+	f.fault = "ollama: HTTP 500";
+	ck_assert_int_eq(node_eval(&f, &r), NODE_DEGRADED);
+	ck_assert_str_eq(r, "ollama: HTTP 500");
+
+	memset(&f, 0, sizeof(f));
+	f.connecting = 1;
+	ck_assert_int_eq(node_eval(&f, &r), NODE_CONNECTING);
+
+	memset(&f, 0, sizeof(f));
+	f.down_reason = "connection refused";
+	ck_assert_int_eq(node_eval(&f, &r), NODE_BACKOFF);
+	ck_assert_str_eq(r, "connection refused");
+
+	memset(&f, 0, sizeof(f));
+	f.session_up = 1;
+	ck_assert_int_eq(node_eval(&f, &r), NODE_UP);
+	f.fault = "remote port 11436 in use";
+	ck_assert_int_eq(node_eval(&f, &r), NODE_DEGRADED);
+	ck_assert_str_eq(r, "remote port 11436 in use");
+	f.fault = "";		/* an empty fault is no fault */
+	ck_assert_int_eq(node_eval(&f, &r), NODE_UP);
+
+	/* stopped wins over everything */
+	f.stopped = 1;
+	ck_assert_int_eq(node_eval(&f, &r), NODE_STOPPED);
+}
+END_TEST
+
+START_TEST(state_names_roundtrip)
+{
+	enum node_state s;
+	int i;
+
+	for (i = 0; i < NODE_NSTATES; i++) {
+		ck_assert_int_eq(node_state_from_name(node_state_name(i), &s), 0);
+		ck_assert_int_eq(s, i);
+	}
+	ck_assert_int_eq(node_state_from_name("running", &s), -1);
+	ck_assert_str_eq(node_state_name(NODE_BACKOFF), "backoff");
+	ck_assert_str_eq(node_state_name(99), "unknown");
+}
+END_TEST
+
+static int
+parse(const char *line, struct ctl_request *req, char *err)
+{
+	return control_parse(line, strlen(line), req, err, 256);
+}
+
+START_TEST(control_parse_good)
+{
+	struct ctl_request	req;
+	char			err[256];
+
+	ck_assert_int_eq(parse("status", &req, err), 0);
+	ck_assert_int_eq(req.cmd, CTL_STATUS);
+	ck_assert_str_eq(req.arg, "");
+	ck_assert_int_eq(parse("status runpod", &req, err), 0);
+	ck_assert_str_eq(req.arg, "runpod");
+	ck_assert_int_eq(parse("  restart   all  ", &req, err), 0);
+	ck_assert_int_eq(req.cmd, CTL_RESTART);
+	ck_assert_str_eq(req.arg, "all");
+	ck_assert_int_eq(parse("stop vengeance\r", &req, err), 0);
+	ck_assert_int_eq(req.cmd, CTL_STOP);
+	ck_assert_str_eq(req.arg, "vengeance");
+	ck_assert_int_eq(parse("watch", &req, err), 0);
+	ck_assert_int_eq(req.cmd, CTL_WATCH);
+	ck_assert_int_eq(parse("best chat --model qwen2.5:7b", &req, err), 0);
+	ck_assert_int_eq(req.cmd, CTL_BEST);
+	ck_assert_str_eq(req.arg, "chat");
+	ck_assert_str_eq(req.model, "qwen2.5:7b");
+	ck_assert_int_eq(parse("best", &req, err), 0);
+	ck_assert_str_eq(req.arg, "");
+	ck_assert_int_eq(control_cmd_mutates(CTL_RELOAD), 1);
+	ck_assert_int_eq(control_cmd_mutates(CTL_STATUS), 0);
+	ck_assert_int_eq(control_cmd_mutates(CTL_WATCH), 0);
+}
+END_TEST
+
+START_TEST(control_parse_bad)
+{
+	struct ctl_request	req;
+	char			err[256], big[2048];
+
+	ck_assert_int_eq(parse("", &req, err), -1);
+	ck_assert_str_eq(err, "empty request");
+	ck_assert_int_eq(parse("   ", &req, err), -1);
+	ck_assert_int_eq(parse("frobnicate", &req, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "unknown command 'frobnicate'"));
+	ck_assert_int_eq(parse("restart", &req, err), -1);
+	ck_assert_str_eq(err, "usage: restart NODE|all");
+	ck_assert_int_eq(parse("stop a b", &req, err), -1);
+	ck_assert_str_eq(err, "usage: stop NODE");
+	ck_assert_int_eq(parse("reload now", &req, err), -1);
+	ck_assert_str_eq(err, "usage: reload");
+	ck_assert_int_eq(parse("status ../../etc", &req, err), -1);
+	ck_assert_str_eq(err, "malformed name in request");
+	ck_assert_int_eq(parse("status \"x\"", &req, err), -1);
+	ck_assert_int_eq(parse("best --model", &req, err), -1);
+	ck_assert_int_eq(control_parse("sta\0tus", 7, &req, err, sizeof(err)),
+	    -1);
+	ck_assert_str_eq(err, "malformed request: control character 0x00 at "
+	    "byte 4");
+	ck_assert_int_eq(parse("status \x1b[2J", &req, err), -1);
+	memset(big, 'a', sizeof(big));
+	ck_assert_int_eq(control_parse(big, sizeof(big), &req, err,
+	    sizeof(err)), -1);
+	ck_assert_str_eq(err, "request too long (at most 1024 bytes)");
+	memset(big, 'x', 100);
+	big[100] = '\0';
+	ck_assert_int_eq(parse(big, &req, err), -1);
+	ck_assert_int_eq(parse("a b c d e f g h i", &req, err), -1);
+	ck_assert_str_eq(err, "too many words in request");
+}
+END_TEST
+
+static Suite *
+core_suite(void)
+{
+	Suite	*s = suite_create("core");
+	TCase	*tc;
+
+	tc = tcase_create("backoff");
+	tcase_add_test(tc, backoff_doubles_to_cap);
+	tcase_add_test(tc, backoff_jitter_bounds);
+	tcase_add_test(tc, backoff_degenerate_params);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("state");
+	tcase_add_test(tc, state_table);
+	tcase_add_test(tc, state_names_roundtrip);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("control");
+	tcase_add_test(tc, control_parse_good);
+	tcase_add_test(tc, control_parse_bad);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(core_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

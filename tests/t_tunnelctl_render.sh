@@ -1,0 +1,393 @@
+#!/bin/bash
+#
+# t_tunnelctl_render.sh: tunnelctl against a fake daemon.
+#
+# A socat listener on a Unix socket in a private temporary directory plays
+# tunneld: for each connection it logs the request line and answers with a
+# canned reply (tests/fixtures/status-*.json, or a few written here).  The
+# test checks the rendered table, the request lines, the exit statuses
+# (0 all up, 1 not all up, 2 usage, 3 unreachable/malformed, 4 refused) and
+# that --json passes reply lines through byte for byte.
+#
+# Environment: top_srcdir (fixtures), top_builddir (the tunnelctl binary;
+# TUNNELCTL overrides the path).  Exit 0 pass, 1 fail, 77 skip (no socat).
+
+set -u
+
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+fixtures=$top_srcdir/tests/fixtures
+TUNNELCTL=${TUNNELCTL:-$top_builddir/tunnelctl}
+
+if ! command -v socat >/dev/null 2>&1; then
+	echo "SKIP: socat not installed (apt-get install socat)"
+	exit 77
+fi
+if [ ! -x "$TUNNELCTL" ]; then
+	echo "FAIL: $TUNNELCTL not built"
+	exit 1
+fi
+
+# Character counts below (column alignment) need a UTF-8 locale; strerror()
+# texts need English.
+utf8=
+for l in C.UTF-8 C.utf8 en_US.UTF-8; do
+	if LC_ALL=$l bash -c '[ ${#1} -eq 1 ]' _ "→" 2>/dev/null; then
+		utf8=$l
+		break
+	fi
+done
+export LC_ALL=${utf8:-C}
+
+# socat takes ':' and ',' in an address as separators: keep the path plain.
+tmp=${TMPDIR:-/tmp}
+case $tmp in *[!A-Za-z0-9/._-]*) tmp=/tmp ;; esac
+dir=$(mktemp -d "$tmp/tunnelctl.XXXXXX") || exit 1
+sock=$dir/ctl.sock
+socat_pid=
+
+cleanup() {
+	if [ -n "$socat_pid" ] && kill -0 "$socat_pid" 2>/dev/null; then
+		kill "$socat_pid" 2>/dev/null
+		for _ in $(seq 50); do
+			kill -0 "$socat_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$socat_pid" 2>/dev/null
+		wait "$socat_pid" 2>/dev/null
+	fi
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+# The fake daemon: one process per connection.  Modes (file $dir/mode):
+#   (none)  reply with $dir/reply, then close
+#   linger  reply, then keep the connection open until the client goes
+#   hang    read the request, answer nothing, wait for the client to go
+cat >"$dir/serve.sh" <<EOF
+#!/bin/sh
+IFS= read -r line
+printf '%s\n' "\$line" >>"$dir/requests"
+mode=\$(cat "$dir/mode" 2>/dev/null)
+case \$mode in
+hang)	cat >/dev/null ;;
+linger)	cat "$dir/reply"; cat >/dev/null ;;
+*)	cat "$dir/reply" ;;
+esac
+EOF
+chmod +x "$dir/serve.sh"
+
+socat "UNIX-LISTEN:$sock,fork" "EXEC:$dir/serve.sh" \
+    >"$dir/socat.log" 2>&1 </dev/null &
+socat_pid=$!
+for _ in $(seq 50); do
+	[ -S "$sock" ] && break
+	sleep 0.1
+done
+if [ ! -S "$sock" ]; then
+	echo "FAIL: socat did not create $sock"
+	cat "$dir/socat.log"
+	exit 1
+fi
+export TUNNELD_SOCKET=$sock
+unset TUNNELCTL_TIMEOUT
+
+pass=0
+fail=0
+ok() {
+	pass=$((pass + 1))
+	echo "ok - $1"
+}
+notok() {
+	fail=$((fail + 1))
+	echo "not ok - $1"
+	if [ -s "$dir/out" ]; then sed 's/^/#   out: /' "$dir/out"; fi
+	if [ -s "$dir/err" ]; then sed 's/^/#   err: /' "$dir/err"; fi
+}
+
+# serve FILE [MODE]: what the fake daemon answers next.
+serve() {
+	cp "$1" "$dir/reply"
+	rm -f "$dir/mode"
+	[ $# -lt 2 ] || echo "$2" >"$dir/mode"
+}
+# serve_text TEXT [MODE]
+serve_text() {
+	printf '%s\n' "$1" >"$dir/text"
+	serve "$dir/text" "${2:-}"
+}
+
+# ctl ARGS...: run tunnelctl (bounded), stdout in $dir/out, stderr in
+# $dir/err, exit status in $rc.
+ctl() {
+	timeout -k 2 20 "$TUNNELCTL" "$@" >"$dir/out" 2>"$dir/err" </dev/null
+	rc=$?
+}
+
+expect_rc() {
+	if [ "$rc" -eq "$1" ]; then ok "$2: exit $1"
+	else notok "$2: exit $rc, expected $1"; fi
+}
+# expect_out STRING DESC: a line of stdout contains STRING.
+expect_out() {
+	if grep -qF -- "$1" "$dir/out"; then ok "$2"
+	else notok "$2: no '$1' in stdout"; fi
+}
+expect_err() {
+	if grep -qF -- "$1" "$dir/err"; then ok "$2"
+	else notok "$2: no '$1' in stderr"; fi
+}
+# expect_line REGEX DESC: a line of stdout matches the extended REGEX.
+expect_line() {
+	if grep -qE -- "$1" "$dir/out"; then ok "$2"
+	else notok "$2: no line matching /$1/"; fi
+}
+expect_no_out() {
+	if grep -qF -- "$1" "$dir/out"; then notok "$2: '$1' in stdout"
+	else ok "$2"; fi
+}
+expect_last_request() {
+	local got
+	got=$(tail -n 1 "$dir/requests" 2>/dev/null)
+	if [ "$got" = "$1" ]; then ok "request line '$1'"
+	else notok "request line '$got', expected '$1'"; fi
+}
+# expect_aligned HEADER_WORD ROW_START CELL_START DESC: in the row that
+# begins with ROW_START, CELL_START starts at the column of HEADER_WORD.
+expect_aligned() {
+	local header row hpre rpre
+	if [ -z "$utf8" ]; then
+		ok "$4 (skipped: no UTF-8 locale)"
+		return
+	fi
+	header=$(head -n 1 "$dir/out")
+	row=$(grep -m 1 -- "^$2 " "$dir/out")
+	hpre=${header%%"$1"*}
+	rpre=${row%%"$3"*}
+	if [ "$hpre" != "$header" ] && [ "$rpre" != "$row" ] &&
+	    [ ${#hpre} -eq ${#rpre} ]; then
+		ok "$4"
+	else
+		notok "$4: '$1' at ${#hpre}, '$3' at ${#rpre}"
+	fi
+}
+
+# --- status: everything up -------------------------------------------
+serve "$fixtures/status-allup.json"
+ctl status
+expect_rc 0 "status, all up"
+expect_line '^NODE +STATE +PORTS +RTT +OLLAMA +GPUS$' "header line, no REASON"
+expect_line '^runpod +up 2m03s +11435→11434 +41ms +0\.5\.7 12ms 3 models +41°C 23% 12\.1/24\.0G$' \
+    "runpod row"
+expect_line '^aurora +up 1h00m +- +- +0\.5\.7 3\.4ms 1 model +-$' "aurora row (local node)"
+expect_line '^2/2 nodes up$' "summary line"
+expect_aligned STATE aurora "up 1h00m" "STATE column aligned"
+expect_aligned GPUS runpod "41°C" "GPUS column aligned after a UTF-8 arrow"
+expect_last_request "status"
+
+ctl --json status
+expect_rc 0 "--json status, all up"
+if cmp -s "$dir/out" "$fixtures/status-allup.json"; then
+	ok "--json passes the reply through unchanged"
+else
+	notok "--json output differs from the reply"
+fi
+
+# --- status: a node in backoff, a remote forward -----------------------
+serve "$fixtures/status-backoff.json"
+ctl status vengeance
+expect_rc 1 "status, a node in backoff"
+expect_last_request "status vengeance"
+expect_line '^NODE +STATE +PORTS +RTT +OLLAMA +GPUS +REASON$' "header with REASON"
+expect_line '^vengeance +backoff 8s +R 11436→11434 +- +- +- +connection refused$' \
+    "backoff row: next attempt, remote forward, reason"
+expect_line '^2/3 nodes up$' "summary 2/3"
+expect_aligned REASON vengeance "connection refused" "REASON column aligned"
+
+ctl status --json
+expect_rc 1 "--json after the command, node not up"
+if cmp -s "$dir/out" "$fixtures/status-backoff.json"; then
+	ok "--json backoff passthrough"
+else
+	notok "--json backoff output differs"
+fi
+
+# --- status: two GPUs, MIG, odd forwards, unknown fields ---------------
+serve "$fixtures/status-2gpu.json"
+ctl status
+expect_rc 1 "status, degraded node"
+expect_out "degraded 2h03m" "degraded with its duration"
+expect_out "29°C 0% 0.5/24.0G | 85°C - 20.8/79.6G" "two GPUs, absent utilisation"
+expect_out "0.0.0.0:11437→11434, R 9100→10.0.0.2:9100 (refused)" \
+    "non-loopback ends in full, refused forward marked"
+expect_out "0.4ms" "sub-10ms RTT"
+expect_out "0.6.1 1.2s 1 model" "slow Ollama in seconds"
+expect_out "gpu1 85°C > 80°C" "reason shown"
+
+# --- status: missing, null and mistyped fields -------------------------
+serve "$fixtures/status-sparse.json"
+ctl status
+expect_rc 1 "status, sparse reply"
+expect_line '^bare +- +- +- +- +- +-$' "node with only a name"
+expect_line '^stopped1 +stopped 1m05s ' "stopped node"
+expect_out "stopped by tunnelctl" "stopped reason"
+expect_out "host key mismatch" "last_error stands in for an absent reason"
+expect_line '^ok1 +up 1d01h ' "days in durations"
+expect_line '^1/5 nodes up$' "summary counts every node"
+if grep -q $'\x1b' "$dir/out"; then
+	notok "control characters from the daemon reach the terminal"
+else
+	ok "control characters from the daemon are masked"
+fi
+
+serve "$fixtures/status-empty.json"
+ctl status
+expect_rc 0 "status, no nodes"
+expect_line '^0/0 nodes up$' "summary 0/0"
+
+# --- refused, malformed, unreachable ----------------------------------
+serve "$fixtures/status-refused.json"
+ctl status nope
+expect_rc 4 "refused"
+expect_err "tunnelctl: no such node: nope" "the daemon's error on stderr"
+if [ -s "$dir/out" ]; then notok "refused: stdout not empty"
+else ok "refused: nothing on stdout"; fi
+ctl --json status nope
+expect_rc 4 "--json refused"
+if cmp -s "$dir/out" "$fixtures/status-refused.json"; then
+	ok "--json passes the error object through"
+else
+	notok "--json error output differs"
+fi
+
+serve "$fixtures/status-garbage.json"
+ctl status
+expect_rc 3 "garbage reply"
+expect_err "tunnelctl: malformed reply from daemon" "garbage reported"
+ctl --json status
+expect_rc 3 "--json garbage reply"
+if [ -s "$dir/out" ]; then notok "--json copied garbage to stdout"
+else ok "--json copies no garbage"; fi
+
+serve "$fixtures/status-nonodes.json"
+ctl status
+expect_rc 3 "status reply without nodes"
+
+: >"$dir/empty"
+serve "$dir/empty"
+ctl status
+expect_rc 3 "connection closed without a reply"
+expect_err "without a reply" "closed connection reported"
+
+serve "$fixtures/status-allup.json" hang
+TUNNELCTL_TIMEOUT=0.3 ctl status
+expect_rc 3 "daemon that never answers"
+expect_err "no reply from daemon" "timeout reported"
+
+serve "$fixtures/status-allup.json" linger
+ctl status
+expect_rc 0 "daemon that answers but keeps the connection open"
+
+ctl --socket "$dir/none.sock" status
+expect_rc 3 "no daemon"
+expect_err "tunnelctl: cannot connect to $dir/none.sock: No such file or directory (is tunneld running?)" \
+    "no daemon: one clear line"
+
+# --- other commands ----------------------------------------------------
+serve_text '{"ok":true,"version":"0.1.0","protocol":1}'
+ctl version
+expect_rc 0 "version"
+expect_line '^tunnelctl [^ ]+, tunneld 0\.1\.0 \(protocol 1\)$' "version line"
+
+serve_text '{"ok":true,"message":"restarting runpod"}'
+ctl restart runpod
+expect_rc 0 "restart"
+expect_line '^restarting runpod$' "restart prints the message"
+expect_last_request "restart runpod"
+
+serve_text '{"ok":true}'
+ctl reload
+expect_rc 0 "reload without a message"
+expect_line '^ok$' "plain ok"
+
+serve_text '{"ok":false,"error":"permission denied: stop needs group tunneld"}'
+ctl stop runpod
+expect_rc 4 "stop refused"
+expect_err "tunnelctl: permission denied: stop needs group tunneld" "permission error"
+
+serve_text '{"ok":true,"text":"# TYPE tunneld_node_up gauge\ntunneld_node_up{node=\"runpod\"} 1\n"}'
+ctl metrics
+expect_rc 0 "metrics"
+expect_line '^tunneld_node_up\{node="runpod"\} 1$' "metrics text raw"
+
+serve_text '{"ok":true,"address":"127.0.0.1:11436","node":"vengeance"}'
+ctl best gpu --model qwen2.5:7b
+expect_rc 0 "best"
+expect_line '^127\.0\.0\.1:11436$' "best prints the address"
+expect_last_request "best gpu --model qwen2.5:7b"
+
+serve_text '{"ok":true,"address":null}'
+ctl best
+expect_rc 1 "best, no node qualifies"
+
+# --- watch ---------------------------------------------------------------
+cat >"$dir/events" <<'EOF'
+{"ok":true,"event":"hello"}
+{"event":"state","node":"runpod","from":"up","to":"backoff","reason":"keepalive timeout after 15s","time":"2026-11-22T14:03:11Z"}
+{"event":"alert","kind":"gpu-hot","node":"runpod","reason":"gpu0 85°C > 80°C","time":"2026-11-22T14:03:12Z"}
+{"event":"future","x":1}
+EOF
+serve "$dir/events"
+ctl watch
+expect_rc 3 "watch stream closed by the daemon"
+expect_line '^2026-11-22T14:03:11Z runpod up -> backoff: keepalive timeout after 15s$' \
+    "state event line"
+expect_line '^2026-11-22T14:03:12Z ALERT gpu-hot runpod: gpu0 85°C > 80°C$' \
+    "alert event line"
+expect_line '^\{"event":"future","x":1\}$' "unknown event printed as JSON"
+expect_no_out "hello" "hello not shown"
+
+# Ctrl-C ends a watch with status 0.
+serve "$dir/events" linger
+"$TUNNELCTL" watch >"$dir/out" 2>"$dir/err" </dev/null &
+wpid=$!
+for _ in $(seq 50); do
+	[ "$(wc -l <"$dir/out")" -ge 3 ] && break
+	sleep 0.1
+done
+kill -INT "$wpid" 2>/dev/null
+for _ in $(seq 50); do
+	kill -0 "$wpid" 2>/dev/null || break
+	sleep 0.1
+done
+if kill -0 "$wpid" 2>/dev/null; then
+	kill -KILL "$wpid" 2>/dev/null
+	wait "$wpid" 2>/dev/null
+	notok "watch did not end on SIGINT"
+else
+	wait "$wpid"
+	rc=$?
+	expect_rc 0 "watch ended by SIGINT"
+	expect_out "ALERT gpu-hot" "events shown before SIGINT"
+fi
+
+# --- usage -----------------------------------------------------------------
+ctl frobnicate
+expect_rc 2 "unknown command"
+ctl restart
+expect_rc 2 "restart without a node"
+ctl status a b
+expect_rc 2 "status with two nodes"
+ctl --bogus status
+expect_rc 2 "unknown option"
+ctl status "$(printf 'a b')"
+expect_rc 2 "a word with a blank"
+ctl status "$(head -c 1100 /dev/zero | tr '\0' x)"
+expect_rc 2 "request of 1024 bytes or more"
+ctl --help
+expect_rc 0 "--help"
+expect_out "Exit status" "--help documents the exit status"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
