@@ -138,7 +138,12 @@ node_update(struct node *n)
 	f.stopped = n->admin_stopped || !n->conf->enabled;
 	f.local = n->conf->local;
 	f.session_up = session_is_up(n->sess);
-	f.connecting = n->sess != NULL && !f.session_up;
+	/*
+	 * A retry in a failure series stays `backoff` with the last reason:
+	 * an sshd down for an hour must not yield two transitions a second.
+	 */
+	f.connecting = n->sess != NULL && !f.session_up &&
+	    n->last_error[0] == '\0';
 	f.down_reason = f.stopped ? (n->conf->enabled ? "stopped by tunnelctl" :
 	    "disabled in config") : n->last_error;
 	f.fault = forward_fault(n);

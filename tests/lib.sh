@@ -479,7 +479,7 @@ tunneld_conf_head() {
 	    [keepalive_interval]=1s [keepalive_count]=3 [connect_timeout]=3s
 	    [backoff_initial]=200ms [backoff_max]=2s [backoff_multiplier]=2
 	    [backoff_jitter]=0.2 [retry_refused]=200ms [stable_after]=5s
-	    [probe_interval]=1s [probe_timeout]=2s)
+	    [probe_interval]=1s [probe_timeout]=1s)
 	local kv k
 	for kv; do
 		k=${kv%%=*}
