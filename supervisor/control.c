@@ -442,6 +442,28 @@ control_accept(struct evconnlistener *l, evutil_socket_t fd,
 	ctl->nclients++;
 }
 
+/* 1 when something accepts connections on SUN (a live daemon). */
+static int
+control_in_use(const struct sockaddr_un *sun)
+{
+	int	fd, r;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	/*
+	 * Blocking is fine: a Unix connect() never waits for the peer's
+	 * accept(); with a full backlog it fails with EAGAIN, which still
+	 * means someone listens.
+	 */
+	r = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	if (r == -1 && errno != EAGAIN)
+		r = 0;
+	else
+		r = 1;
+	close(fd);
+	return r;
+}
+
 int
 control_init(const char *path)
 {
@@ -460,11 +482,21 @@ control_init(const char *path)
 		goto fail;
 	}
 	strcpy(sun.sun_path, path);
-	/* A socket left by a crashed predecessor; never unlink anything else. */
+	/*
+	 * A socket left by a crashed predecessor is replaced; one that still
+	 * answers belongs to a running tunneld, whose socket must not be
+	 * stolen (it would lose its clients for good).  Never unlink
+	 * anything but a socket.
+	 */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			log_warnx("%s: %s exists and is not a socket", __func__,
 			    path);
+			goto fail;
+		}
+		if (control_in_use(&sun)) {
+			log_warnx("%s: %s: another tunneld is listening there",
+			    __func__, path);
 			goto fail;
 		}
 		unlink(path);

@@ -160,7 +160,8 @@ main(int argc, char *argv[])
 	evsignal_add(ev_int, NULL);
 	evsignal_add(ev_hup, NULL);
 	td->watchdog_usec = notify_watchdog_usec();
-	if (td->watchdog_usec && td->watchdog_usec / 2 < 1000000) {
+	/* A ping is due every half period: tick at least twice as often. */
+	if (td->watchdog_usec && td->watchdog_usec / 4 < 1000000) {
 		tick.tv_sec = 0;
 		tick.tv_usec = td->watchdog_usec / 4;
 	}

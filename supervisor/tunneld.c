@@ -29,8 +29,13 @@ struct tunneld	*td;
 
 const char	*config_path = CONFIG_DEFAULT_PATH;
 
-struct config *
-tunneld_load(const char *path, int print)
+/*
+ * Load PATH.  On failure every error goes to stderr (PRINT: the command
+ * line) or to the log, and FIRST (if not NULL) gets the first one and how
+ * many others there are: what `tunnelctl reload` tells its user.
+ */
+static struct config *
+tunneld_load_report(const char *path, int print, char *first, size_t firstsz)
 {
 	struct config_errors	 errs = { NULL, 0 };
 	struct config		*conf;
@@ -44,9 +49,23 @@ tunneld_load(const char *path, int print)
 				log_entry(LOG_ERR, NULL, "config-error", errs.msg[i],
 				    NULL, "%s", errs.msg[i]);
 		}
+		if (first != NULL && errs.n == 0)
+			snprintf(first, firstsz, "%s: not valid", path);
+		else if (first != NULL && errs.n == 1)
+			snprintf(first, firstsz, "%s", errs.msg[0]);
+		else if (first != NULL)
+			snprintf(first, firstsz, "%s (and %zu more error%s, "
+			    "see the log)", errs.msg[0], errs.n - 1,
+			    errs.n == 2 ? "" : "s");
 	}
 	config_errors_clear(&errs);
 	return conf;
+}
+
+struct config *
+tunneld_load(const char *path, int print)
+{
+	return tunneld_load_report(path, print, NULL, 0);
 }
 
 void
@@ -95,12 +114,14 @@ tunneld_reload(char *msg, size_t msgsz)
 	struct node		*n;
 	struct node_conf	*nc;
 	unsigned		 added = 0, removed = 0, changed = 0, same = 0;
+	char			 why[768];
 
 	notify_reloading();
 	log_info("reloading %s", config_path);
-	if ((nconf = tunneld_load(config_path, 0)) == NULL) {
-		snprintf(msg, msgsz, "reload failed: %s has errors (see the log); "
-		    "the running configuration is kept", config_path);
+	if ((nconf = tunneld_load_report(config_path, 0, why,
+	    sizeof(why))) == NULL) {
+		snprintf(msg, msgsz, "reload failed, the running configuration "
+		    "is kept: %s", why);
 		log_entry(LOG_ERR, NULL, "reload-failed", NULL, NULL, "%s", msg);
 		notify_ready();
 		return -1;
@@ -200,10 +221,21 @@ tunneld_tick(evutil_socket_t fd, short ev, void *arg)
 			node_update(n);
 	}
 	tunneld_status_changed();
-	if (td->watchdog_usec && (now - last_ping) * 1000 >=
-	    td->watchdog_usec / 2) {
-		notify_watchdog();
-		last_ping = now;
+	/*
+	 * The tick fires about every half of WATCHDOG_USEC (or more often),
+	 * never exactly: a tick 1 ms early must not skip a ping, or the gap
+	 * doubles to the full watchdog period and systemd kills us.  Hence
+	 * the slack of half a tick (main() ticks at most every quarter
+	 * period).
+	 */
+	if (td->watchdog_usec) {
+		uint64_t slack = td->watchdog_usec / 8 < 500000 ?
+		    td->watchdog_usec / 8 : 500000;
+
+		if ((now - last_ping) * 1000 + slack >= td->watchdog_usec / 2) {
+			notify_watchdog();
+			last_ping = now;
+		}
 	}
 }
 
