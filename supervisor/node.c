@@ -8,6 +8,7 @@
 #include "control.h"
 #include "forward.h"
 #include "log.h"
+#include "probe.h"
 #include "session.h"
 #include "tunneld.h"
 
@@ -88,12 +89,18 @@ node_new(struct node_conf *nc)
 		log_warnx("%s: node %s: not every listener is bound", __func__,
 		    nc->name);
 	}
+	if (probe_init(n) == -1) {
+		forward_free(n);
+		free(n);
+		return NULL;
+	}
 	return n;
 }
 
 void
 node_free(struct node *n)
 {
+	probe_free(n);		/* first: its channel needs the session */
 	session_close(n->sess);
 	forward_free(n);
 	if (n->ev_retry)
@@ -146,7 +153,8 @@ node_update(struct node *n)
 	    n->last_error[0] == '\0';
 	f.down_reason = f.stopped ? (n->conf->enabled ? "stopped by tunnelctl" :
 	    "disabled in config") : n->last_error;
-	f.fault = forward_fault(n);
+	if ((f.fault = forward_fault(n)) == NULL)
+		f.fault = probe_fault(n);
 	s = node_eval(&f, &reason);
 	node_set_state(n, s, reason);
 }
@@ -167,6 +175,8 @@ int
 node_start(struct node *n)
 {
 	n->admin_stopped = 0;
+	if (n->conf->enabled)
+		probe_start(n);
 	if (!n->conf->enabled || n->conf->local) {
 		node_update(n);
 		return 0;
@@ -185,6 +195,7 @@ void
 node_stop(struct node *n, const char *reason)
 {
 	n->admin_stopped = 1;
+	probe_stop(n);		/* before its channel's session goes */
 	session_close(n->sess);
 	if (n->ev_retry)
 		event_del(n->ev_retry);
@@ -196,6 +207,7 @@ node_stop(struct node *n, const char *reason)
 int
 node_restart(struct node *n)
 {
+	probe_session_down(n);
 	session_close(n->sess);
 	n->attempt = 0;
 	n->last_error[0] = '\0';
@@ -213,6 +225,7 @@ node_session_up(struct node *n)
 	log_entry(LOG_INFO, n->conf->name, "connected", NULL, NULL,
 	    "%s: session established (%llu so far)", n->conf->name,
 	    (unsigned long long)n->connects);
+	probe_session_up(n);
 	node_update(n);
 }
 
@@ -237,6 +250,7 @@ node_session_lost(struct node *n, const char *reason, int tcp_level)
 	if (was_up && now - n->session_up_at >= c->stable_after)
 		n->attempt = 0;
 	n->session_up_at = 0;
+	probe_session_down(n);	/* its channel went with the session */
 
 	if (tcp_level)
 		delay = c->retry_refused;
@@ -270,9 +284,19 @@ node_session_lost(struct node *n, const char *reason, int tcp_level)
 	node_update(n);
 }
 
-/* The chat backend's formula, so that both rank nodes alike. */
+/*
+ * The chat backend's formula, so that both rank nodes alike: active
+ * forwarded connections x 100 + Ollama latency ms / 10 + recent failures x
+ * 50, where "recent" means probe failures that ended in the last
+ * PROBE_RECENT_MS (5 minutes) and the latency is the latest good Ollama
+ * probe's.
+ */
 double
 node_load_score(const struct node *n)
 {
-	return (double)forward_active(n) * 100.0;
+	const struct probe_results	*r = probe_results(n);
+
+	return probe_load_score(forward_active(n),
+	    r != NULL && r->ollama.has_info, r ? r->ollama.latency_ms : 0,
+	    probe_recent_failures(r, now_ms()));
 }

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "probe.h"
 #include "session.h"
 #include "status.h"
 #include "tunneld.h"
@@ -30,6 +31,153 @@ status_forward(const struct forward *f)
 	if (o != NULL && f->reason[0])
 		json_object_set_new(o, "reason", json_string(f->reason));
 	return o;
+}
+
+/* A number, or null when there is none (never a made-up 0). */
+static json_t *
+num_or_null(int has, double v)
+{
+	return has ? json_real(v) : json_null();
+}
+
+static json_t *
+int_or_null(int has, json_int_t v)
+{
+	return has ? json_integer(v) : json_null();
+}
+
+/* What every probe carries: state, reason, age, staleness. */
+static void
+status_probe_common(json_t *o, const struct probe_common *c, uint64_t now)
+{
+	double	age = probe_age_s(c, now);
+
+	json_object_set_new(o, "state", json_string(probe_status_name(c->status)));
+	json_object_set_new(o, "reason", json_string(
+	    c->status == PROBE_FAILED ? c->reason : ""));
+	/* Whole seconds, like since_s. */
+	json_object_set_new(o, "age_s", age < 0 ? json_null() :
+	    json_integer((json_int_t)age));
+	json_object_set_new(o, "stale", json_boolean(c->stale));
+}
+
+static json_t *
+status_gpu(const struct gpu_info *g)
+{
+	return json_pack("{s:i,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o}",
+	    "index", g->index, "uuid", g->uuid, "name", g->name,
+	    "temp_c", int_or_null(g->has_temp, g->temp_c),
+	    "util_pct", int_or_null(g->has_util, g->util_pct),
+	    "mem_used_mib", int_or_null(g->has_mem_used, g->mem_used_mib),
+	    "mem_total_mib", int_or_null(g->has_mem_total, g->mem_total_mib),
+	    "power_w", num_or_null(g->has_power, g->power_w),
+	    "power_limit_w", num_or_null(g->has_power_limit, g->power_limit_w));
+}
+
+/* The latest good reading (marked stale when not confirmed since). */
+static json_t *
+status_gpus(const struct probe_gpu_result *r)
+{
+	json_t	*a = json_array();
+	size_t	 i;
+
+	if (r->has_sample)
+		for (i = 0; i < r->sample.ngpus; i++)
+			json_array_append_new(a, status_gpu(&r->sample.gpus[i]));
+	return a;
+}
+
+static json_t *
+status_gpu_probe(const struct probe_gpu_result *r, uint64_t now)
+{
+	json_t	*o;
+
+	if (r->kind == GPU_NONE)
+		return json_null();
+	o = json_pack("{s:s}", "tool", r->kind == GPU_TEGRASTATS ?
+	    "tegrastats" : "nvidia-smi");
+	status_probe_common(o, &r->c, now);
+	json_object_set_new(o, "gpus_total", int_or_null(r->has_sample,
+	    (json_int_t)r->sample.ngpus_total));
+	return o;
+}
+
+static json_t *
+status_ollama(const struct probe_ollama_result *r, uint64_t now)
+{
+	const struct ollama_info *in = &r->info;
+	json_t			*o, *models, *loaded, *missing;
+	size_t			 i;
+
+	if (r->url == NULL)
+		return json_null();
+	o = json_pack("{s:s}", "url", r->url);
+	status_probe_common(o, &r->c, now);
+	if (!r->has_info) {
+		json_object_set_new(o, "version", json_null());
+		json_object_set_new(o, "latency_ms", json_null());
+		json_object_set_new(o, "models", json_null());
+		json_object_set_new(o, "loaded", json_null());
+		json_object_set_new(o, "missing_models", json_array());
+		return o;
+	}
+	models = json_array();
+	for (i = 0; i < in->nmodels; i++)
+		json_array_append_new(models, json_string(in->models[i]));
+	loaded = json_array();
+	for (i = 0; i < in->nloaded; i++)
+		json_array_append_new(loaded, json_pack("{s:s,s:o}",
+		    "name", in->loaded[i].name, "size_vram",
+		    int_or_null(in->loaded[i].has_size_vram,
+		    (json_int_t)in->loaded[i].size_vram)));
+	missing = json_array();
+	for (i = 0; i < r->nmissing; i++)
+		json_array_append_new(missing, json_string(r->missing[i]));
+	json_object_set_new(o, "version", json_string(in->version));
+	json_object_set_new(o, "latency_ms",
+	    json_real((double)(int64_t)(r->latency_ms * 10.0) / 10.0));
+	json_object_set_new(o, "models", models);
+	json_object_set_new(o, "models_total",
+	    json_integer((json_int_t)in->nmodels_total));
+	json_object_set_new(o, "loaded", loaded);
+	json_object_set_new(o, "missing_models", missing);
+	return o;
+}
+
+static json_t *
+status_http(const struct probe_results *r, uint64_t now)
+{
+	json_t	*a = json_array(), *o;
+	size_t	 i;
+
+	for (i = 0; i < r->nhttp; i++) {
+		const struct probe_http_result *h = &r->http[i];
+
+		o = json_pack("{s:s}", "url", h->url);
+		status_probe_common(o, &h->c, now);
+		json_object_set_new(o, "status", int_or_null(h->http_status != 0,
+		    h->http_status));
+		json_object_set_new(o, "latency_ms", num_or_null(h->c.at != 0,
+		    h->latency_ms));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+/* Probe results of node N, added to its status object O. */
+static void
+status_probes(json_t *o, const struct node *n, uint64_t now)
+{
+	const struct probe_results	*r = probe_results(n);
+
+	if (r == NULL)
+		return;
+	json_object_set_new(o, "ollama", status_ollama(&r->ollama, now));
+	json_object_set_new(o, "gpus", status_gpus(&r->gpu));
+	json_object_set_new(o, "gpu_probe", status_gpu_probe(&r->gpu, now));
+	json_object_set_new(o, "http", status_http(r, now));
+	json_object_set_new(o, "probe_failures_recent",
+	    json_integer(probe_recent_failures(r, now)));
 }
 
 json_t *
@@ -62,6 +210,8 @@ status_node(const struct node *n, uint64_t now)
 	    "ssh", ssh,
 	    "forwards", fw,
 	    "load_score", node_load_score(n));
+	if (o != NULL)
+		status_probes(o, n, now);
 	return o;
 }
 

@@ -36,6 +36,7 @@ enum fwd_state {
 };
 
 struct node;
+struct probe_node;
 struct session;
 struct conn;
 LIST_HEAD(conn_list, conn);
@@ -79,6 +80,9 @@ struct node {
 	char			 last_error[REASON_MAX];
 	int			 has_rtt;
 	double			 rtt_ms;
+
+	/* Probes (probe.c): runner state and results, see probe.h. */
+	struct probe_node	*probe;
 };
 TAILQ_HEAD(node_list, node);
 
