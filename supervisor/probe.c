@@ -337,13 +337,12 @@ probe_refresh_fault(struct probe_node *pn)
 		}
 }
 
-/* A result arrived: the node's state may follow. */
+/* A result arrived: the node's state may follow (node_set_state tells). */
 static void
 probe_changed(struct probe_node *pn)
 {
 	probe_refresh_fault(pn);
 	node_update(pn->node);
-	tunneld_status_changed();
 }
 
 /*
@@ -1120,9 +1119,12 @@ http_error_text(const struct http_run *h)
 	case -1:
 		/*
 		 * evhttp reports a failed connect by a callback with no
-		 * status and no error code; on loopback that is a refusal.
+		 * status and no error code, and the socket error is gone by
+		 * then.  On loopback (the tunnels' side) only a refusal
+		 * fails a connect; elsewhere it may be unreachable too.
 		 */
-		return "connection refused";
+		return config_host_is_loopback(h->host) ?
+		    "connection refused" : "cannot connect";
 	default:
 		return "request failed";
 	}

@@ -1,0 +1,203 @@
+/*
+ * check_probe_runner: unit tests for the pure parts of the probe runner
+ * (supervisor/probe.c): the load_score formula, the interval jitter, the
+ * "recent failures" window and ring, required-model checks and ages.
+ * The runner itself (channels, children, evhttp) is exercised end to end
+ * by tests/t_probes.sh.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "probe.h"
+
+static int
+near(double a, double b)
+{
+	double	d = a - b;
+
+	return d < 1e-9 && d > -1e-9;
+}
+
+START_TEST(load_score_formula)
+{
+	/* active x 100 + latency ms / 10 + recent failures x 50 */
+	ck_assert(near(probe_load_score(0, 0, 0, 0), 0));
+	ck_assert(near(probe_load_score(2, 1, 12.3, 1), 200 + 1.23 + 50));
+	ck_assert(near(probe_load_score(0, 1, 1234.5, 0), 123.45));
+	ck_assert(near(probe_load_score(1, 0, 999, 3), 100 + 150));
+	/* No latency reading: it adds nothing (not a made-up figure). */
+	ck_assert(near(probe_load_score(0, 0, 5000, 0), 0));
+}
+END_TEST
+
+START_TEST(jitter_bounds)
+{
+	uint64_t	d;
+	int		i;
+
+	ck_assert_uint_eq(probe_jitter(10000, 0.1, 0.0), 9000);
+	ck_assert_uint_eq(probe_jitter(10000, 0.1, 0.5), 10000);
+	ck_assert_uint_le(probe_jitter(10000, 0.1, 0.999999), 11000);
+	ck_assert_uint_ge(probe_jitter(10000, 0.1, 0.999999), 10999);
+	for (i = 0; i < 1000; i++) {
+		d = probe_jitter(2000, 0.1, (double)i / 1000.0);
+		ck_assert_uint_ge(d, 1800);
+		ck_assert_uint_le(d, 2200);
+	}
+	/* Never 0: a zero interval would spin the loop. */
+	ck_assert_uint_eq(probe_jitter(0, 0.1, 0.0), 1);
+	ck_assert_uint_eq(probe_jitter(0, 0.1, 0.7), 1);
+}
+END_TEST
+
+START_TEST(recent_failures_window)
+{
+	struct probe_results	*r = calloc(1, sizeof(*r));
+	uint64_t		 t0 = 1000000;
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(probe_recent_failures(NULL, t0), 0);
+	ck_assert_uint_eq(probe_recent_failures(r, t0), 0);
+	probe_note_failure(r, t0);
+	probe_note_failure(r, t0 + 1000);
+	ck_assert_uint_eq(probe_recent_failures(r, t0 + 2000), 2);
+	/* Within 5 minutes of the end of each failure, and not after. */
+	ck_assert_uint_eq(probe_recent_failures(r, t0 + PROBE_RECENT_MS - 1), 2);
+	ck_assert_uint_eq(probe_recent_failures(r, t0 + PROBE_RECENT_MS), 1);
+	ck_assert_uint_eq(probe_recent_failures(r, t0 + 1000 + PROBE_RECENT_MS),
+	    0);
+	/* A time before NOW's clock reading (not yet happened) is ignored. */
+	ck_assert_uint_eq(probe_recent_failures(r, t0 - 1), 0);
+	free(r);
+}
+END_TEST
+
+START_TEST(recent_failures_ring)
+{
+	struct probe_results	*r = calloc(1, sizeof(*r));
+	uint64_t		 t0 = 5000000;
+	int			 i;
+
+	ck_assert_ptr_nonnull(r);
+	/* More failures than the ring holds: the count saturates. */
+	for (i = 0; i < 3 * PROBE_FAIL_RING; i++)
+		probe_note_failure(r, t0 + (uint64_t)i);
+	ck_assert_uint_eq(probe_recent_failures(r, t0 + 3 * PROBE_FAIL_RING),
+	    PROBE_FAIL_RING);
+	/* The newest overwrite the oldest: old ones age out together. */
+	probe_note_failure(r, t0 + PROBE_RECENT_MS);
+	ck_assert_uint_eq(probe_recent_failures(r, t0 + PROBE_RECENT_MS + 1),
+	    PROBE_FAIL_RING);
+	ck_assert_uint_eq(probe_recent_failures(r, t0 + 2 * PROBE_RECENT_MS - 1),
+	    1);
+	free(r);
+}
+END_TEST
+
+static struct probe_ollama_result *
+ollama_with(const char *const *models, size_t n)
+{
+	struct probe_ollama_result	*o = calloc(1, sizeof(*o));
+	size_t				 i;
+
+	ck_assert_ptr_nonnull(o);
+	o->has_info = 1;
+	for (i = 0; i < n; i++)
+		snprintf(o->info.models[i], OLLAMA_NAME_MAX, "%s", models[i]);
+	o->info.nmodels = o->info.nmodels_total = n;
+	return o;
+}
+
+START_TEST(required_models)
+{
+	const char *const	 have[] = { "qwen2.5:7b", "llama3.1:8b",
+				    "mistral:latest" };
+	char			*req[] = { "qwen2.5:7b", "mistral", "gemma:2b",
+				    "llama3.1:70b" };
+	struct probe_ollama_result *o = ollama_with(have, 3);
+
+	probe_check_models(o, req, 4);
+	ck_assert_uint_eq(o->nmissing, 2);
+	ck_assert_uint_eq(o->nmissing_total, 2);
+	ck_assert_str_eq(o->missing[0], "gemma:2b");
+	ck_assert_str_eq(o->missing[1], "llama3.1:70b");
+
+	/* All present: nothing missing, and the old list is cleared. */
+	probe_check_models(o, req, 2);
+	ck_assert_uint_eq(o->nmissing, 0);
+	ck_assert_uint_eq(o->nmissing_total, 0);
+
+	/* No answer yet: nothing can be said to be missing. */
+	o->has_info = 0;
+	probe_check_models(o, req, 4);
+	ck_assert_uint_eq(o->nmissing, 0);
+	free(o);
+}
+END_TEST
+
+START_TEST(required_models_many)
+{
+	struct probe_ollama_result *o = ollama_with(NULL, 0);
+	char			*req[PROBE_MISSING_MAX + 4];
+	char			 names[PROBE_MISSING_MAX + 4][16];
+	size_t			 i;
+
+	for (i = 0; i < PROBE_MISSING_MAX + 4; i++) {
+		snprintf(names[i], sizeof(names[i]), "m%zu:1b", i);
+		req[i] = names[i];
+	}
+	probe_check_models(o, req, PROBE_MISSING_MAX + 4);
+	ck_assert_uint_eq(o->nmissing, PROBE_MISSING_MAX);
+	ck_assert_uint_eq(o->nmissing_total, PROBE_MISSING_MAX + 4);
+	ck_assert_str_eq(o->missing[0], "m0:1b");
+	free(o);
+}
+END_TEST
+
+START_TEST(ages_and_names)
+{
+	struct probe_common	c;
+
+	memset(&c, 0, sizeof(c));
+	ck_assert(near(probe_age_s(&c, 5000), -1));
+	c.at = 1000;
+	ck_assert(near(probe_age_s(&c, 3500), 2.5));
+	ck_assert(near(probe_age_s(&c, 1000), 0));
+	ck_assert(near(probe_age_s(&c, 500), 0));	/* clock never goes back */
+	ck_assert_str_eq(probe_status_name(PROBE_PENDING), "pending");
+	ck_assert_str_eq(probe_status_name(PROBE_OK), "ok");
+	ck_assert_str_eq(probe_status_name(PROBE_FAILED), "down");
+}
+END_TEST
+
+static Suite *
+runner_suite(void)
+{
+	Suite	*s = suite_create("probe_runner");
+	TCase	*tc = tcase_create("pure");
+
+	tcase_add_test(tc, load_score_formula);
+	tcase_add_test(tc, jitter_bounds);
+	tcase_add_test(tc, recent_failures_window);
+	tcase_add_test(tc, recent_failures_ring);
+	tcase_add_test(tc, required_models);
+	tcase_add_test(tc, required_models_many);
+	tcase_add_test(tc, ages_and_names);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(runner_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
