@@ -502,18 +502,22 @@ tunneld_start() {
 	shift
 	[ -x "$TUNNELD" ] || td_fail "tunneld_start: $TUNNELD is not built"
 	before=$(notify_lines)
-	"$TUNNELD" --config "$conf" --foreground --log stderr "$@" \
+	# TD_TUNNELD_WRAPPER: a command the daemon runs under, word-split
+	# (make valgrind: "valgrind --leak-check=full ...").
+	local -a wrap=()
+	read -r -a wrap <<<"${TD_TUNNELD_WRAPPER:-}"
+	"${wrap[@]}" "$TUNNELD" --config "$conf" --foreground --log stderr "$@" \
 	    </dev/null >>"$T/tunneld.log" 2>&1 &
 	TUNNELD_PID=$!
 	td_track "$TUNNELD_PID"
-	td_wait 15 td__tunneld_ready "$before" || :
+	td_wait "${TD_START_TIMEOUT:-15}" td__tunneld_ready "$before" || :
 	if ! td_alive "$TUNNELD_PID"; then
 		rc=0
 		wait "$TUNNELD_PID" || rc=$?
 		TUNNELD_PID=
 		td_fail "tunneld_start: tunneld exited with status $rc during start-up"
 	fi
-	td__tunneld_ready "$before" || td_fail "tunneld_start: not ready after 15 s"
+	td__tunneld_ready "$before" || td_fail "tunneld_start: not ready after ${TD_START_TIMEOUT:-15} s"
 }
 
 # tunneld_stop: SIGTERM, wait (TD_STOP_TIMEOUT seconds, default 10; then
