@@ -59,6 +59,23 @@ struct conn {
 static void	conn_step(struct conn *);
 static void	conn_free(struct conn *);
 
+/*
+ * Counters are kept from the point of view of the client that connected:
+ * bytes_in went to it, bytes_out came from it.  For a local forward that
+ * client is on our local socket; for a remote forward it is on the far side
+ * of the channel, so the channel->socket direction is "out".
+ */
+static void
+conn_count(struct conn *c, int chan_to_sock, size_t n)
+{
+	struct forward	*f = c->fwd;
+
+	if (chan_to_sock == (f->conf->kind == FWD_LOCAL))
+		f->bytes_in += n;
+	else
+		f->bytes_out += n;
+}
+
 static int
 conn_chan_data(ssh_session ss, ssh_channel ch, void *data, uint32_t len,
     int is_stderr, void *arg)
@@ -78,7 +95,7 @@ conn_chan_data(ssh_session ss, ssh_channel ch, void *data, uint32_t len,
 	n = len < CONN_BUF_MAX - have ? len : CONN_BUF_MAX - have;
 	if (evbuffer_add(out, data, n) == -1)
 		return 0;
-	c->fwd->bytes_in += n;
+	conn_count(c, 1, n);
 	if (n < len)
 		c->out_full = 1;
 	return (int)n;
@@ -231,7 +248,7 @@ conn_pump_out(struct conn *c)
 		if (rc <= 0)
 			return 0;
 		evbuffer_drain(in, rc);
-		c->fwd->bytes_out += rc;
+		conn_count(c, 0, (size_t)rc);
 	}
 	return 0;
 }
@@ -259,7 +276,7 @@ conn_pump_in(struct conn *c)
 			break;
 		}
 		evbuffer_add(out, buf, n);
-		c->fwd->bytes_in += n;
+		conn_count(c, 1, (size_t)n);
 	}
 	return 0;
 }
@@ -545,7 +562,8 @@ forward_listen_result(struct forward *f, int ok, const char *why)
 
 	f->want_request = 0;
 	if (ok) {
-		if (f->state == FWD_REFUSED)
+		/* ATTEMPT counts the refusals of this session in a row. */
+		if (f->attempt > 0)
 			log_entry(LOG_NOTICE, n->conf->name,
 			    "remote-port-in-use-cleared", NULL, NULL,
 			    "%s: remote port %u granted after %u attempts",
@@ -563,7 +581,8 @@ forward_listen_result(struct forward *f, int ok, const char *why)
 	f->attempt++;
 	snprintf(f->reason, sizeof(f->reason), "remote port %u in use",
 	    f->conf->listen_port);
-	if (f->state != FWD_REFUSED || f->attempt == 1)
+	/* Once per series: a retry every backoff_max must not flood. */
+	if (f->attempt == 1)
 		log_entry(LOG_WARNING, n->conf->name, "remote-port-in-use",
 		    f->reason, NULL, "%s: %s (server: %s); retrying with backoff",
 		    n->conf->name, f->reason, why ? why : "refused");

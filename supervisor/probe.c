@@ -1430,7 +1430,13 @@ probe_init(struct node *n)
 		return -1;
 	pn->node = n;
 	pn->r.gpu.kind = nc->gpu;
-	pn->r.ollama.url = nc->ollama;
+	/*
+	 * Copies: a reload keeps an unchanged node (same URLs) but frees the
+	 * config its strings lived in.
+	 */
+	if (nc->ollama != NULL &&
+	    (pn->r.ollama.url = strdup(nc->ollama)) == NULL)
+		goto fail;
 	pn->gpu.pn = pn;
 	pn->gpu.pid = -1;
 	pn->gpu.fd_out = pn->gpu.fd_err = -1;
@@ -1452,8 +1458,8 @@ probe_init(struct node *n)
 			goto fail;
 		pn->r.nhttp = nc->nhttp;
 		for (i = 0; i < nc->nhttp; i++) {
-			pn->r.http[i].url = nc->http[i];
-			if (http_init(&pn->http[i], pn, HK_HTTP, i) == -1)
+			if ((pn->r.http[i].url = strdup(nc->http[i])) == NULL ||
+			    http_init(&pn->http[i], pn, HK_HTTP, i) == -1)
 				goto fail;
 		}
 	}
@@ -1500,6 +1506,10 @@ probe_free(struct node *n)
 	if (pn->http != NULL)
 		for (i = 0; i < pn->r.nhttp; i++)
 			http_free(&pn->http[i]);
+	if (pn->r.http != NULL)
+		for (i = 0; i < pn->r.nhttp; i++)
+			free((char *)pn->r.http[i].url);
+	free((char *)pn->r.ollama.url);
 	free(pn->http);
 	free(pn->r.http);
 	free(pn);

@@ -62,7 +62,7 @@ struct probe_gpu_result {
 
 struct probe_ollama_result {
 	struct probe_common	 c;
-	const char		*url;		/* NULL: no Ollama probe; points into conf */
+	const char		*url;		/* NULL: no Ollama probe; our own copy */
 	int			 has_info;	/* info holds a good answer */
 	double			 latency_ms;	/* of the latest good probe */
 	struct ollama_info	 info;		/* latest good answer */
@@ -74,7 +74,7 @@ struct probe_ollama_result {
 
 struct probe_http_result {
 	struct probe_common	 c;
-	const char		*url;		/* points into conf */
+	const char		*url;		/* our own copy */
 	int			 http_status;	/* of the latest answer, 0: none */
 	double			 latency_ms;	/* of the latest answer */
 };

@@ -363,10 +363,13 @@ session_load_identity(struct session *s)
 		session_fail(s, 0, "identity %s: %s", path, strerror(errno));
 		return -1;
 	}
-	if ((st.st_mode & 077) != 0) {
-		session_fail(s, 0, "identity %s: permissions %04o are too open; "
-		    "private key files must not be accessible by others, this "
-		    "key is ignored", path, (unsigned)(st.st_mode & 07777));
+	/* OpenSSH's sshkey_perm_ok(): only a key file we own is judged. */
+	if (st.st_uid == geteuid() && (st.st_mode & 077) != 0) {
+		session_fail(s, 0, "UNPROTECTED PRIVATE KEY FILE! Permissions "
+		    "%04o for '%s' are too open. It is required that your "
+		    "private key files are NOT accessible by others. This "
+		    "private key will be ignored.",
+		    (unsigned)(st.st_mode & 07777), path);
 		return -1;
 	}
 	if (ssh_pki_import_privkey_file(path, NULL, NULL, NULL, &s->key) !=
@@ -473,7 +476,9 @@ session_greq(struct session *s)
 			s->ka_sent = 0;
 		}
 		s->greq = f;
-		f->state = FWD_PENDING;
+		/* A retry keeps REFUSED (and the node degraded) until answered. */
+		if (f->state != FWD_REFUSED)
+			f->state = FWD_PENDING;
 	}
 	rc = ssh_channel_listen_forward(s->ssh, f->conf->listen_host,
 	    f->conf->listen_port, &bound);
@@ -638,7 +643,11 @@ session_start(struct node *n)
 	ssh_options_set(s->ssh, SSH_OPTIONS_KNOWNHOSTS, c->known_hosts);
 	/* One trust store: the system-wide file must not vouch for a node. */
 	ssh_options_set(s->ssh, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
-	ssh_options_set(s->ssh, SSH_OPTIONS_STRICTHOSTKEYCHECK, &off);
+	/*
+	 * SSH_OPTIONS_STRICTHOSTKEYCHECK stays at libssh's default (on): with
+	 * it off, libssh 0.10's ssh_session_is_known_server() answers OK for
+	 * any key, changed or unknown.  session_hostkey() applies the policy.
+	 */
 	tmo = (long)(c->connect_timeout / 1000);
 	ssh_options_set(s->ssh, SSH_OPTIONS_TIMEOUT, &tmo);
 

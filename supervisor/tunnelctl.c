@@ -527,6 +527,20 @@ cell_ollama(struct sbuf *b, const json_t *node)
 		sb_printf(b, " %zu model%s", n, n == 1 ? "" : "s");
 	} else
 		sb_puts(b, " -");
+	/* Figures kept from a session that is gone (probe.c). */
+	if (json_is_true(jget(o, "stale")))
+		sb_puts(b, " (stale)");
+}
+
+/* "NVIDIA GeForce RTX 4090" -> "RTX 4090": the vendor says nothing. */
+static const char *
+gpu_short_name(const char *name)
+{
+	if (strncmp(name, "NVIDIA ", 7) == 0 && name[7] != '\0')
+		name += 7;
+	if (strncmp(name, "GeForce ", 8) == 0 && name[8] != '\0')
+		name += 8;
+	return name;
 }
 
 /* MiB as GiB with one decimal: 24564 -> "24.0". */
@@ -541,13 +555,17 @@ fmt_gib(struct sbuf *b, const json_t *gpu, const char *key)
 		sb_puts(b, "-");
 }
 
-/* "41°C 23% 11.8/24.0G" per GPU, joined by " | ". */
+/*
+ * "RTX 4090 41°C 23% 11.8/24.0G" per GPU, joined by " | "; the model name
+ * only where it differs from the previous GPU's.
+ */
 static void
 cell_gpus(struct sbuf *b, const json_t *node)
 {
-	json_t	*gpus = jarr(node, "gpus"), *g;
-	double	 v, used, total;
-	size_t	 i;
+	json_t		*gpus = jarr(node, "gpus"), *g;
+	double		 v, used, total;
+	size_t		 i;
+	const char	*name, *prev = NULL;
 
 	if (gpus == NULL || json_array_size(gpus) == 0) {
 		sb_puts(b, "-");
@@ -562,6 +580,12 @@ cell_gpus(struct sbuf *b, const json_t *node)
 			sb_puts(b, "-");
 			continue;
 		}
+		if ((name = jstr_ne(g, "name")) != NULL &&
+		    (prev == NULL || strcmp(name, prev) != 0)) {
+			sb_add_clean(b, gpu_short_name(name));
+			sb_puts(b, " ");
+		}
+		prev = name;
 		if (jnum(g, "temp_c", &v))
 			sb_printf(b, "%.0f\xc2\xb0" "C", v);	/* U+00B0 */
 		else
@@ -581,6 +605,8 @@ cell_gpus(struct sbuf *b, const json_t *node)
 			sb_puts(b, "G");
 		}
 	}
+	if (json_is_true(jget(jobj(node, "gpu_probe"), "stale")))
+		sb_puts(b, " (stale)");
 }
 
 /* Why a node is not up: its reason, else the session's last error. */

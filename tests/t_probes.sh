@@ -274,10 +274,12 @@ td_ok "Ollama through the tunnel: version, 6 models, loaded with VRAM, latency $
 # The table shows the figures.
 out=$(ctl status) || :
 line=$(grep '^gpubox ' <<<"$out") || td_fail "no gpubox row: $out"
-for want_text in "0.5.7" "6 models" "29°C 0% 0.5/24.0G" "31°C 87% 20.8/24.0G"; do
+for want_text in "0.5.7" "6 models" "RTX 4090 29°C 0% 0.5/24.0G | 31°C 87% 20.8/24.0G"; do
 	[[ $line == *"$want_text"* ]] || td_fail "gpubox row lacks '$want_text': $line"
 done
-td_ok "tunnelctl status: Ollama version, latency, model count, GPU temp/util/memory"
+line=$(grep '^aurora ' <<<"$out") || td_fail "no aurora row: $out"
+[[ $line == *"A100-SXM4-80GB 35°C 12% 3.9/80.0G"* ]] || td_fail "aurora row: $line"
+td_ok "tunnelctl status: Ollama version, latency, model count, GPU name/temp/util/memory"
 
 # ------------------------------------------ Ollama faults, one at a time
 
@@ -373,6 +375,10 @@ want gpubox gpus.1.util_pct 87
 want gpubox ollama.stale true
 want gpubox ollama.version 0.5.7
 want hangbox gpu_probe.state pending	# an old session's failure is no fault
+out=$(ctl status) || :
+line=$(grep '^gpubox ' <<<"$out") || td_fail "no gpubox row: $out"
+[[ $line == *"6 models (stale)"*"20.8/24.0G (stale)"* ]] ||
+	td_fail "gpubox row does not mark stale figures: $line"
 td_ok "session down: GPU and Ollama figures kept, marked stale"
 
 sshd_start
@@ -384,6 +390,23 @@ wait_state hangbox degraded "gpu: timeout"
 td_wait 25 eval '[ "$(wc -l <"$T/hangbox-smi.log")" = 2 ]' ||
 	td_fail "hangbox: $(wc -l <"$T/hangbox-smi.log") nvidia-smi runs after reconnect, wanted 2"
 td_ok "session back: fresh figures, hung GPU probe fails again"
+
+# ----------------------------------------------------------- reload
+# An unchanged node keeps its probes (and their URLs) across a reload
+# that frees the old configuration.
+cat >>"$T/tunneld.conf" <<EOF
+
+[node extra]
+ssh = none
+EOF
+ctl reload >/dev/null || td_fail "reload failed"
+want gpubox ollama.url "http://127.0.0.1:$fwd"
+want aurora http.0.url "http://127.0.0.1:$OLL_AURORA/"
+ollama_mode gpubox nomodel
+wait_state gpubox degraded "missing model qwen2.5:7b"
+ollama_mode gpubox ok
+wait_state gpubox up
+td_ok "reload: unchanged nodes keep probing with their own URLs"
 
 rc=0
 tunneld_stop || rc=$?

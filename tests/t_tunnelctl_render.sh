@@ -178,12 +178,12 @@ serve "$fixtures/status-allup.json"
 ctl status
 expect_rc 0 "status, all up"
 expect_line '^NODE +STATE +PORTS +RTT +OLLAMA +GPUS$' "header line, no REASON"
-expect_line '^runpod +up 2m03s +11435→11434 +41ms +0\.5\.7 12ms 3 models +41°C 23% 12\.1/24\.0G$' \
+expect_line '^runpod +up 2m03s +11435→11434 +41ms +0\.5\.7 12ms 3 models +RTX 4090 41°C 23% 12\.1/24\.0G$' \
     "runpod row"
 expect_line '^aurora +up 1h00m +- +- +0\.5\.7 3\.4ms 1 model +-$' "aurora row (local node)"
 expect_line '^2/2 nodes up$' "summary line"
 expect_aligned STATE aurora "up 1h00m" "STATE column aligned"
-expect_aligned GPUS runpod "41°C" "GPUS column aligned after a UTF-8 arrow"
+expect_aligned GPUS runpod "RTX 4090" "GPUS column aligned after a UTF-8 arrow"
 expect_last_request "status"
 
 ctl --json status

@@ -1,0 +1,249 @@
+#!/bin/bash
+# t_reconnect: a node's session dies in every way a real link dies, and
+# tunneld notices, backs off the right way and heals.
+#
+# - sshd killed: the node leaves `up`, a new local-forward connection is
+#   closed at once, the refused TCP connect is retried every retry_refused
+#   (next_attempt_s never above it, no growth), the log stays short over a
+#   10 s outage, and the node is `up` again soon after sshd returns, with
+#   traffic flowing and `connects` counting the reconnect;
+# - failures after the TCP handshake (a port that accepts and hangs up, as a
+#   broken sshd does) back off with growing delays up to backoff_max;
+# - sshd frozen with SIGSTOP (the kernel still ACKs): the node leaves `up`
+#   within keepalive_interval x keepalive_count plus slack, with reason
+#   `keepalive timeout after Ns`, and recovers after SIGCONT;
+# - the sessions killed, the listener kept: reconnect at once.
+# Figures (times to notice and heal) are printed; bounds are generous.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
+td_setup
+
+command -v socat >/dev/null || td_skip "socat is not installed (apt-get install socat)"
+HELPER=$top_builddir/tests/tunnel-helper
+[ -x "$HELPER" ] || td_fail "$HELPER is not built (make check builds it)"
+
+KA_INTERVAL=1	# s
+KA_COUNT=3
+RETRY_REFUSED_MS=500
+BACKOFF_INITIAL_MS=250
+BACKOFF_MAX_MS=4000
+
+jget() {
+	ctl --json status | "$HELPER" json "$1"
+}
+
+node_state() {
+	[ "$(jget "nodes.name=$1.state")" = "$2" ]
+}
+
+node_not_up() {
+	local s
+	s=$(jget "nodes.name=$1.state")
+	[ -n "$s" ] && [ "$s" != up ]
+}
+
+# now_ms: wall clock in ms.
+now_ms() {
+	td__now_us
+	echo $((TD__NOW / 1000))
+}
+
+# traffic: 20 round trips through the local forward and one through the
+# remote forward, all intact.
+traffic() {
+	"$HELPER" rtt "$L_ECHO" 20 10000 >/dev/null || return 1
+	[ "$(printf 'ping\n' | timeout 20 socat -t 10 - TCP:127.0.0.1:"$R_ECHO")" = ping ]
+}
+
+sshd_setup
+sshd_key rc
+sshd_start
+
+ECHO=$(td_port)
+L_ECHO=$(td_port)
+R_ECHO=$(td_port)
+socat -t 30 TCP-LISTEN:"$ECHO",bind=127.0.0.1,reuseaddr,fork EXEC:cat \
+    </dev/null >>"$T/socat-echo.log" 2>&1 &
+td_track $!
+
+{ tunneld_conf_head keepalive_interval=${KA_INTERVAL}s keepalive_count=$KA_COUNT \
+    connect_timeout=3s backoff_initial=${BACKOFF_INITIAL_MS}ms \
+    backoff_max=${BACKOFF_MAX_MS}ms backoff_multiplier=2 backoff_jitter=0.2 \
+    retry_refused=${RETRY_REFUSED_MS}ms stable_after=5s; cat <<EOF; } >"$T/tunneld.conf"
+[node rc]
+ssh            = $SSHD_USER@127.0.0.1:$SSHD_PORT
+identity       = $T/keys/rc
+local_forward  = 127.0.0.1:$L_ECHO 127.0.0.1:$ECHO
+remote_forward = 127.0.0.1:$R_ECHO 127.0.0.1:$ECHO
+gpu            = none
+ollama         = none
+EOF
+notify_listen
+tunneld_start "$T/tunneld.conf"
+td_wait 20 node_state rc up || td_fail "node rc never up: $(jget nodes.name=rc.reason)"
+traffic || td_fail "no traffic through the fresh session"
+[ "$(jget nodes.name=rc.ssh.connects)" = 1 ] || td_fail "connects is not 1 after the first session"
+td_ok "node up, traffic flows both kinds, connects=1"
+
+# ------------------------------------------------------------ sshd killed
+log_before=$(wc -l <"$T/tunneld.log")
+t0=$(now_ms)
+sshd_stop
+td_wait 10 node_not_up rc || td_fail "node still up 10 s after sshd died"
+t1=$(now_ms)
+td_ok "sshd killed: node left up after $((t1 - t0)) ms: $(jget nodes.name=rc.state): $(jget nodes.name=rc.reason)"
+
+refused() {
+	[ "$(jget nodes.name=rc.ssh.last_error)" = "connection refused" ]
+}
+td_wait 10 refused || td_fail "last_error is '$(jget nodes.name=rc.ssh.last_error)', not 'connection refused'"
+
+# While not up, a local-forward connection is closed at once.
+out=$("$HELPER" eof "$L_ECHO" 5000) || td_fail "node down: local-forward connection not closed at once ($out)"
+ms=${out#* }
+[ "$ms" -le 1000 ] || td_fail "node down: local-forward connection closed only after $ms ms"
+td_ok "node in backoff: a new local-forward connection ends after $ms ms ($out)"
+
+# Refused connects are retried at retry_refused pace: sample the planned
+# next attempt for 4 s; it never exceeds retry_refused and the state stays
+# backoff (no flapping through connecting).
+max_next=0
+samples=0
+nonnull=0
+for ((i = 0; i < 40; i++)); do
+	rc=0
+	j=$(ctl --json status) || rc=$?
+	[ "$rc" -le 1 ] || td_fail "tunnelctl status failed ($rc) during the outage"
+	st=$("$HELPER" json nodes.name=rc.state <<<"$j")
+	na=$("$HELPER" json nodes.name=rc.ssh.next_attempt_s <<<"$j")
+	[ "$st" = backoff ] || td_fail "state '$st' during a refused outage (want backoff)"
+	samples=$((samples + 1))
+	if [ "$na" != null ]; then
+		nonnull=$((nonnull + 1))
+		na_ms=$(awk -v v="$na" 'BEGIN { printf "%d", v * 1000 }')
+		[ "$na_ms" -le $((RETRY_REFUSED_MS + 20)) ] ||
+			td_fail "next_attempt_s=$na during a refused outage, retry_refused is ${RETRY_REFUSED_MS}ms"
+		[ "$na_ms" -gt "$max_next" ] && max_next=$na_ms
+	fi
+	sleep 0.1
+done
+[ "$nonnull" -ge 10 ] || td_fail "next_attempt_s was set in only $nonnull of $samples samples"
+td_ok "refused: state backoff throughout, next_attempt_s <= ${RETRY_REFUSED_MS}ms in $nonnull of $samples samples (max ${max_next} ms)"
+
+# The outage lasts ~10 s in all; the log must stay short.
+sleep 5
+log_lines=$(($(wc -l <"$T/tunneld.log") - log_before))
+[ "$log_lines" -le 6 ] || td_fail "$log_lines log lines during a 10 s outage: $(tail -n "$log_lines" "$T/tunneld.log")"
+td_ok "a ~10 s outage with a retry every ${RETRY_REFUSED_MS} ms logged $log_lines lines"
+
+t0=$(now_ms)
+sshd_restart
+td_wait 20 node_state rc up || td_fail "node not up 20 s after sshd returned: $(jget nodes.name=rc.reason)"
+t1=$(now_ms)
+[ $((t1 - t0)) -le $((RETRY_REFUSED_MS + 5000)) ] || td_fail "up only $((t1 - t0)) ms after sshd returned"
+td_wait 10 traffic || td_fail "no traffic after the reconnect"
+c=$(jget nodes.name=rc.ssh.connects)
+[ "$c" = 2 ] || td_fail "connects is $c after one reconnect, want 2"
+td_ok "sshd back: node up after $((t1 - t0)) ms (retry_refused ${RETRY_REFUSED_MS} ms), traffic flows, connects=2"
+
+# ------------------------------------- failures after the TCP handshake
+# Let the session become stable so that the backoff series starts afresh.
+sleep 6
+sshd_stop
+# A port that accepts and hangs up at once: key exchange fails every time.
+socat TCP-LISTEN:"$SSHD_PORT",bind=127.0.0.1,reuseaddr,fork EXEC:true \
+    </dev/null >>"$T/socat-hangup.log" 2>&1 &
+HANGUP_PID=$!
+td_track "$HANGUP_PID"
+td_wait 10 eval "[ -n \"\$(ss -Htln 'sport = :$SSHD_PORT')\" ]" || td_fail "hang-up listener did not bind"
+
+# Sample next_attempt_s every 0.1 s: a jump up marks a new failure, whose
+# planned delay is about the first sample after it (a lower bound).
+peaks=()
+prev=0
+t_end=$(($(now_ms) + 16000))
+for ((i = 0; i < 200; i++)); do
+	[ "$(now_ms)" -lt "$t_end" ] || break
+	rc=0
+	j=$(ctl --json status) || rc=$?
+	[ "$rc" -le 1 ] || td_fail "tunnelctl status failed ($rc) during the backoff series"
+	na=$("$HELPER" json nodes.name=rc.ssh.next_attempt_s <<<"$j")
+	err=$("$HELPER" json nodes.name=rc.ssh.last_error <<<"$j")
+	# Only the series of post-TCP failures (not the refused connects
+	# before the hang-up listener bound).
+	if [[ $err == *"key exchange"* ]] && [ "$na" != null ] && [ -n "$na" ]; then
+		na_ms=$(awk -v v="$na" 'BEGIN { printf "%d", v * 1000 }')
+		if [ "$na_ms" -gt $((prev + 50)) ]; then
+			peaks+=("$na_ms")
+		fi
+		prev=$na_ms
+	else
+		prev=0
+	fi
+	sleep 0.1
+done
+reason=$(jget nodes.name=rc.reason)
+[[ $reason == *"key exchange"* || $reason == *"session lost"* ]] ||
+	td_fail "reason '$reason' does not name the failure after TCP"
+[ ${#peaks[@]} -ge 4 ] || td_fail "only ${#peaks[@]} delays seen in 16 s: ${peaks[*]}"
+first=${peaks[0]}
+last=${peaks[${#peaks[@]} - 1]}
+max=0
+for p in "${peaks[@]}"; do
+	[ "$p" -gt "$max" ] && max=$p
+done
+[ "$last" -ge $((first * 3)) ] || td_fail "delays do not grow: ${peaks[*]} ms"
+[ "$max" -le $((BACKOFF_MAX_MS * 12 / 10 + 100)) ] || td_fail "a delay of $max ms exceeds backoff_max ${BACKOFF_MAX_MS} ms + jitter"
+[ "$last" -ge $((BACKOFF_MAX_MS * 7 / 10)) ] || td_fail "delays never reached backoff_max: ${peaks[*]} ms"
+td_ok "post-TCP failures back off: planned delays ${peaks[*]} ms (initial ${BACKOFF_INITIAL_MS}, max ${BACKOFF_MAX_MS}), reason: $reason"
+
+td_stop "$HANGUP_PID"
+t0=$(now_ms)
+sshd_restart
+td_wait 20 node_state rc up || td_fail "node not up 20 s after sshd returned: $(jget nodes.name=rc.reason)"
+t1=$(now_ms)
+td_wait 10 traffic || td_fail "no traffic after the backoff series"
+c=$(jget nodes.name=rc.ssh.connects)
+[ "$c" = 3 ] || td_fail "connects is $c, want 3"
+td_ok "sshd back after post-TCP failures: up after $((t1 - t0)) ms (bounded by backoff_max), traffic flows, connects=3"
+
+# ------------------------------------------------------------ sshd frozen
+sleep 6		# stable again
+t0=$(now_ms)
+sshd_freeze
+bound=$((KA_INTERVAL * KA_COUNT + 5))
+td_wait "$bound" node_not_up rc || td_fail "node still up $bound s after sshd froze"
+t1=$(now_ms)
+reason=$(jget nodes.name=rc.reason)
+[ "$reason" = "keepalive timeout after $((KA_INTERVAL * KA_COUNT))s" ] ||
+	td_fail "frozen sshd: reason '$reason', want 'keepalive timeout after $((KA_INTERVAL * KA_COUNT))s'"
+td_ok "sshd frozen: node left up after $((t1 - t0)) ms (keepalive ${KA_INTERVAL}s x $KA_COUNT), reason: $reason"
+# Still frozen: attempts get the TCP handshake but no answer.
+sleep 4
+reason=$(jget nodes.name=rc.reason)
+node_state rc up && td_fail "node up while sshd is frozen"
+td_ok "while frozen: $(jget nodes.name=rc.state): $reason"
+t0=$(now_ms)
+sshd_thaw
+td_wait 30 node_state rc up || td_fail "node not up 30 s after sshd thawed: $(jget nodes.name=rc.reason)"
+t1=$(now_ms)
+td_wait 10 traffic || td_fail "no traffic after the thaw"
+c=$(jget nodes.name=rc.ssh.connects)
+[ "$c" = 4 ] || td_fail "connects is $c, want 4"
+td_ok "sshd thawed: node up after $((t1 - t0)) ms, traffic flows, connects=4"
+
+# ------------------------------------------- sessions killed, listener kept
+sleep 6
+t0=$(now_ms)
+sshd_kill_sessions
+td_wait 10 node_not_up rc || :
+td_wait 20 eval '[ "$(jget nodes.name=rc.ssh.connects)" = 5 ] && node_state rc up' ||
+	td_fail "no reconnect after the sessions were killed: $(jget nodes.name=rc.state) $(jget nodes.name=rc.reason)"
+t1=$(now_ms)
+td_wait 10 traffic || td_fail "no traffic after the sessions were killed"
+td_ok "sessions killed: reconnected and up after $((t1 - t0)) ms, connects=5"
+
+rc=0
+tunneld_stop || rc=$?
+[ "$rc" = 0 ] || td_fail "tunneld exited $rc"
+td_ok "tunneld stopped cleanly"

@@ -1,0 +1,358 @@
+/*
+ * tunnel-helper: small network and JSON tools for the tunnel scenarios
+ * (t_forward.sh, t_reconnect.sh, t_hostkey.sh, t_unreachable.sh).
+ *
+ *	tunnel-helper json PATH		< reply
+ *	tunnel-helper hole PORT		(a listener whose SYNs go unanswered)
+ *	tunnel-helper eof PORT [MAX_MS]	(how soon a connection is closed)
+ *	tunnel-helper rtt PORT COUNT [MAX_MS]
+ *
+ * json: reads one JSON document (a `tunnelctl --json status` reply) from
+ * stdin and prints the value at PATH: dot-separated object keys, array
+ * indexes, or `key=value` to pick the array element whose member KEY is the
+ * string VALUE, e.g. `nodes.name=runpod.forwards.0.bytes_in`.  Strings are
+ * printed bare, null as "null", numbers as JSON does, objects and arrays as
+ * compact JSON.  Exit 1 when PATH does not exist, 2 on bad input.
+ *
+ * hole: listens on 127.0.0.1:PORT with a backlog of 0 and fills the accept
+ * queue with its own connection, then never accepts: the kernel drops every
+ * further SYN, so a client's connect() hangs as it does towards a
+ * blackholed address, all on loopback.  Prints "ready" once the queue is
+ * full; exits on SIGTERM or after 600 s.
+ *
+ * eof: connects to 127.0.0.1:PORT and waits (at most MAX_MS, default
+ * 5000) for the peer to end the connection without sending anything.
+ * Prints "eof MS", "reset MS", "data MS" (bytes arrived) or "timeout MS";
+ * exit 0 for eof or reset, 1 otherwise.
+ *
+ * rtt: COUNT round trips of a 64-byte message through an echo service at
+ * 127.0.0.1:PORT on one connection; prints "rtt n=COUNT p50_ms=.. max_ms=.."
+ * and exits 1 if any round trip is wrong or takes longer than MAX_MS
+ * (default 10000).
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+static double
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static int
+parse_port(const char *s)
+{
+	char	*end;
+	long	 p = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || p < 1 || p > 65535) {
+		fprintf(stderr, "tunnel-helper: bad port '%s'\n", s);
+		exit(2);
+	}
+	return (int)p;
+}
+
+static void
+loopback(struct sockaddr_in *sin, int port)
+{
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((uint16_t)port);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+}
+
+static int
+connect_to(int port)
+{
+	struct sockaddr_in	sin;
+	int			fd;
+
+	loopback(&sin, port);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* ------------------------------------------------------------------ json */
+
+static int
+cmd_json(const char *path)
+{
+	json_error_t	 err;
+	json_t		*root, *v;
+	char		*copy, *tok, *save = NULL, *s;
+
+	if ((root = json_loadf(stdin, 0, &err)) == NULL) {
+		fprintf(stderr, "tunnel-helper json: %s (line %d)\n", err.text,
+		    err.line);
+		return 2;
+	}
+	if ((copy = strdup(path)) == NULL)
+		return 2;
+	v = root;
+	for (tok = strtok_r(copy, ".", &save); tok != NULL && v != NULL;
+	    tok = strtok_r(NULL, ".", &save)) {
+		char	*eq = strchr(tok, '='), *end;
+
+		if (json_is_array(v) && eq != NULL) {
+			json_t	*e, *found = NULL;
+			size_t	 i;
+
+			*eq = '\0';
+			json_array_foreach(v, i, e) {
+				json_t *m = json_object_get(e, tok);
+
+				if (json_is_string(m) &&
+				    strcmp(json_string_value(m), eq + 1) == 0) {
+					found = e;
+					break;
+				}
+			}
+			v = found;
+		} else if (json_is_array(v)) {
+			long i = strtol(tok, &end, 10);
+
+			v = *end == '\0' && i >= 0 ?
+			    json_array_get(v, (size_t)i) : NULL;
+		} else if (json_is_object(v))
+			v = json_object_get(v, tok);
+		else
+			v = NULL;
+	}
+	free(copy);
+	if (v == NULL) {
+		json_decref(root);
+		return 1;
+	}
+	if (json_is_string(v))
+		printf("%s\n", json_string_value(v));
+	else if (json_is_null(v))
+		printf("null\n");
+	else {
+		s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		printf("%s\n", s ? s : "");
+		free(s);
+	}
+	json_decref(root);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ hole */
+
+static volatile sig_atomic_t	stop;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int
+cmd_hole(int port)
+{
+	struct sockaddr_in	sin;
+	struct sigaction	sa;
+	int			lfd, one = 1, filler[4], nfill = 0, i;
+	double			t0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	loopback(&sin, port);
+	if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
+	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(lfd, 0) == -1) {
+		perror("tunnel-helper hole: listen");
+		return 1;
+	}
+	/*
+	 * Linux queues backlog+1 connections; once full, new SYNs are dropped
+	 * (tcp_abort_on_overflow is 0), which is what a blackhole looks like
+	 * to the client.  Connect non-blocking until one stays pending.
+	 */
+	for (i = 0; i < 4; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+		if (fd == -1)
+			break;
+		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
+			filler[nfill++] = fd;
+			continue;
+		}
+		if (errno == EINPROGRESS) {
+			struct pollfd pfd = { fd, POLLOUT, 0 };
+
+			if (poll(&pfd, 1, 300) == 1) {
+				filler[nfill++] = fd;
+				continue;
+			}
+			/* This SYN went unanswered: the queue is full. */
+			close(fd);
+			break;
+		}
+		close(fd);
+		break;
+	}
+	printf("ready (%d queued)\n", nfill);
+	fflush(stdout);
+	t0 = now_ms();
+	while (!stop && now_ms() - t0 < 600000.0)
+		usleep(100000);
+	for (i = 0; i < nfill; i++)
+		close(filler[i]);
+	close(lfd);
+	return 0;
+}
+
+/* ------------------------------------------------------------------- eof */
+
+static int
+cmd_eof(int port, int max_ms)
+{
+	struct pollfd	pfd;
+	double		t0;
+	char		buf[256];
+	ssize_t		n;
+	int		fd, left;
+
+	t0 = now_ms();
+	if ((fd = connect_to(port)) == -1) {
+		printf("refused %.0f\n", now_ms() - t0);
+		return 1;
+	}
+	for (;;) {
+		left = max_ms - (int)(now_ms() - t0);
+		if (left <= 0) {
+			printf("timeout %.0f\n", now_ms() - t0);
+			return 1;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, left) <= 0)
+			continue;
+		n = read(fd, buf, sizeof(buf));
+		if (n == 0) {
+			printf("eof %.0f\n", now_ms() - t0);
+			return 0;
+		}
+		if (n < 0) {
+			printf("reset %.0f\n", now_ms() - t0);
+			return 0;
+		}
+		printf("data %.0f\n", now_ms() - t0);
+		return 1;
+	}
+}
+
+/* ------------------------------------------------------------------- rtt */
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double	x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+cmd_rtt(int port, int count, int max_ms)
+{
+	char	 msg[64], buf[64];
+	double	*t, t0;
+	int	 fd, i, one = 1, bad = 0;
+	size_t	 got;
+	ssize_t	 n;
+
+	if (count < 1 || count > 100000 || (t = calloc(count, sizeof(*t))) ==
+	    NULL)
+		return 2;
+	if ((fd = connect_to(port)) == -1) {
+		perror("tunnel-helper rtt: connect");
+		return 1;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	for (i = 0; i < count && !bad; i++) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+
+		snprintf(msg, sizeof(msg), "%063d", i);
+		t0 = now_ms();
+		if (write(fd, msg, sizeof(msg)) != (ssize_t)sizeof(msg)) {
+			bad = 1;
+			break;
+		}
+		for (got = 0; got < sizeof(buf);) {
+			int left = max_ms - (int)(now_ms() - t0);
+
+			if (left <= 0 || poll(&pfd, 1, left) != 1) {
+				fprintf(stderr, "rtt: round trip %d timed out\n", i);
+				bad = 1;
+				break;
+			}
+			n = read(fd, buf + got, sizeof(buf) - got);
+			if (n <= 0) {
+				fprintf(stderr, "rtt: connection ended at %d\n", i);
+				bad = 1;
+				break;
+			}
+			got += (size_t)n;
+		}
+		if (!bad && memcmp(buf, msg, sizeof(msg)) != 0) {
+			fprintf(stderr, "rtt: round trip %d corrupted\n", i);
+			bad = 1;
+		}
+		t[i] = now_ms() - t0;
+	}
+	close(fd);
+	if (bad) {
+		free(t);
+		return 1;
+	}
+	qsort(t, count, sizeof(*t), cmp_double);
+	printf("rtt n=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n", count,
+	    t[count / 2], t[(count * 99) / 100 < count ? (count * 99) / 100 :
+	    count - 1], t[count - 1]);
+	free(t);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (argc == 3 && strcmp(argv[1], "json") == 0)
+		return cmd_json(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "hole") == 0)
+		return cmd_hole(parse_port(argv[2]));
+	if ((argc == 3 || argc == 4) && strcmp(argv[1], "eof") == 0)
+		return cmd_eof(parse_port(argv[2]), argc == 4 ?
+		    atoi(argv[3]) : 5000);
+	if ((argc == 4 || argc == 5) && strcmp(argv[1], "rtt") == 0)
+		return cmd_rtt(parse_port(argv[2]), atoi(argv[3]), argc == 5 ?
+		    atoi(argv[4]) : 10000);
+	fprintf(stderr, "usage: tunnel-helper json PATH | hole PORT | "
+	    "eof PORT [MAX_MS] | rtt PORT COUNT [MAX_MS]\n");
+	return 2;
+}
