@@ -34,6 +34,7 @@
 struct ctl_client {
 	TAILQ_ENTRY(ctl_client)	 entry;
 	struct bufferevent	*bev;
+	struct event		*ev_deadline;	/* the whole request, not each read */
 	uid_t			 uid;
 	pid_t			 pid;
 	int			 admin;
@@ -195,6 +196,7 @@ control_client_free(struct ctl_client *cl)
 {
 	TAILQ_REMOVE(&ctl->clients, cl, entry);
 	ctl->nclients--;
+	event_free(cl->ev_deadline);
 	bufferevent_free(cl->bev);
 	free(cl);
 }
@@ -301,7 +303,7 @@ control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 		break;
 	case CTL_WATCH:
 		cl->watching = 1;
-		/* A watcher may stay silent for ever: no read timeout. */
+		/* A watcher stays silent and may read rarely: no timeouts. */
 		bufferevent_set_timeouts(cl->bev, NULL, NULL);
 		control_send(cl, json_pack("{s:b,s:s}", "ok", 1, "event",
 		    "hello"));
@@ -371,6 +373,23 @@ control_event(struct bufferevent *bev, short what, void *arg)
 	control_client_free(arg);
 }
 
+/*
+ * CTL_IDLE_TIMEOUT after the connect, a client that has not sent a whole
+ * request is dropped.  A read timeout alone would not do: it restarts with
+ * every byte, so one byte every few seconds would hold a slot for ever.
+ */
+static void
+control_deadline(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ctl_client	*cl = arg;
+
+	if (cl->answered || cl->watching)
+		return;
+	log_debug("%s: pid %d sent no request in %d s, dropped", __func__,
+	    (int)cl->pid, CTL_IDLE_TIMEOUT);
+	control_client_free(cl);
+}
+
 static int
 control_peer_is_admin(int fd, uid_t *uidp, pid_t *pidp)
 {
@@ -403,7 +422,7 @@ control_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct ctl_client	*cl, *old;
-	struct timeval		 rtv = { CTL_IDLE_TIMEOUT, 0 };
+	struct timeval		 dtv = { CTL_IDLE_TIMEOUT, 0 };
 	struct timeval		 wtv = { CTL_WRITE_TIMEOUT, 0 };
 	int			 admin;
 
@@ -433,10 +452,17 @@ control_accept(struct evconnlistener *l, evutil_socket_t fd,
 		free(cl);
 		return;
 	}
+	if ((cl->ev_deadline = evtimer_new(td->base, control_deadline,
+	    cl)) == NULL) {
+		bufferevent_free(cl->bev);
+		free(cl);
+		return;
+	}
+	evtimer_add(cl->ev_deadline, &dtv);
 	bufferevent_setcb(cl->bev, control_read, control_write, control_event,
 	    cl);
 	bufferevent_setwatermark(cl->bev, EV_READ, 0, CTL_LINE_MAX + 2);
-	bufferevent_set_timeouts(cl->bev, &rtv, &wtv);
+	bufferevent_set_timeouts(cl->bev, NULL, &wtv);
 	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&ctl->clients, cl, entry);
 	ctl->nclients++;

@@ -26,6 +26,22 @@
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
 td_setup
 
+# lport: td_port, but below the kernel's ephemeral range when it can: an
+# outgoing connection (an SSH session, a forwarded connection) may take a
+# port of that range at any moment, and a listener could not bind it then.
+eph_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null) || eph_lo=32768
+lport() {
+	local p i
+	for ((i = 0; i < 100; i++)); do
+		p=$(td_port) || return 1
+		if [ "$p" -lt "${eph_lo:-32768}" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	td_port
+}
+
 # strerror() texts and the table's arrows.
 for l in C.UTF-8 C.utf8 en_US.UTF-8; do
 	if LC_ALL=$l bash -c '[ ${#1} -eq 1 ]' _ "→" 2>/dev/null; then
@@ -123,9 +139,9 @@ td_ok "--check-config: 12 errors of 12 kinds reported with file:line, exit 78"
 # ------------------------------------------------------- start: READY=1
 
 notify_listen
-p_far=$(td_port)
-p_off=$(td_port)
-p_busy=$(td_port)
+p_far=$(lport)
+p_off=$(lport)
+p_busy=$(lport)
 closed=$(td_port)	# nothing listens there: `far` stays in backoff
 write_conf() {
 	{ tunneld_conf_head; cat <<EOF; } >"$T/tunneld.conf"
@@ -137,11 +153,13 @@ priority = 3
 [node far]
 ssh = root@127.0.0.1:$closed
 local_forward = 127.0.0.1:$p_far 127.0.0.1:9
+ollama = none
 priority = 1
 
 [node off]
 ssh = root@127.0.0.1:$closed
 local_forward = 127.0.0.1:$p_off 127.0.0.1:9
+ollama = none
 enabled = no
 $*
 EOF
@@ -312,9 +330,9 @@ mode=$(stat -c '%A %U' "$T/control.sock")
 td_ok "control socket: $mode"
 
 # A second daemon on the same socket must not steal it from the first.
-p_two=$(td_port)
+p_two=$(lport)
 sed -e "s|^local_forward = 127.0.0.1:$p_far |local_forward = 127.0.0.1:$p_two |" \
-    -e "s|^local_forward = 127.0.0.1:$p_off |local_forward = 127.0.0.1:$(td_port) |" \
+    -e "s|^local_forward = 127.0.0.1:$p_off |local_forward = 127.0.0.1:$(lport) |" \
     "$T/tunneld.conf" >"$T/second.conf"
 rc=0
 timeout 20 "$TUNNELD" --config "$T/second.conf" --foreground --log stderr \

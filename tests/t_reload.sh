@@ -18,6 +18,22 @@
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
 td_setup
 
+# lport: td_port, but below the kernel's ephemeral range when it can: an
+# outgoing connection (an SSH session, a forwarded connection) may take a
+# port of that range at any moment, and a listener could not bind it then.
+eph_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null) || eph_lo=32768
+lport() {
+	local p i
+	for ((i = 0; i < 100; i++)); do
+		p=$(td_port) || return 1
+		if [ "$p" -lt "${eph_lo:-32768}" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	td_port
+}
+
 sshd_setup
 for k in steady gone moved fresh; do
 	sshd_key "$k"
@@ -25,12 +41,13 @@ done
 sshd_start
 notify_listen
 
-p_steady=$(td_port)
-p_gone=$(td_port)
-p_moved=$(td_port)
-p_fresh=$(td_port)
-# Every forward leads to an echo server on loopback.
-p_echo=$(td_port)
+p_steady=$(lport)
+p_gone=$(lport)
+p_moved=$(lport)
+p_fresh=$(lport)
+# Every forward leads to an echo server on loopback (not an Ollama: no
+# probe).
+p_echo=$(lport)
 socat TCP-LISTEN:"$p_echo",bind=127.0.0.1,reuseaddr,fork PIPE </dev/null >/dev/null 2>&1 &
 td_track $!
 td_wait 5 eval '[ -n "$(ss -Htln "sport = :$p_echo")" ]' || td_fail "no echo server on $p_echo"
@@ -40,6 +57,7 @@ node() {	# NAME PORT [EXTRA]
 ssh = $SSHD_USER@127.0.0.1:$SSHD_PORT
 identity = $T/keys/$1
 local_forward = 127.0.0.1:$2 127.0.0.1:$p_echo
+ollama = none
 gpu = none
 ${3:-}
 

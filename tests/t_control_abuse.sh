@@ -1,0 +1,218 @@
+#!/bin/bash
+#
+# t_control_abuse.sh: the control socket under hostile use (issue 2).
+#
+#   1. who may do what: an ordinary user (nobody, through setpriv) reads
+#      (status, version, watch) but is refused restart/stop/start/reload
+#      with a clear permission error (tunnelctl exit 4) and changes
+#      nothing; the same user in admin_group, as primary or supplementary
+#      group, may;
+#   2. 200 abusive clients at once for 20 s (tests/ctl-abuse.c: garbage,
+#      binary, overlong lines, idle, half a request, a request trickled a
+#      byte a second, clients that never read a reply or a watch stream),
+#      each reconnecting when dropped, while `tunnelctl status` keeps
+#      answering within a few seconds; bad requests get an error object,
+#      silent and slow clients are dropped within the request timeout;
+#   3. afterwards the daemon holds as many file descriptors as before.
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
+td_setup
+
+# lport: td_port, but below the kernel's ephemeral range when it can: an
+# outgoing connection (an SSH session, a forwarded connection) may take a
+# port of that range at any moment, and a listener could not bind it then.
+eph_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null) || eph_lo=32768
+lport() {
+	local p i
+	for ((i = 0; i < 100; i++)); do
+		p=$(td_port) || return 1
+		if [ "$p" -lt "${eph_lo:-32768}" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	td_port
+}
+
+ABUSE=${TD_CTL_ABUSE:-$top_builddir/tests/ctl-abuse}
+[ -x "$ABUSE" ] || td_fail "$ABUSE is not built (make check builds it)"
+# The permission checks act as nobody (setpriv) and need root for that.
+perms=1
+if ! command -v setpriv >/dev/null; then
+	echo "# no setpriv (apt-get install util-linux): permission checks skipped"
+	perms=0
+elif [ "$(id -u)" != 0 ]; then
+	echo "# not root: cannot act as another user, permission checks skipped"
+	perms=0
+fi
+nobody_uid=65534
+# A group to be admin_group, that nobody (65534) is not a member of.
+admin_group=daemon
+admin_gid=$(getent group "$admin_group" | cut -d: -f3)
+if [ -z "$admin_gid" ]; then
+	echo "# no group daemon to be admin_group: permission checks skipped"
+	admin_group=$(id -gn)
+	perms=0
+fi
+
+# Another user must reach the socket: $T is mktemp's 0700.
+chmod 755 "$T"
+
+p_far=$(lport)
+closed=$(td_port)
+{ tunneld_conf_head admin_group="$admin_group"; cat <<EOF; } >"$T/tunneld.conf"
+[node hub]
+ssh = none
+gpu = none
+
+[node far]
+ssh = root@127.0.0.1:$closed
+local_forward = 127.0.0.1:$p_far 127.0.0.1:9
+ollama = none
+EOF
+tunneld_start "$T/tunneld.conf"
+
+# as UID GID [SUPPLEMENTARY] -- tunnelctl ARGS...
+as() {
+	local uid=$1 gid=$2 groups=$3
+	shift 4
+	if [ -n "$groups" ]; then
+		timeout 30 setpriv --reuid="$uid" --regid="$gid" --groups="$groups" \
+		    "$TUNNELCTL" --socket "$T/control.sock" "$@"
+	else
+		timeout 30 setpriv --reuid="$uid" --regid="$gid" --clear-groups \
+		    "$TUNNELCTL" --socket "$T/control.sock" "$@"
+	fi
+}
+
+# ---------------------------------------------------------- permissions
+
+perm_checks() {
+	rc=0
+	out=$(as $nobody_uid $nobody_uid '' -- status 2>&1) || rc=$?
+	[ "$rc" = 0 ] || [ "$rc" = 1 ] || td_fail "nobody: status exited $rc: $out"
+	grep -Eq '^far +backoff' <<<"$out" || td_fail "nobody: status shows: $out"
+	out=$(as $nobody_uid $nobody_uid '' -- version 2>&1) || td_fail "nobody: version exited $?: $out"
+	as $nobody_uid $nobody_uid '' -- --json watch >"$T/watch" 2>&1 &
+	watch_pid=$!
+	td_track "$watch_pid"
+	td_wait 10 grep -q '"event":"hello"' "$T/watch" || td_fail "nobody: watch: $(cat "$T/watch")"
+	for cmd in "restart far" "restart all" "stop far" "start far" "reload"; do
+		rc=0
+		# shellcheck disable=SC2086  # the words of the command
+		out=$(as $nobody_uid $nobody_uid '' -- $cmd 2>&1) || rc=$?
+		[ "$rc" = 4 ] || td_fail "nobody: '$cmd' exited $rc, not 4: $out"
+		[ "$out" = "tunnelctl: permission denied: ${cmd%% *} needs group $admin_group" ] ||
+			td_fail "nobody: '$cmd' said: $out"
+	done
+	ctl status far | grep -Eq '^far +backoff' || td_fail "a refused stop changed far: $(ctl status far)"
+	grep -q '"to":"stopped"' "$T/watch" && td_fail "a refused command stopped a node"
+	td_ok "nobody: status, version, watch allowed; restart/stop/start/reload refused (exit 4, 'permission denied: ... needs group $admin_group')"
+
+	# In admin_group, as the primary group, then as a supplementary one.
+	out=$(as $nobody_uid "$admin_gid" '' -- stop far 2>&1) || td_fail "nobody with gid $admin_gid: stop exited $?: $out"
+	td_wait 10 grep -q '"node":"far","from":"[a-z]*","to":"stopped"' "$T/watch" ||
+		td_fail "the admin's stop did not stop far: $(cat "$T/watch")"
+	out=$(as $nobody_uid $nobody_uid "$admin_gid" -- start far 2>&1) ||
+		td_fail "nobody with supplementary group $admin_gid: start exited $?: $out"
+	td_wait 10 grep -q '"node":"far","from":"stopped"' "$T/watch" || td_fail "the admin's start did not start far"
+	out=$(as $nobody_uid $nobody_uid "$admin_gid" -- reload 2>&1) || td_fail "admin reload exited $?: $out"
+	td_stop "$watch_pid"
+	td_ok "admin_group as primary or supplementary group: stop, start, reload allowed"
+}
+if [ "$perms" = 1 ]; then
+	perm_checks
+fi
+
+# ------------------------------------------------------ slow clients
+
+# get KIND FIELD: the value of FIELD on KIND's line.
+get() {
+	if [ "$2" = first_reply ]; then
+		grep "^$1 " "$T/abuse.out" | sed 's/.*first_reply=//'
+	else
+		grep "^$1 " "$T/abuse.out" | grep -o "$2=[^ ]*" | head -n 1 | cut -d= -f2-
+	fi
+}
+
+# A few of each kind, below the cap on clients: nothing is evicted to make
+# room, so only the request timeout (5 s to send a whole request) can drop
+# the silent, half-sent and trickled ones.
+"$ABUSE" "$T/control.sock" 24 16 >"$T/abuse.out" 2>"$T/abuse.err" ||
+	td_fail "ctl-abuse (slow clients) failed: $(cat "$T/abuse.err")"
+cat "$T/abuse.out"
+for k in idle half trickle; do
+	[ "$(get $k closed)" -ge 3 ] || td_fail "$k clients were not dropped within 16 s"
+	[ "$(get $k replies)" = 0 ] || td_fail "$k clients got a reply"
+	ms=$(get $k max_open_ms)
+	[ "$ms" -ge 4000 ] && [ "$ms" -lt 12000 ] || td_fail "a $k client was dropped after $ms ms (the timeout is 5 s)"
+done
+td_ok "idle, half-sent and trickling clients dropped at the 5 s request timeout (longest: idle $(get idle max_open_ms) ms, half $(get half max_open_ms) ms, trickle $(get trickle max_open_ms) ms)"
+
+# ------------------------------------------------------------- abuse
+
+fds() { find "/proc/$TUNNELD_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+base_fds=$(fds)
+[ "$base_fds" -gt 3 ] || td_fail "cannot count tunneld's fds ($base_fds)"
+
+"$ABUSE" "$T/control.sock" 200 20 >"$T/abuse.out" 2>"$T/abuse.err" &
+abuse_pid=$!
+td_track "$abuse_pid"
+sleep 3		# let the flood build up
+peak=0
+slowest=0
+for i in 1 2 3 4 5 6 7 8; do
+	t0=$EPOCHREALTIME
+	rc=0
+	TD_CTL_TIMEOUT=20 ctl status >"$T/status.$i" 2>&1 || rc=$?
+	t1=$EPOCHREALTIME
+	ms=$(( (${t1/./} - ${t0/./}) / 1000 ))
+	[ "$ms" -gt "$slowest" ] && slowest=$ms
+	[ "$rc" = 1 ] || td_fail "status during the flood (try $i) exited $rc after $ms ms: $(cat "$T/status.$i")"
+	grep -Eq '^far +backoff' "$T/status.$i" || td_fail "status during the flood: $(cat "$T/status.$i")"
+	[ "$ms" -lt 5000 ] || td_fail "status during the flood took $ms ms"
+	n=$(fds)
+	[ "$n" -gt "$peak" ] && peak=$n
+	sleep 1
+done
+td_alive "$abuse_pid" || td_fail "ctl-abuse ended early: $(cat "$T/abuse.err")"
+td_ok "8 x tunnelctl status answered during the flood (slowest $slowest ms; daemon fds peaked at $peak, base $base_fds)"
+
+td_wait 40 td__gone "$abuse_pid" || td_fail "ctl-abuse did not finish"
+wait "$abuse_pid" || td_fail "ctl-abuse failed: $(cat "$T/abuse.err")"
+td_alive "$TUNNELD_PID" || td_fail "tunneld died under the flood"
+cat "$T/abuse.out"
+
+for k in garbage binary overlong idle half trickle noread watchmute; do
+	[ "$(get $k conns)" -ge 1 ] || td_fail "no $k client ever connected"
+done
+# Bad requests: an error object each, then the close.
+for k in garbage binary overlong; do
+	[ "$(get $k replies)" -ge 1 ] || td_fail "$k clients got no reply"
+	[ "$(get $k closed)" -ge "$(get $k replies)" ] || td_fail "$k clients were not closed after the reply"
+done
+grep -q '^garbage .*first_reply={"ok":false,"error":"unknown command' "$T/abuse.out" || td_fail "garbage: wrong reply"
+grep -q '^binary .*first_reply={"ok":false,"error":"malformed request' "$T/abuse.out" || td_fail "binary: wrong reply"
+grep -q '^overlong .*first_reply={"ok":false,"error":"request too long' "$T/abuse.out" || td_fail "overlong: wrong reply"
+grep -q '"protocol":1' <<<"$(get garbage first_reply)" || td_fail "error replies lack \"protocol\":1"
+# Silent, half-sent and trickled requests are dropped (evicted for newer
+# clients past the cap, or at the request timeout): none is kept long.
+for k in idle half trickle; do
+	[ "$(get $k closed)" -ge 1 ] || td_fail "$k clients were never dropped"
+	[ "$(get $k replies)" = 0 ] || td_fail "$k clients got a reply to nothing"
+	[ "$(get $k max_open_ms)" -lt 12000 ] || td_fail "a $k client was kept $(get $k max_open_ms) ms"
+done
+[ "$(get noread closed)" -ge 1 ] || td_fail "noread clients were never closed after their reply"
+td_ok "errors for garbage/binary/overlong; idle, half and trickling clients dropped ($(get idle closed)+$(get half closed)+$(get trickle closed); longest kept: idle $(get idle max_open_ms) ms, half $(get half max_open_ms) ms, trickle $(get trickle max_open_ms) ms)"
+
+# Every connection of the flood is gone: the daemon is back to its fds.
+td_wait 20 eval '[ "$(fds)" -le "$base_fds" ]' ||
+	td_fail "tunneld holds $(fds) fds after the flood, $base_fds before: $(ls -l "/proc/$TUNNELD_PID/fd")"
+out=$(ctl --json status) || [ $? = 1 ] || td_fail "status after the flood failed"
+grep -q '"ok":true' <<<"$out" || td_fail "status after the flood: $out"
+td_ok "after the flood: $(fds) fds (base $base_fds), status answers"
+
+rc=0
+tunneld_stop || rc=$?
+[ "$rc" = 0 ] || td_fail "tunneld exited $rc after the flood"
