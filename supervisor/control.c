@@ -18,6 +18,7 @@
 
 #include "control.h"
 #include "log.h"
+#include "metrics.h"
 #include "status.h"
 #include "tunneld.h"
 
@@ -308,7 +309,19 @@ control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 		control_send(cl, json_pack("{s:b,s:s}", "ok", 1, "event",
 		    "hello"));
 		return;
-	case CTL_METRICS:
+	case CTL_METRICS: {
+		char	*text;
+		size_t	 len;
+
+		if ((text = metrics_render(&len)) == NULL) {
+			control_reply_error(cl, "metrics: out of memory");
+			return;
+		}
+		control_send(cl, json_pack("{s:b,s:s%}", "ok", 1, "text", text,
+		    len));
+		free(text);
+		break;
+	}
 	case CTL_BEST:
 		control_reply_error(cl, "not supported by this tunneld yet");
 		return;

@@ -37,6 +37,13 @@
  *   all-nodes-down             TUNNELD_NODES (no TUNNELD_NODE)
  *   all-nodes-down-cleared     TUNNELD_NODE (the first node back) TUNNELD_DURATION
  *
+ * Repeats and flapping (supervisor/alert.h has the rules and the bound):
+ *   a condition still true after [alerts] repeat_after is logged again with
+ *   the kind's own MESSAGE_ID plus TUNNELD_REPEAT=1 and TUNNELD_DURATION (so
+ *   far); a condition that keeps beginning and ending is logged as flapping,
+ *   the kind's MESSAGE_ID plus TUNNELD_FLAPPING (changes counted since the
+ *   previous entry), at most once per repeat_after.
+ *
  * Values:
  *   TUNNELD_SSH_TARGET         the node's `ssh =` as written ("root@209.170.80.132:13323")
  *   TUNNELD_SSH_HOST, _PORT    host and port actually dialled (after ssh_config)

@@ -4,6 +4,7 @@
 
 #include <event2/event.h>
 
+#include "alert.h"
 #include "backoff.h"
 #include "control.h"
 #include "forward.h"
@@ -119,6 +120,7 @@ node_set_state(struct node *n, enum node_state to, const char *reason)
 	if (from == to) {
 		/* Same state, new reason (backoff after another failure). */
 		snprintf(n->reason, sizeof(n->reason), "%s", reason);
+		alert_node(n);
 		return;
 	}
 	n->state = to;
@@ -132,6 +134,7 @@ node_set_state(struct node *n, enum node_state to, const char *reason)
 	    node_state_name(to), *reason ? ": " : "", reason);
 	control_event_state(n, from, to, reason);
 	tunneld_status_changed();
+	alert_node(n);
 }
 
 void

@@ -17,9 +17,11 @@
 #include <event2/event.h>
 #include <libssh/libssh.h>
 
+#include "alert.h"
 #include "control.h"
 #include "forward.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "session.h"
 #include "status.h"
@@ -196,6 +198,7 @@ tunneld_signal(evutil_socket_t sig, short ev, void *arg)
 	case SIGINT:
 		log_info("%s received, stopping", strsignal(sig));
 		td->stopping = 1;
+		metrics_close();
 		notify_stopping();
 		event_base_loopbreak(td->base);
 		break;
@@ -221,6 +224,9 @@ tunneld_tick(evutil_socket_t fd, short ev, void *arg)
 			node_update(n);
 	}
 	tunneld_status_changed();
+	/* Alert repeats and settling; metrics_listen bound, rebound, retried. */
+	alert_tick();
+	(void)metrics_sync();
 	/*
 	 * The tick fires about every half of WATCHDOG_USEC (or more often),
 	 * never exactly: a tick 1 ms early must not skip a ping, or the gap
