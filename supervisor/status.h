@@ -1,6 +1,29 @@
 /*
  * status: the status JSON of the control protocol.  Rendering only: it
  * reads nodes and builds jansson objects, it changes nothing.
+ *
+ * Probe fields of a node (probe.h holds the results; absent readings are
+ * null, never 0):
+ *
+ *   "ollama": null (no Ollama probe) or {"url", "state": "ok" | "down" |
+ *       "pending", "reason", "age_s" (whole seconds since the latest
+ *       result, null: none yet), "stale" (the figures are not confirmed by
+ *       the latest probe: it failed, or the session is down), "version",
+ *       "latency_ms", "models", "models_total", "loaded": [{"name",
+ *       "size_vram"}], "missing_models"}; the figures are the latest good
+ *       answer's, null before the first.
+ *   "gpus": the latest good reading, one object per GPU: "index", "uuid",
+ *       "name", "temp_c", "util_pct", "mem_used_mib", "mem_total_mib",
+ *       "power_w", "power_limit_w"; [] before the first.
+ *   "gpu_probe": null (gpu = none) or {"tool", "state", "reason", "age_s",
+ *       "stale", "gpus_total"}.
+ *   "http": [{"url", "state", "reason", "age_s", "stale", "status",
+ *       "latency_ms"}], one per `http` URL.
+ *   "probe_failures_recent": failed probes in the last 5 minutes, the
+ *       "failures" term of "load_score".
+ *
+ * "pending" also means: no result since the session came back (a failure
+ * seen by an earlier session is history, not a fault of this one).
  */
 #ifndef TUNNELD_STATUS_H
 #define TUNNELD_STATUS_H

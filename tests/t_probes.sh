@@ -127,6 +127,19 @@ ollama_start gpubox
 OLL_GPUBOX=$OLLAMA_PORT
 ollama_start aurora
 OLL_AURORA=$OLLAMA_PORT
+# An Ollama whose model list is over the 1 MiB cap, and one with nothing.
+mkdir -p "$T/bigfix" "$T/emptyfix"
+cp "$TD_FIXTURES/ollama-version.json" "$TD_FIXTURES/ollama-ps.json" "$T/bigfix/"
+awk 'BEGIN { printf "{\"models\":["; for (i = 0; i < 40000; i++)
+	printf "%s{\"name\":\"model-%06d:latest\",\"size\":1}", i ? "," : "", i;
+	printf "]}" }' >"$T/bigfix/ollama-tags.json"
+cp "$TD_FIXTURES/ollama-version.json" "$T/emptyfix/"
+cp "$TD_FIXTURES/ollama-tags-empty.json" "$T/emptyfix/ollama-tags.json"
+cp "$TD_FIXTURES/ollama-ps-empty.json" "$T/emptyfix/ollama-ps.json"
+ollama_start big "$T/bigfix"
+OLL_BIG=$OLLAMA_PORT
+ollama_start empty "$T/emptyfix"
+OLL_EMPTY=$OLLAMA_PORT
 fwd=$(td_port)
 dead=$(td_port)		# nothing listens there
 
@@ -178,6 +191,15 @@ gpu    = tegrastats
 [node refused]
 ssh    = none
 ollama = http://127.0.0.1:$dead
+
+[node bigbox]
+ssh    = none
+ollama = http://127.0.0.1:$OLL_BIG
+
+[node emptybox]
+ssh            = none
+ollama         = http://127.0.0.1:$OLL_EMPTY
+require_models = qwen2.5:7b
 EOF
 
 # The local nodes' tools are found on tunneld's own PATH.
@@ -253,6 +275,15 @@ want refused ollama.state down
 want refused ollama.version null
 td_ok "ssh = none: nvidia-smi and tegrastats spawned locally, [Not Supported] power is null; refused Ollama named"
 
+size=$(wc -c <"$T/bigfix/ollama-tags.json")
+[ "$size" -gt 1048576 ] || td_fail "the big tags body is only $size bytes"
+wait_state bigbox degraded "ollama: body too large"
+wait_state emptybox degraded "missing model qwen2.5:7b"
+want emptybox ollama.models_total 0
+want emptybox ollama.models "[]"
+want emptybox ollama.loaded "[]"
+td_ok "Ollama: a $size-byte answer refused at the cap; an empty model list misses the required model"
+
 # -------------------------------------------- Ollama through the tunnel
 
 td_wait 25 is gpubox ollama.state ok || td_fail "gpubox: Ollama probe never ok: $(nf gpubox ollama)"
@@ -307,6 +338,13 @@ ollama_mode gpubox slow 6000
 wait_state gpubox degraded "ollama: timeout"
 ollama_mode gpubox hang
 wait_state gpubox degraded "ollama: timeout"
+# A hung Ollama holds up neither this node's GPU probe nor other nodes.
+sleep 4
+for n in gpubox aurora migbox; do
+	a=$(nf $n gpu_probe.age_s)
+	[ "$a" -le 6 ] || td_fail "$n: GPU reading ${a}s old while gpubox's Ollama hangs"
+	want $n gpu_probe.state ok
+done
 ollama_mode gpubox nomodel
 wait_state gpubox degraded "missing model qwen2.5:7b"
 want gpubox reason "missing model qwen2.5:7b"
