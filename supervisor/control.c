@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "control.h"
+#include "pool.h"
 #include "log.h"
 #include "metrics.h"
 #include "status.h"
@@ -236,6 +237,28 @@ control_ok(const char *msg)
 	return json_pack("{s:b,s:s}", "ok", 1, "message", msg);
 }
 
+/* best [POOL] [--model NAME]: the node a client should use now, and why. */
+static void
+control_best(struct ctl_client *cl, const struct ctl_request *req)
+{
+	struct node	*n;
+	char		 addr[CONFIG_HOST_MAX + 8], why[256];
+	int		 nopool;
+
+	n = pool_best(req->arg, req->model, addr, sizeof(addr), why,
+	    sizeof(why), &nopool);
+	if (nopool) {
+		control_reply_error(cl, why);
+		return;
+	}
+	if (n == NULL)
+		control_send(cl, json_pack("{s:b,s:n,s:n,s:s}", "ok", 1,
+		    "address", "node", "reason", why));
+	else
+		control_send(cl, json_pack("{s:b,s:s,s:s,s:s}", "ok", 1,
+		    "address", addr, "node", n->conf->name, "reason", why));
+}
+
 static void
 control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 {
@@ -323,8 +346,8 @@ control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 		break;
 	}
 	case CTL_BEST:
-		control_reply_error(cl, "not supported by this tunneld yet");
-		return;
+		control_best(cl, req);
+		break;
 	}
 	cl->answered = 1;
 	bufferevent_disable(cl->bev, EV_READ);

@@ -54,6 +54,10 @@ struct conn {
 	unsigned		 local_eof:1;	/* the local socket reached EOF */
 	unsigned		 shut_wr:1;	/* we shut the local socket's write side */
 	unsigned		 out_full:1;	/* data waits in libssh for the local side */
+	unsigned		 opened:1;	/* the channel was granted */
+	/* forward_attach(): told once whether the channel opened. */
+	void			(*handback)(evutil_socket_t, void *);
+	void			*handback_arg;
 };
 
 static void	conn_step(struct conn *);
@@ -208,6 +212,15 @@ conn_new(struct forward *f, evutil_socket_t fd, ssh_channel chan)
 static void
 conn_free(struct conn *c)
 {
+	void		(*handback)(evutil_socket_t, void *) = c->handback;
+	void		*arg = c->handback_arg;
+	evutil_socket_t	 fd = -1;
+
+	/* Never carried a byte: the socket goes back to whoever attached it. */
+	if (handback != NULL && !c->opened && c->bev != NULL) {
+		fd = bufferevent_getfd(c->bev);
+		bufferevent_setfd(c->bev, -1);
+	}
 	LIST_REMOVE(c, entry);
 	c->fwd->active--;
 	if (c->chan != NULL) {
@@ -219,6 +232,8 @@ conn_free(struct conn *c)
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	free(c);
+	if (handback != NULL && fd != -1)
+		handback(fd, arg);
 }
 
 /* Local socket -> channel, as far as the SSH window and libssh allow. */
@@ -302,6 +317,11 @@ conn_step(struct conn *c)
 			c->state = C_DEAD;
 		} else {
 			c->state = C_OPEN;
+			c->opened = 1;
+			if (c->handback != NULL) {
+				c->handback(-1, c->handback_arg);
+				c->handback = NULL;
+			}
 			conn_set_callbacks(c);
 			bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 		}
@@ -340,51 +360,63 @@ conn_step(struct conn *c)
 		session_flush(f->node->sess);
 }
 
-static void
-forward_accept(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+/*
+ * Carry socket FD over local forward F.  With HANDBACK set, a connection
+ * whose channel cannot be opened is not closed: its socket, unread, goes
+ * back through HANDBACK(fd, arg) so that a pool can try another node;
+ * HANDBACK(-1, arg) says the channel opened and the socket is ours.
+ */
+int
+forward_attach(struct forward *f, evutil_socket_t fd, const struct sockaddr *sa,
+    void (*handback)(evutil_socket_t, void *), void *arg)
 {
-	struct forward	*f = arg;
 	struct node	*n = f->node;
 	struct conn	*c;
 	ssh_channel	 chan;
 	int		 one = 1;
 
-	/*
-	 * No session to carry it: close at once so the client fails over
-	 * now instead of hanging.
-	 */
-	if (!session_is_up(n->sess) || f->active >= CONNS_MAX) {
-		close(fd);
-		return;
-	}
+	if (f->conf->kind != FWD_LOCAL || !session_is_up(n->sess) ||
+	    f->active >= CONNS_MAX)
+		return -1;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((chan = ssh_channel_new(session_ssh(n->sess))) == NULL) {
-		close(fd);
-		return;
-	}
+	if ((chan = ssh_channel_new(session_ssh(n->sess))) == NULL)
+		return -1;
 	if ((c = conn_new(f, fd, chan)) == NULL) {
 		ssh_channel_free(chan);
-		close(fd);
-		return;
+		return -1;
 	}
-	if (sa->sa_family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+	if (sa != NULL && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
 
 		evutil_inet_ntop(AF_INET, &sin->sin_addr, c->peer,
 		    sizeof(c->peer));
 		c->peer_port = ntohs(sin->sin_port);
-	} else if (sa->sa_family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)sa;
+	} else if (sa != NULL && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
 
 		evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, c->peer,
 		    sizeof(c->peer));
 		c->peer_port = ntohs(sin6->sin6_port);
 	} else
 		snprintf(c->peer, sizeof(c->peer), "127.0.0.1");
+	c->handback = handback;
+	c->handback_arg = arg;
 	c->state = C_OPENING;
 	bufferevent_disable(c->bev, EV_READ);
 	conn_step(c);
+	return 0;
+}
+
+static void
+forward_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	/*
+	 * No session to carry it: close at once so the client fails over
+	 * now instead of hanging.
+	 */
+	if (forward_attach(arg, fd, sa, NULL, NULL) == -1)
+		close(fd);
 }
 
 static int

@@ -11,7 +11,11 @@
 
 #include "tunneld.h"
 
+struct sockaddr;
+
 int	forward_init(struct node *);		/* bind local listeners */
+int	forward_attach(struct forward *, evutil_socket_t, const struct sockaddr *,
+	    void (*)(evutil_socket_t, void *), void *);
 void	forward_free(struct node *);
 int	forward_rebind(struct node *);		/* retry listeners that failed */
 void	forward_session_up(struct node *);

@@ -15,6 +15,7 @@
 
 #include "control.h"
 #include "forward.h"
+#include "pool.h"
 #include "log.h"
 #include "notify.h"
 #include "tunneld.h"
@@ -144,6 +145,8 @@ main(int argc, char *argv[])
 		}
 		TAILQ_INSERT_TAIL(&td->nodes, n, entry);
 	}
+	if (pool_init(conf) == -1)
+		bindfail = 1;
 	/* READY=1 promises every local listener is bound. */
 	if (bindfail) {
 		control_close();
@@ -180,6 +183,7 @@ main(int argc, char *argv[])
 
 	/* Orderly stop: listeners closed, sessions disconnected. */
 	control_close();
+	pool_free_all();
 	while ((n = TAILQ_FIRST(&td->nodes)) != NULL) {
 		TAILQ_REMOVE(&td->nodes, n, entry);
 		node_free(n);

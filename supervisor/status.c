@@ -6,6 +6,7 @@
 
 #include "probe.h"
 #include "session.h"
+#include "pool.h"
 #include "status.h"
 #include "tunneld.h"
 
@@ -237,6 +238,8 @@ status_reply(const char *name)
 	    "pid", (int)getpid(),
 	    "uptime_s", (json_int_t)((now - td->started) / 1000),
 	    "nodes", nodes);
+	if (o != NULL && name == NULL)
+		json_object_set_new(o, "pools", pool_status_json());
 	return o;
 }
 

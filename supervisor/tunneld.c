@@ -25,6 +25,7 @@
 #include "notify.h"
 #include "session.h"
 #include "status.h"
+#include "pool.h"
 #include "tunneld.h"
 
 struct tunneld	*td;
@@ -156,6 +157,9 @@ tunneld_reload(char *msg, size_t msgsz)
 			node_free(n);
 		}
 	}
+	/* Before the old config goes: pools compare against it. */
+	if (pool_reload(nconf) == -1)
+		log_warnx("%s: not every pool listener could be bound", __func__);
 	td->conf = nconf;
 	config_free(old);
 	tunneld_admin_gid();

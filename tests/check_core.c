@@ -8,6 +8,7 @@
 
 #include "backoff.h"
 #include "control.h"
+#include "pool.h"
 #include "tunneld.h"
 
 
@@ -187,6 +188,77 @@ START_TEST(control_parse_bad)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------- pools */
+
+static size_t
+rank(enum pool_policy pol, const struct pool_cand *c, size_t n, size_t *o)
+{
+	return pool_rank(pol, c, n, o);
+}
+
+START_TEST(pool_priority_keeps_listed_order)
+{
+	struct pool_cand c[] = {
+		{ NODE_BACKOFF, 0, 1 }, { NODE_UP, 900, 1 }, { NODE_UP, 5, 1 },
+		{ NODE_DEGRADED, 0, 1 },
+	};
+	size_t o[4];
+
+	ck_assert_uint_eq(rank(POOL_PRIORITY, c, 4, o), 2);
+	ck_assert_uint_eq(o[0], 1);
+	ck_assert_uint_eq(o[1], 2);
+}
+END_TEST
+
+START_TEST(pool_least_load_sorts_stably)
+{
+	struct pool_cand c[] = {
+		{ NODE_UP, 300, 1 }, { NODE_UP, 12.5, 1 }, { NODE_UP, 300, 1 },
+		{ NODE_UP, 0.4, 1 }, { NODE_CONNECTING, 0, 1 },
+	};
+	size_t o[5];
+
+	ck_assert_uint_eq(rank(POOL_LEAST_LOAD, c, 5, o), 4);
+	ck_assert_uint_eq(o[0], 3);
+	ck_assert_uint_eq(o[1], 1);
+	ck_assert_uint_eq(o[2], 0);	/* tie: listed order */
+	ck_assert_uint_eq(o[3], 2);
+}
+END_TEST
+
+START_TEST(pool_degraded_only_when_none_up)
+{
+	struct pool_cand c[] = {
+		{ NODE_DEGRADED, 50, 1 }, { NODE_BACKOFF, 0, 1 },
+		{ NODE_DEGRADED, 10, 1 }, { NODE_STOPPED, 0, 1 },
+	};
+	size_t o[4];
+
+	ck_assert_uint_eq(rank(POOL_PRIORITY, c, 4, o), 2);
+	ck_assert_uint_eq(o[0], 0);
+	ck_assert_uint_eq(o[1], 2);
+	ck_assert_uint_eq(rank(POOL_LEAST_LOAD, c, 4, o), 2);
+	ck_assert_uint_eq(o[0], 2);
+	c[1].state = NODE_UP;
+	ck_assert_uint_eq(rank(POOL_LEAST_LOAD, c, 4, o), 1);
+	ck_assert_uint_eq(o[0], 1);
+}
+END_TEST
+
+START_TEST(pool_unreachable_and_empty)
+{
+	struct pool_cand c[] = {
+		{ NODE_UP, 0, 0 }, { NODE_BACKOFF, 0, 1 },
+	};
+	size_t o[2];
+
+	/* Up but with no endpoint: never chosen. */
+	ck_assert_uint_eq(rank(POOL_PRIORITY, c, 2, o), 0);
+	ck_assert_uint_eq(rank(POOL_PRIORITY, c, 0, o), 0);
+}
+END_TEST
+
 static Suite *
 core_suite(void)
 {
@@ -205,6 +277,12 @@ core_suite(void)
 	tc = tcase_create("control");
 	tcase_add_test(tc, control_parse_good);
 	tcase_add_test(tc, control_parse_bad);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("pool");
+	tcase_add_test(tc, pool_priority_keeps_listed_order);
+	tcase_add_test(tc, pool_least_load_sorts_stably);
+	tcase_add_test(tc, pool_degraded_only_when_none_up);
+	tcase_add_test(tc, pool_unreachable_and_empty);
 	suite_add_tcase(s, tc);
 	return s;
 }

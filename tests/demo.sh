@@ -4,7 +4,8 @@
 # Ollama stand-in per node answers /api/version, /api/tags and /api/ps, and
 # tunneld on the hub side owns the forwards in the shape of the real port
 # map (11435 -> runpod, 11436 -> vengeance, 11434 the hub's own aurora).
-# Then the sshd dies and comes back, and tunneld heals the mesh.
+# A pool gives clients one address; it keeps answering while a node's sshd
+# is killed.  Then every sshd dies and comes back, and tunneld heals the mesh.
 #
 # Everything it starts is stopped, by PID, when it ends; nothing outside
 # 127.0.0.1 is touched.  TD_KEEP=1 keeps the scratch directory.
@@ -25,32 +26,40 @@ port_or_free() {
 	fi
 }
 
-# all_up N: N nodes report `up` (or `degraded`) in the daemon's JSON.
+# all_in N STATE: at least N nodes are in STATE, says the daemon's JSON.
 all_in() {
 	local want=$1 n
 	n=$(ctl --json status 2>/dev/null | grep -o '"state":"'"$2"'"' | wc -l)
 	[ "$n" -ge "$want" ]
 }
 
-say "a private sshd on loopback with throwaway keys"
-sshd_setup
-sshd_key runpod
-sshd_key vengeance
-sshd_start
-echo "sshd pid $SSHD_PID on 127.0.0.1:$SSHD_PORT, host key pinned in $SSHD_KNOWN_HOSTS"
+say "a private sshd per GPU node, on loopback, with throwaway keys"
+for n in runpod vengeance; do
+	sshd_setup "$n"
+	sshd_key "$n"
+	sshd_start
+	echo "$n: sshd pid $SSHD_PID on 127.0.0.1:$SSHD_PORT, host key pinned in $SSHD_KNOWN_HOSTS"
+done
 
-say "an Ollama stand-in per node"
-ollama_start runpod;    P_RUNPOD=$OLLAMA_PORT
-ollama_start vengeance; P_VENGEANCE=$OLLAMA_PORT
-ollama_start aurora;    P_AURORA=$OLLAMA_PORT
+say "an Ollama stand-in per node, each telling who it is"
+for n in runpod vengeance aurora; do
+	mkdir -p "$T/fx-$n"
+	cp "$TD_FIXTURES"/ollama-*.json "$T/fx-$n/"
+	printf '{"version":"0.5.7-%s"}' "$n" >"$T/fx-$n/ollama-version.json"
+done
+ollama_start runpod "$T/fx-runpod";       P_RUNPOD=$OLLAMA_PORT
+ollama_start vengeance "$T/fx-vengeance"; P_VENGEANCE=$OLLAMA_PORT
+ollama_start aurora "$T/fx-aurora";       P_AURORA=$OLLAMA_PORT
 echo "runpod :$P_RUNPOD  vengeance :$P_VENGEANCE  aurora :$P_AURORA (each as if on its node)"
 
 H_RUNPOD=$(port_or_free 11435)
 H_VENGEANCE=$(port_or_free 11436)
+H_POOL=$(port_or_free 11400)
 
 {
 	tunneld_conf_head keepalive_interval=1s keepalive_count=3 \
 	    probe_interval=2s probe_timeout=1s
+	sshd_use runpod
 	cat <<EOF
 [node runpod]
 ssh           = $SSHD_USER@127.0.0.1:$SSHD_PORT
@@ -59,6 +68,9 @@ local_forward = 127.0.0.1:$H_RUNPOD 127.0.0.1:$P_RUNPOD
 gpu           = none
 priority      = 2
 
+EOF
+	sshd_use vengeance
+	cat <<EOF
 [node vengeance]
 ssh           = $SSHD_USER@127.0.0.1:$SSHD_PORT
 identity      = $T/keys/vengeance
@@ -71,6 +83,11 @@ ssh      = none
 ollama   = http://127.0.0.1:$P_AURORA
 gpu      = none
 priority = 3
+
+[pool ollama]
+listen = 127.0.0.1:$H_POOL
+nodes  = vengeance runpod aurora
+policy = priority
 EOF
 } >"$T/tunneld.conf"
 
@@ -81,7 +98,7 @@ say "tunneld starts (READY=1 once every listener is bound)"
 notify_listen
 tunneld_start "$T/tunneld.conf"
 echo "tunneld pid $TUNNELD_PID; control socket $T/control.sock"
-td_wait 20 all_in 2 up || td_fail "nodes did not come up: $(ctl status)"
+td_wait 20 all_in 3 up || td_fail "nodes did not come up: $(ctl status)"
 sleep 1
 ctl status
 
@@ -92,25 +109,67 @@ for p in "$H_RUNPOD" "$H_VENGEANCE"; do
 	echo
 done
 
-say "the sshd dies (every node's session with it)"
+say "one address for clients: pool 'ollama' on 127.0.0.1:$H_POOL"
+echo "tunnelctl best -> $(ctl best)"
+echo "tunnelctl best ollama --model qwen2.5:7b -> $(ctl best ollama --model qwen2.5:7b)"
+
+# Clients ask the pool continuously while vengeance's sshd is killed.
+client_loop() {
+	local i v
+	for ((i = 0; i < 400; i++)); do
+		[ -e "$T/clients.stop" ] && break
+		if v=$(curl -sS -m 4 "http://127.0.0.1:$H_POOL/api/version" 2>&1); then
+			v=${v#*0.5.7-}
+			echo "ok ${v%%\"*}"
+		else
+			echo "fail"
+		fi
+		sleep 0.05
+	done
+}
+client_loop >"$T/clients.log" 2>&1 &
+CLIENTS=$!
+td_track "$CLIENTS"
+sleep 2
+say "vengeance's sshd is killed while clients use the pool"
+sshd_use vengeance
+sshd_stop
+sleep 3
+touch "$T/clients.stop"
+td_wait 10 td__gone "$CLIENTS" || :
+wait "$CLIENTS" 2>/dev/null || :
+printf 'requests through the pool: %d, ok %d, failed %d; served by:' \
+    "$(wc -l <"$T/clients.log")" "$(grep -c '^ok' "$T/clients.log")" \
+    "$(grep -c '^fail' "$T/clients.log")"
+sort "$T/clients.log" | uniq -c | awk '$2 == "ok" { printf " %s %d", $3, $1 }'
+echo
+ctl status || :
+
+say "runpod's sshd dies too: only aurora, the hub's own, is left"
+sshd_use runpod
 sshd_stop
 td_wait 10 all_in 2 backoff || td_fail "nodes did not notice: $(ctl status)"
 ctl status || :
-printf 'a client of :%s now: ' "$H_RUNPOD"
+printf 'a client of :%s (runpod) now: ' "$H_RUNPOD"
 if curl -sS -m 2 "http://127.0.0.1:$H_RUNPOD/api/version" 2>&1 | head -c 120; then :; fi
 echo "   (closed at once, so it can fail over)"
-sleep 3
-ctl status || :
+printf 'a client of the pool now: '
+curl -sS -m 2 "http://127.0.0.1:$H_POOL/api/version" || :
+echo
+sleep 2
 
-say "the sshd returns; tunneld retries every retry_refused, no growing backoff"
+say "the sshds return; tunneld retries every retry_refused, no growing backoff"
 td__now_us; before=$TD__NOW
+sshd_use runpod
 sshd_restart
-td_wait 20 all_in 2 up || td_fail "nodes did not come back: $(ctl status)"
+sshd_use vengeance
+sshd_restart
+td_wait 20 all_in 3 up || td_fail "nodes did not come back: $(ctl status)"
 td__now_us; after=$TD__NOW
 ctl status
 us=$((after - before))
-printf 'back up %d.%02d s after sshd returned (polled every 0.1 s)\n' $((us / 1000000)) $((us % 1000000 / 10000))
-for p in "$H_RUNPOD" "$H_VENGEANCE"; do
+printf 'all up %d.%02d s after the sshds were restarted (polled every 0.1 s)\n' $((us / 1000000)) $((us % 1000000 / 10000))
+for p in "$H_RUNPOD" "$H_VENGEANCE" "$H_POOL"; do
 	printf '127.0.0.1:%s/api/version -> ' "$p"
 	curl -sS -m 5 "http://127.0.0.1:$p/api/version" || td_fail "no answer through :$p"
 	echo

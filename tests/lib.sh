@@ -210,10 +210,13 @@ td_node() {
 # As root any account could log in (keys are ours alone); as another user
 # sshd can only log that same user in (no privilege to switch).
 sshd_setup() {
-	local hostpub
+	local hostpub name=${1:-}
+	[ -z "${SSHD_NAME+x}" ] || sshd__save
 	[ -x "$SSHD_BIN" ] || td_skip "no $SSHD_BIN (apt-get install openssh-server)"
 	command -v ssh-keygen >/dev/null || td_skip "no ssh-keygen (apt-get install openssh-client)"
-	SSHD_DIR=$T/sshd
+	SSHD_NAME=$name
+	SSHD_PID=
+	SSHD_DIR=$T/sshd${name:+-$name}
 	SSHD_CONFIG=$SSHD_DIR/sshd_config
 	SSHD_KNOWN_HOSTS=$T/known_hosts
 	SSHD_USER=$(id -un)
@@ -263,8 +266,28 @@ EOF
 	read -r hostpub <"$SSHD_DIR/host_ed25519.pub"
 	hostpub=${hostpub% *}	# drop the comment
 	# Non-22 ports are written [host]:port, by OpenSSH and libssh alike.
-	echo "[127.0.0.1]:$SSHD_PORT $hostpub" >"$SSHD_KNOWN_HOSTS"
+	echo "[127.0.0.1]:$SSHD_PORT $hostpub" >>"$SSHD_KNOWN_HOSTS"
 	export SSHD_PORT SSHD_DIR SSHD_CONFIG SSHD_USER SSHD_KNOWN_HOSTS
+	sshd__save
+}
+
+# Several sshds in one test: `sshd_setup NAME` for each (files in
+# $T/sshd-NAME, host keys all in $T/known_hosts), then `sshd_use NAME`
+# before sshd_key/sshd_start/sshd_stop/sshd_freeze... to pick the one they
+# act on.  Without a NAME there is one sshd in $T/sshd, as before.
+declare -A TD_SSHD_STATE=()
+sshd__save() {
+	TD_SSHD_STATE[${SSHD_NAME:-}]="${SSHD_PORT:-}|${SSHD_DIR:-}|${SSHD_CONFIG:-}|${SSHD_PID:-}"
+}
+
+sshd_use() {
+	local st
+	sshd__save
+	[ -n "${TD_SSHD_STATE[$1]+x}" ] || td_fail "sshd_use: no sshd '$1' (sshd_setup $1)"
+	st=${TD_SSHD_STATE[$1]}
+	SSHD_NAME=$1
+	IFS='|' read -r SSHD_PORT SSHD_DIR SSHD_CONFIG SSHD_PID <<<"$st"
+	export SSHD_PORT SSHD_DIR SSHD_CONFIG
 }
 
 # sshd_key NAME [ENV=VAL...] [--opt=OPTION...]: client key $T/keys/NAME
@@ -675,7 +698,7 @@ td__dump_logs() {
 		tail -n 300 "$T/tunneld.log"
 		any=1
 	fi
-	for f in "$T/notify.log" "$T"/ollama-*.log "$T/sshd/log"; do
+	for f in "$T/notify.log" "$T"/ollama-*.log "$T"/sshd*/log; do
 		[ -f "$f" ] || continue
 		echo "---- $f (last 60 lines)"
 		tail -n 60 "$f"

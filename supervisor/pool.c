@@ -1,0 +1,631 @@
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+
+#include "forward.h"
+#include "log.h"
+#include "pool.h"
+#include "probe.h"
+#include "tunneld.h"
+
+/* Per direction, as for forwards: a slow reader stops the other side. */
+#define RELAY_BUF_MAX	(256 * 1024)
+
+struct pool {
+	TAILQ_ENTRY(pool)	 entry;
+	struct pool_conf	*conf;		/* owned by the running config */
+	struct evconnlistener	*listener;
+	uint64_t		 total;		/* clients handed to a node */
+	uint64_t		 failovers;	/* candidates skipped after a failure */
+	uint64_t		 refused;	/* clients with no node to go to */
+	uint64_t		 per_node[POOL_NODES_MAX];
+	LIST_HEAD(, pool_client) pending;	/* still choosing a node */
+};
+static TAILQ_HEAD(, pool) pools = TAILQ_HEAD_INITIALIZER(pools);
+
+/* A client between accept and the node that takes it. */
+struct pool_client {
+	LIST_ENTRY(pool_client)	 entry;
+	struct pool		*pool;		/* NULL: the pool went away */
+	evutil_socket_t		 fd;
+	struct sockaddr_storage	 peer;
+	size_t			 order[POOL_NODES_MAX];	/* indexes into conf->nodes */
+	size_t			 ncand, next;
+	size_t			 cur;		/* index being tried */
+	struct bufferevent	*up;		/* local node: connect in flight */
+};
+
+/* A client relayed to a local node's port (no SSH session to carry it). */
+struct pool_relay {
+	struct bufferevent	*bev[2];	/* client, upstream */
+	unsigned		 eof[2];	/* read side reached EOF */
+	unsigned		 shut[2];	/* write side shut */
+};
+
+static void	pool_client_next(struct pool_client *);
+
+/* ------------------------------------------------------------ ranking */
+
+size_t
+pool_rank(enum pool_policy policy, const struct pool_cand *c, size_t n,
+    size_t *order)
+{
+	enum node_state	 want;
+	size_t		 i, j, k, m = 0;
+
+	for (want = NODE_UP; m == 0; want = NODE_DEGRADED) {
+		for (i = 0; i < n; i++)
+			if (c[i].state == want && c[i].reachable)
+				order[m++] = i;
+		if (want == NODE_DEGRADED)
+			break;
+	}
+	if (policy == POOL_LEAST_LOAD) {
+		/* Insertion sort: stable, so ties keep the listed order. */
+		for (i = 1; i < m; i++) {
+			k = order[i];
+			for (j = i; j > 0 &&
+			    c[order[j - 1]].load_score > c[k].load_score; j--)
+				order[j] = order[j - 1];
+			order[j] = k;
+		}
+	}
+	return m;
+}
+
+/* --------------------------------------------------------- endpoints */
+
+static struct forward *
+pool_node_forward(struct node *n)
+{
+	size_t	i;
+
+	if (n->conf->local)
+		return NULL;
+	for (i = 0; i < n->nfwds; i++)
+		if (n->fwds[i].conf->kind == FWD_LOCAL)
+			return &n->fwds[i];
+	return NULL;
+}
+
+/* host and port of a local node's Ollama URL; -1 when it has none. */
+static int
+pool_node_url(const struct node *n, char *host, size_t hostsz, int *port)
+{
+	struct evhttp_uri	*u;
+	const char		*h;
+	int			 rc = -1;
+
+	if (n->conf->ollama == NULL ||
+	    (u = evhttp_uri_parse(n->conf->ollama)) == NULL)
+		return -1;
+	if ((h = evhttp_uri_get_host(u)) != NULL && *h != '\0') {
+		snprintf(host, hostsz, "%s", h);
+		*port = evhttp_uri_get_port(u);
+		if (*port == -1)
+			*port = 80;
+		rc = 0;
+	}
+	evhttp_uri_free(u);
+	return rc;
+}
+
+static int
+pool_node_addr(struct node *n, char *addr, size_t addrsz)
+{
+	struct forward	*f;
+	char		 host[CONFIG_HOST_MAX];
+	int		 port;
+
+	if ((f = pool_node_forward(n)) != NULL) {
+		config_fmt_hostport(addr, addrsz, f->conf->listen_host,
+		    f->conf->listen_port);
+		return 0;
+	}
+	if (n->conf->local &&
+	    pool_node_url(n, host, sizeof(host), &port) == 0) {
+		config_fmt_hostport(addr, addrsz, host, (uint16_t)port);
+		return 0;
+	}
+	return -1;
+}
+
+static void
+pool_candidates(struct pool_conf *pc, struct pool_cand *c, struct node **nodes)
+{
+	char	 addr[CONFIG_HOST_MAX + 8];
+	size_t	 i;
+
+	for (i = 0; i < pc->nnodes && i < POOL_NODES_MAX; i++) {
+		nodes[i] = node_find(pc->nodes[i]);
+		memset(&c[i], 0, sizeof(c[i]));
+		c[i].state = NODE_STOPPED;
+		if (nodes[i] == NULL)
+			continue;
+		c[i].state = nodes[i]->state;
+		c[i].load_score = node_load_score(nodes[i]);
+		c[i].reachable = pool_node_addr(nodes[i], addr,
+		    sizeof(addr)) == 0;
+	}
+}
+
+/* The node's latest good Ollama answer lists MODEL (stale counts: a node
+ * that is up again keeps its models until the next probe says otherwise). */
+static int
+node_has_model(const struct node *n, const char *model)
+{
+	const struct probe_results	*r = probe_results(n);
+
+	return r != NULL && r->ollama.has_info &&
+	    ollama_has_model(&r->ollama.info, model);
+}
+
+/* ------------------------------------------------------------- relay */
+
+static void
+relay_free(struct pool_relay *r)
+{
+	bufferevent_free(r->bev[0]);
+	bufferevent_free(r->bev[1]);
+	free(r);
+}
+
+/*
+ * Move what side I read to the other side, stop reading I while the other
+ * side's output is full, pass EOF on once everything before it is written.
+ */
+static void
+relay_step(struct pool_relay *r)
+{
+	int	i, o;
+
+	for (i = 0; i < 2; i++) {
+		o = !i;
+		struct evbuffer *in = bufferevent_get_input(r->bev[i]);
+		struct evbuffer *out = bufferevent_get_output(r->bev[o]);
+
+		if (evbuffer_get_length(in) > 0 && !r->shut[o])
+			evbuffer_add_buffer(out, in);
+		if (evbuffer_get_length(out) >= RELAY_BUF_MAX)
+			bufferevent_disable(r->bev[i], EV_READ);
+		else if (!r->eof[i])
+			bufferevent_enable(r->bev[i], EV_READ);
+		if (r->eof[i] && !r->shut[o] && evbuffer_get_length(out) == 0) {
+			shutdown(bufferevent_getfd(r->bev[o]), SHUT_WR);
+			r->shut[o] = 1;
+		}
+	}
+	if (r->shut[0] && r->shut[1])
+		relay_free(r);
+}
+
+static void
+relay_read(struct bufferevent *bev, void *arg)
+{
+	relay_step(arg);
+}
+
+static void
+relay_write(struct bufferevent *bev, void *arg)
+{
+	relay_step(arg);
+}
+
+static void
+relay_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct pool_relay	*r = arg;
+	int			 i = bev == r->bev[0] ? 0 : 1;
+
+	if (what & BEV_EVENT_EOF) {
+		r->eof[i] = 1;
+		bufferevent_disable(bev, EV_READ);
+		relay_step(r);
+		return;
+	}
+	/* An error on either side ends both: a stream is whole or closed. */
+	relay_free(r);
+}
+
+static int
+relay_start(evutil_socket_t fd, struct bufferevent *up)
+{
+	struct pool_relay	*r;
+	int			 i;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return -1;
+	if ((r->bev[0] = bufferevent_socket_new(td->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		free(r);
+		return -1;
+	}
+	r->bev[1] = up;
+	for (i = 0; i < 2; i++) {
+		bufferevent_setcb(r->bev[i], relay_read, relay_write,
+		    relay_event, r);
+		bufferevent_setwatermark(r->bev[i], EV_READ, 0, RELAY_BUF_MAX);
+		bufferevent_enable(r->bev[i], EV_READ | EV_WRITE);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ clients */
+
+static void
+pool_client_free(struct pool_client *pc)
+{
+	if (pc->up != NULL)
+		bufferevent_free(pc->up);
+	if (pc->fd != -1)
+		close(pc->fd);
+	LIST_REMOVE(pc, entry);
+	free(pc);
+}
+
+static void
+pool_client_done(struct pool_client *pc)
+{
+	if (pc->pool != NULL) {
+		pc->pool->total++;
+		if (pc->cur < POOL_NODES_MAX)
+			pc->pool->per_node[pc->cur]++;
+	}
+	pc->fd = -1;		/* a forward or a relay owns it now */
+	pc->up = NULL;
+	pool_client_free(pc);
+}
+
+static void
+pool_client_failed(struct pool_client *pc, const char *why)
+{
+	if (pc->pool == NULL) {
+		pool_client_free(pc);
+		return;
+	}
+	log_entry(LOG_INFO, pc->pool->conf->nodes[pc->cur], "pool-failover",
+	    why, NULL, "pool %s: %s: %s; trying the next node",
+	    pc->pool->conf->name, pc->pool->conf->nodes[pc->cur], why);
+	pc->pool->failovers++;
+	pool_client_next(pc);
+}
+
+/* forward_attach() says whether the node's channel opened. */
+static void
+pool_handback(evutil_socket_t fd, void *arg)
+{
+	struct pool_client	*pc = arg;
+
+	if (fd == -1) {
+		pool_client_done(pc);
+		return;
+	}
+	pc->fd = fd;
+	pool_client_failed(pc, "channel refused");
+}
+
+static void
+pool_up_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct pool_client	*pc = arg;
+	int			 one = 1;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP,
+		    TCP_NODELAY, &one, sizeof(one));
+		if (relay_start(pc->fd, bev) == -1) {
+			pool_client_free(pc);
+			return;
+		}
+		pool_client_done(pc);
+		return;
+	}
+	bufferevent_free(pc->up);
+	pc->up = NULL;
+	pool_client_failed(pc, (what & BEV_EVENT_ERROR) ?
+	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()) :
+	    "connection closed");
+}
+
+/* Try candidates in order until one takes the client. */
+static void
+pool_client_next(struct pool_client *pc)
+{
+	struct pool	*p = pc->pool;
+	struct node	*n;
+	struct forward	*f;
+	char		 host[CONFIG_HOST_MAX];
+	int		 port;
+
+	while (p != NULL && pc->next < pc->ncand) {
+		pc->cur = pc->order[pc->next++];
+		if ((n = node_find(p->conf->nodes[pc->cur])) == NULL)
+			continue;
+		if ((f = pool_node_forward(n)) != NULL) {
+			/* May call pool_handback() before it returns. */
+			if (forward_attach(f, pc->fd, (struct sockaddr *)&pc->peer,
+			    pool_handback, pc) == 0)
+				return;
+			continue;
+		}
+		if (!n->conf->local ||
+		    pool_node_url(n, host, sizeof(host), &port) == -1)
+			continue;
+		if ((pc->up = bufferevent_socket_new(td->base, -1,
+		    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+			continue;
+		bufferevent_setcb(pc->up, NULL, NULL, pool_up_event, pc);
+		if (bufferevent_socket_connect_hostname(pc->up, td->dns,
+		    AF_UNSPEC, host, port) == 0)
+			return;
+		bufferevent_free(pc->up);
+		pc->up = NULL;
+	}
+	if (p != NULL) {
+		p->refused++;
+		log_entry(LOG_WARNING, NULL, "pool-refused", "no healthy node",
+		    NULL, "pool %s: no healthy node for a client; closed",
+		    p->conf->name);
+	}
+	pool_client_free(pc);
+}
+
+static void
+pool_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct pool		*p = arg;
+	struct pool_client	*pc;
+	struct pool_cand	 c[POOL_NODES_MAX];
+	struct node		*nodes[POOL_NODES_MAX];
+	size_t			 n = p->conf->nnodes;
+
+	if (n > POOL_NODES_MAX)
+		n = POOL_NODES_MAX;
+	if ((pc = calloc(1, sizeof(*pc))) == NULL) {
+		close(fd);
+		return;
+	}
+	pc->pool = p;
+	pc->fd = fd;
+	if ((size_t)salen <= sizeof(pc->peer))
+		memcpy(&pc->peer, sa, salen);
+	LIST_INSERT_HEAD(&p->pending, pc, entry);
+	pool_candidates(p->conf, c, nodes);
+	pc->ncand = pool_rank(p->conf->policy, c, n, pc->order);
+	pool_client_next(pc);
+}
+
+/* --------------------------------------------------------- lifecycle */
+
+static struct pool *
+pool_new(struct pool_conf *conf)
+{
+	struct pool	*p;
+	struct evutil_addrinfo hints, *ai = NULL;
+	char		 port[8];
+	int		 rc;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->conf = conf;
+	LIST_INIT(&p->pending);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", conf->listen_port);
+	if ((rc = evutil_getaddrinfo(conf->listen_host, port, &hints,
+	    &ai)) != 0) {
+		log_warnx("%s: pool %s: %s: %s", __func__, conf->name,
+		    conf->listen_host, evutil_gai_strerror(rc));
+		free(p);
+		return NULL;
+	}
+	p->listener = evconnlistener_new_bind(td->base, pool_accept, p,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    128, ai->ai_addr, (int)ai->ai_addrlen);
+	evutil_freeaddrinfo(ai);
+	if (p->listener == NULL) {
+		log_warnx("%s: pool %s: cannot listen on %s:%u: %s", __func__,
+		    conf->name, conf->listen_host, conf->listen_port,
+		    strerror(errno));
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static void
+pool_free(struct pool *p)
+{
+	struct pool_client	*pc;
+
+	/* Clients mid-choice finish on their own, without the pool. */
+	LIST_FOREACH(pc, &p->pending, entry)
+		pc->pool = NULL;
+	evconnlistener_free(p->listener);
+	TAILQ_REMOVE(&pools, p, entry);
+	free(p);
+}
+
+int
+pool_init(struct config *conf)
+{
+	struct pool_conf	*pc;
+	struct pool		*p;
+
+	TAILQ_FOREACH(pc, &conf->pools, entry) {
+		if ((p = pool_new(pc)) == NULL) {
+			pool_free_all();
+			return -1;
+		}
+		TAILQ_INSERT_TAIL(&pools, p, entry);
+	}
+	return 0;
+}
+
+static int
+pool_conf_equal(const struct pool_conf *a, const struct pool_conf *b)
+{
+	size_t	i;
+
+	if (strcmp(a->name, b->name) != 0 ||
+	    strcmp(a->listen_host, b->listen_host) != 0 ||
+	    a->listen_port != b->listen_port || a->policy != b->policy ||
+	    a->nnodes != b->nnodes)
+		return 0;
+	for (i = 0; i < a->nnodes; i++)
+		if (strcmp(a->nodes[i], b->nodes[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * Unchanged pools keep their listener and figures; the others are closed
+ * before the new ones bind, so a pool may move to a port another freed.
+ */
+int
+pool_reload(struct config *nconf)
+{
+	struct pool		*p, *tmp;
+	struct pool_conf	*pc;
+	int			 rc = 0;
+
+	/* glibc's sys/queue.h has no TAILQ_FOREACH_SAFE. */
+	for (p = TAILQ_FIRST(&pools); p != NULL; p = tmp) {
+		tmp = TAILQ_NEXT(p, entry);
+		TAILQ_FOREACH(pc, &nconf->pools, entry)
+			if (pool_conf_equal(p->conf, pc))
+				break;
+		if (pc == NULL)
+			pool_free(p);
+		else
+			p->conf = pc;
+	}
+	TAILQ_FOREACH(pc, &nconf->pools, entry) {
+		TAILQ_FOREACH(p, &pools, entry)
+			if (p->conf == pc)
+				break;
+		if (p != NULL)
+			continue;
+		if ((p = pool_new(pc)) == NULL) {
+			rc = -1;
+			continue;
+		}
+		TAILQ_INSERT_TAIL(&pools, p, entry);
+	}
+	return rc;
+}
+
+void
+pool_free_all(void)
+{
+	struct pool	*p;
+
+	while ((p = TAILQ_FIRST(&pools)) != NULL)
+		pool_free(p);
+}
+
+/* ------------------------------------------------------------ queries */
+
+json_t *
+pool_status_json(void)
+{
+	struct pool	*p;
+	json_t		*arr, *o, *per;
+	char		 listen[CONFIG_HOST_MAX + 8];
+	size_t		 i;
+
+	if ((arr = json_array()) == NULL)
+		return NULL;
+	TAILQ_FOREACH(p, &pools, entry) {
+		per = json_object();
+		for (i = 0; i < p->conf->nnodes && i < POOL_NODES_MAX; i++)
+			json_object_set_new(per, p->conf->nodes[i],
+			    json_integer((json_int_t)p->per_node[i]));
+		config_fmt_hostport(listen, sizeof(listen),
+		    p->conf->listen_host, p->conf->listen_port);
+		o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o}",
+		    "name", p->conf->name, "listen", listen,
+		    "policy", p->conf->policy == POOL_LEAST_LOAD ?
+		    "least-load" : "priority",
+		    "connections", (json_int_t)p->total,
+		    "failovers", (json_int_t)p->failovers,
+		    "refused", (json_int_t)p->refused,
+		    "per_node", per);
+		if (o != NULL)
+			json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+struct node *
+pool_best(const char *pool, const char *model, char *addr, size_t addrsz,
+    char *why, size_t whysz, int *nopool)
+{
+	struct pool_conf	 all, *pc = NULL;
+	struct pool_cand	 c[POOL_NODES_MAX];
+	struct node		*nodes[POOL_NODES_MAX], *n;
+	char			*names[POOL_NODES_MAX];
+	size_t			 order[POOL_NODES_MAX], m, i, k = 0;
+
+	*nopool = 0;
+	if (pool != NULL && *pool != '\0') {
+		TAILQ_FOREACH(pc, &td->conf->pools, entry)
+			if (strcmp(pc->name, pool) == 0)
+				break;
+		if (pc == NULL) {
+			snprintf(why, whysz, "no pool '%s'", pool);
+			*nopool = 1;
+			return NULL;
+		}
+	} else if ((pc = TAILQ_FIRST(&td->conf->pools)) == NULL) {
+		/* No pool: every node, by its priority. */
+		memset(&all, 0, sizeof(all));
+		all.name = "all nodes";
+		all.policy = POOL_PRIORITY;
+		TAILQ_FOREACH(n, &td->nodes, entry) {
+			if (k == POOL_NODES_MAX)
+				break;
+			for (i = k; i > 0 && node_find(names[i - 1])->conf->priority >
+			    n->conf->priority; i--)
+				names[i] = names[i - 1];
+			names[i] = n->conf->name;
+			k++;
+		}
+		all.nodes = names;
+		all.nnodes = k;
+		pc = &all;
+	}
+	pool_candidates(pc, c, nodes);
+	for (i = 0; model != NULL && *model != '\0' && i < pc->nnodes &&
+	    i < POOL_NODES_MAX; i++)
+		if (nodes[i] == NULL || !node_has_model(nodes[i], model))
+			c[i].reachable = 0;
+	m = pool_rank(pc->policy, c, pc->nnodes < POOL_NODES_MAX ?
+	    pc->nnodes : POOL_NODES_MAX, order);
+	if (m == 0) {
+		snprintf(why, whysz, "no node of %s is up%s%s",
+		    pc->name, model && *model ? " with model " : "",
+		    model && *model ? model : "");
+		return NULL;
+	}
+	n = nodes[order[0]];
+	(void)pool_node_addr(n, addr, addrsz);
+	snprintf(why, whysz, "%s, %s", node_state_name(n->state),
+	    pc->policy == POOL_LEAST_LOAD ? "lowest load_score" :
+	    pc == &all ? "highest priority" : "first in the pool's order");
+	return n;
+}
