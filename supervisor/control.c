@@ -526,6 +526,54 @@ control_in_use(const struct sockaddr_un *sun)
 	return r;
 }
 
+/*
+ * The socket's directory.  Under systemd, RuntimeDirectory= makes it
+ * (/run/tunneld, 0755, the service's user).  Started by hand, tunneld
+ * makes its last component itself, 0755, so that the default path works
+ * as it does under systemd.  A directory anyone may write to without the
+ * sticky bit would let anyone replace the socket with their own and
+ * answer tunnelctl in tunneld's name: refused.
+ */
+static int
+control_dir(const char *path)
+{
+	char		 dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char		*slash;
+	struct stat	 st;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		return 0;		/* the working directory */
+	if (slash == dir)
+		slash[1] = '\0';	/* "/" */
+	else
+		*slash = '\0';
+	if (stat(dir, &st) == -1) {
+		/* chmod: the umask must not lock readers out. */
+		if (errno != ENOENT || mkdir(dir, 0755) == -1 ||
+		    chmod(dir, 0755) == -1) {
+			log_warn("%s: %s", __func__, dir);
+			return -1;
+		}
+		log_info("created %s for the control socket", dir);
+		if (stat(dir, &st) == -1) {
+			log_warn("%s: %s", __func__, dir);
+			return -1;
+		}
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_warnx("%s: %s is not a directory", __func__, dir);
+		return -1;
+	}
+	if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+		log_warnx("%s: %s is writable by anyone (mode %04o, no sticky "
+		    "bit): anyone could replace the control socket", __func__,
+		    dir, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
 int
 control_init(const char *path)
 {
@@ -544,6 +592,8 @@ control_init(const char *path)
 		goto fail;
 	}
 	strcpy(sun.sun_path, path);
+	if (control_dir(path) == -1)
+		goto fail;
 	/*
 	 * A socket left by a crashed predecessor is replaced; one that still
 	 * answers belongs to a running tunneld, whose socket must not be

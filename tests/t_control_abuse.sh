@@ -118,8 +118,25 @@ perm_checks() {
 		td_fail "nobody with supplementary group $admin_gid: start exited $?: $out"
 	td_wait 10 grep -q '"node":"far","from":"stopped"' "$T/watch" || td_fail "the admin's start did not start far"
 	out=$(as $nobody_uid $nobody_uid "$admin_gid" -- reload 2>&1) || td_fail "admin reload exited $?: $out"
-	td_stop "$watch_pid"
 	td_ok "admin_group as primary or supplementary group: stop, start, reload allowed"
+
+	# A reload that changes admin_group applies it to the next client.
+	local nogroup
+	nogroup=$(getent group $nobody_uid | cut -d: -f1)
+	if [ -n "$nogroup" ]; then
+		sed -i "s/^admin_group = .*/admin_group = $nogroup/" "$T/tunneld.conf"
+		ctl reload >/dev/null || td_fail "reload with admin_group = $nogroup failed"
+		out=$(as $nobody_uid $nobody_uid '' -- restart far 2>&1) ||
+			td_fail "nobody after admin_group = $nogroup: restart exited $?: $out"
+		rc=0
+		out=$(as $nobody_uid "$admin_gid" "$admin_gid" -- stop far 2>&1) || rc=$?
+		[ "$rc" = 4 ] && [ "$out" = "tunnelctl: permission denied: stop needs group $nogroup" ] ||
+			td_fail "group $admin_group still admin after the reload: rc $rc: $out"
+		sed -i "s/^admin_group = .*/admin_group = $admin_group/" "$T/tunneld.conf"
+		ctl reload >/dev/null || td_fail "reload back to admin_group = $admin_group failed"
+		td_ok "a reload applies a new admin_group ($nogroup) at once"
+	fi
+	td_stop "$watch_pid"
 }
 if [ "$perms" = 1 ]; then
 	perm_checks

@@ -185,7 +185,8 @@ td_ok "a local forward that cannot be bound: no READY=1, exit 1, port named"
 
 write_conf
 n0=$(notify_lines)
-WATCHDOG_USEC=2000000 tunneld_start "$T/tunneld.conf"
+# TUNNELD_LOG_CAPTURE: each log entry's journal fields, one line each.
+WATCHDOG_USEC=2000000 TUNNELD_LOG_CAPTURE=$T/capture tunneld_start "$T/tunneld.conf"
 # READY=1 has been received: the control socket and both listeners must
 # already accept (the kernel completes the handshake on a bound listener).
 exec 3<>"/dev/tcp/127.0.0.1/$p_far" || td_fail "READY=1 but 127.0.0.1:$p_far refuses"
@@ -204,6 +205,14 @@ td_ok "READY=1 after the control socket and every local listener are bound"
 notify_wait 10 ' STATUS=1/3 nodes up; far backoff( [0-9]+s)?: connection refused$' ||
 	td_fail "no STATUS= line naming far's failure"
 td_ok "STATUS=$(grep ' STATUS=' "$T/notify.log" | tail -n 1 | cut -d= -f2-)"
+
+# The entries systemd's journal gets: PRIORITY, TUNNELD_NODE,
+# TUNNELD_EVENT and TUNNELD_REASON on a node's transition.
+td_wait 10 grep -qP '^PRIORITY=4\tTUNNELD_NODE=far\tTUNNELD_EVENT=state\tTUNNELD_REASON=connection refused\tMESSAGE=far: [a-z]+ -> backoff: connection refused$' "$T/capture" ||
+	td_fail "no journal entry for far's backoff: $(cat "$T/capture")"
+grep -qP '^PRIORITY=5\tTUNNELD_NODE=hub\tTUNNELD_EVENT=state\tMESSAGE=hub: stopped -> up$' "$T/capture" ||
+	td_fail "no journal entry for hub going up: $(cat "$T/capture")"
+td_ok "journal fields: PRIORITY, TUNNELD_NODE, TUNNELD_EVENT, TUNNELD_REASON"
 
 # ------------------------------------------------------------- WATCHDOG=1
 
@@ -285,12 +294,12 @@ for k in '"name":"far","state":"backoff"' '"reason":"connection refused"' \
 done
 td_ok "tunnelctl --json status: the daemon's line unchanged, protocol 1"
 
-out=$(ctl version) || td_fail "tunnelctl version exited $?"
-[ "$out" = "tunnelctl $version, tunneld $version (protocol 1)" ] || td_fail "tunnelctl version: '$out'"
+vout=$(ctl version) || td_fail "tunnelctl version exited $?"
+[ "$vout" = "tunnelctl $version, tunneld $version (protocol 1)" ] || td_fail "tunnelctl version: '$vout'"
 out=$(ctl --json version) || td_fail "tunnelctl --json version exited $?"
 grep -q '"ok":true' <<<"$out" && grep -q '"version":"'"$version"'"' <<<"$out" &&
 	grep -q '"protocol":1' <<<"$out" || td_fail "--json version: $out"
-td_ok "tunnelctl version: $out"
+td_ok "tunnelctl version: $vout; --json: $out"
 
 # watch: state events as they come, while stop and start are issued.
 ctl --json watch >"$T/watch" 2>&1 &
@@ -390,3 +399,71 @@ TUNNELD_PID=
 notify_wait 2 ' STOPPING=1$' "$n5" || td_fail "SIGINT: no STOPPING=1"
 [ ! -e "$T/control.sock" ] || td_fail "SIGINT: the control socket was left behind"
 td_ok "SIGINT: STOPPING=1, exit 0, socket removed"
+
+# ------------------------------------------------------ socket directory
+
+# sock_conf PATH: a one-node config whose control socket is PATH.
+sock_conf() {
+	{ tunneld_conf_head control_socket="$1"; printf '[node hub]\nssh = none\ngpu = none\n'; } >"$T/sock.conf"
+}
+# sock_run [UMASK]: tunneld on $T/sock.conf in the background (SOCK_PID),
+# waiting (15 s) for READY=1 or its exit.
+sock_run() {
+	local n
+	n=$(notify_lines)
+	bash -c 'umask "$1"; shift; exec "$@"' _ "${1:-022}" \
+	    "$TUNNELD" --config "$T/sock.conf" --foreground --log stderr \
+	    </dev/null >"$T/sock.out" 2>&1 &
+	SOCK_PID=$!
+	td_track "$SOCK_PID"
+	td_wait 15 eval '! td_alive "$SOCK_PID" || td__notify_match " READY=1$" '"$n" || :
+}
+# sock_stop: SIGTERM; returns its exit status.
+sock_stop() {
+	local rc=0
+	kill -TERM "$SOCK_PID" 2>/dev/null
+	td_wait 10 td__gone "$SOCK_PID" || td_fail "tunneld $SOCK_PID ignores SIGTERM"
+	wait "$SOCK_PID" || rc=$?
+	return "$rc"
+}
+# sock_refused WHY: tunneld ended with status 1, saying WHY (a regex).
+sock_refused() {
+	local rc=0
+	td_wait 15 td__gone "$SOCK_PID" || td_fail "tunneld started although $1"
+	wait "$SOCK_PID" || rc=$?
+	[ "$rc" = 1 ] || td_fail "tunneld exited $rc, not 1, although $1"
+	grep -Eq "$1" "$T/sock.out" || td_fail "tunneld did not say '$1': $(cat "$T/sock.out")"
+}
+
+# A missing directory (no RuntimeDirectory=, started by hand) is made 0755
+# whatever the umask, so that readers reach the 0666 socket.
+sock_conf "$T/run/control.sock"
+sock_run 077
+[ -S "$T/run/control.sock" ] || td_fail "no socket in a missing directory: $(cat "$T/sock.out")"
+[ "$(stat -c %a "$T/run")" = 755 ] || td_fail "made $T/run with mode $(stat -c %a "$T/run")"
+[ "$(stat -c %a "$T/run/control.sock")" = 666 ] || td_fail "socket mode $(stat -c %a "$T/run/control.sock")"
+sock_stop || td_fail "tunneld on $T/run exited $?"
+[ ! -e "$T/run/control.sock" ] || td_fail "socket left in $T/run"
+td_ok "a missing socket directory is made 0755 (even with umask 077), the socket 0666"
+
+# A directory anyone may write to (no sticky bit): refused.
+mkdir -m 0777 "$T/open"
+chmod 0777 "$T/open"
+sock_conf "$T/open/control.sock"
+sock_run
+sock_refused "$T/open is writable by anyone"
+[ ! -e "$T/open/control.sock" ] || td_fail "a socket was made in a world-writable directory"
+# With the sticky bit (like /tmp), others cannot replace our socket: fine.
+chmod 1777 "$T/open"
+sock_run
+[ -S "$T/open/control.sock" ] || td_fail "no socket in a sticky directory: $(cat "$T/sock.out")"
+sock_stop || td_fail "tunneld in a sticky directory exited $?"
+td_ok "a world-writable socket directory is refused, unless sticky"
+
+# A file where the socket should be is not ours to delete.
+echo precious >"$T/run/control.sock"
+sock_conf "$T/run/control.sock"
+sock_run
+sock_refused "$T/run/control.sock exists and is not a socket"
+[ "$(cat "$T/run/control.sock")" = precious ] || td_fail "tunneld replaced a regular file"
+td_ok "a regular file in the socket's place is left alone (exit 1)"
