@@ -277,14 +277,15 @@ EOF
 # act on.  Without a NAME there is one sshd in $T/sshd, as before.
 declare -A TD_SSHD_STATE=()
 sshd__save() {
-	TD_SSHD_STATE[${SSHD_NAME:-}]="${SSHD_PORT:-}|${SSHD_DIR:-}|${SSHD_CONFIG:-}|${SSHD_PID:-}"
+	# The unnamed sshd is kept under "-" (bash refuses an empty key).
+	TD_SSHD_STATE[${SSHD_NAME:--}]="${SSHD_PORT:-}|${SSHD_DIR:-}|${SSHD_CONFIG:-}|${SSHD_PID:-}"
 }
 
 sshd_use() {
 	local st
 	sshd__save
-	[ -n "${TD_SSHD_STATE[$1]+x}" ] || td_fail "sshd_use: no sshd '$1' (sshd_setup $1)"
-	st=${TD_SSHD_STATE[$1]}
+	[ -n "${TD_SSHD_STATE[${1:--}]+x}" ] || td_fail "sshd_use: no sshd '$1' (sshd_setup $1)"
+	st=${TD_SSHD_STATE[${1:--}]}
 	SSHD_NAME=$1
 	IFS='|' read -r SSHD_PORT SSHD_DIR SSHD_CONFIG SSHD_PID <<<"$st"
 	export SSHD_PORT SSHD_DIR SSHD_CONFIG
