@@ -104,6 +104,32 @@ tunneld_adopt(struct node *n, struct node_conf *nc)
 		n->fwds[i].conf = &nc->fwds[i];
 }
 
+static int
+tunneld_streq(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/*
+ * The [tunneld] settings a live session was set up with: the host key it
+ * was checked against, the ssh_config that resolved it, its keepalive
+ * timer and TCP_USER_TIMEOUT.  A change restarts every session.  The
+ * others (probe_*, backoff_*, retry_refused, stable_after,
+ * connect_timeout) are read where they are used, so a reload changes
+ * them without dropping anyone's tunnel.
+ */
+static int
+tunneld_session_settings_equal(const struct config *a, const struct config *b)
+{
+	return tunneld_streq(a->known_hosts, b->known_hosts) &&
+	    a->host_key_policy == b->host_key_policy &&
+	    tunneld_streq(a->ssh_config, b->ssh_config) &&
+	    a->keepalive_interval == b->keepalive_interval &&
+	    a->keepalive_count == b->keepalive_count;
+}
+
 /*
  * Apply a new config: unchanged nodes and their connections are left
  * alone, removed ones stop, changed ones restart, added ones start.  A bad
@@ -142,7 +168,7 @@ tunneld_reload(char *msg, size_t msgsz)
 		TAILQ_REMOVE(&td->nodes, n, entry);
 		nc = config_find_node(nconf, n->conf->name);
 		if (nc != NULL && node_conf_equal(n->conf, nc) &&
-		    config_global_equal(old, nconf)) {
+		    tunneld_session_settings_equal(old, nconf)) {
 			tunneld_adopt(n, nc);
 			TAILQ_INSERT_TAIL(&keep, n, entry);
 			same++;

@@ -12,7 +12,9 @@
 #     is bound, `gone` disappears and its listener closes, `moved`
 #     reconnects, and `steady` is left alone: same session (connects, since),
 #     and a connection through its forward opened before the reload still
-#     carries data after it.
+#     carries data after it;
+#   - new probe, backoff and connect timers leave every session alone; a
+#     new keepalive_interval restarts them all.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
@@ -205,8 +207,36 @@ td_wait 10 eval 'tail -n "+$((lines + 1))" "$T/tunneld.log" | grep -q "0 added, 
 steady_untouched "SIGHUP with an unchanged file"
 td_ok "SIGHUP, unchanged file: 3 unchanged, no session touched"
 
+# Timers read where they are used (probes, backoff) change without
+# touching a session; a keepalive change restarts every session.
+sed -i -e 's/^probe_interval = .*/probe_interval = 2s/' \
+    -e 's/^backoff_max = .*/backoff_max = 3s/' -e 's/^connect_timeout = .*/connect_timeout = 4s/' \
+    "$T/tunneld.conf"
+out=$(ctl reload 2>&1) || td_fail "reload of new timers failed: $out"
+grep -q '0 added, 0 removed, 0 changed, 3 unchanged' <<<"$out" ||
+	td_fail "new probe/backoff/connect timers restarted nodes: $out"
+steady_untouched "a reload of probe_interval, backoff_max and connect_timeout"
+td_ok "probe_interval/backoff_max/connect_timeout reloaded without touching a session: $out"
+
+sed -i -e 's/^keepalive_interval = .*/keepalive_interval = 2s/' "$T/tunneld.conf"
+out=$(ctl reload 2>&1) || td_fail "reload of keepalive_interval failed: $out"
+grep -q '0 added, 0 removed, 3 changed, 0 unchanged' <<<"$out" ||
+	td_fail "a new keepalive_interval did not restart the sessions: $out"
+td_wait 30 eval 'ctl status >/dev/null 2>&1' || td_fail "not every node up after the keepalive reload: $(ctl status 2>&1)"
+[ "$(jfield steady connects)" = 1 ] || td_fail "steady was not restarted as a new node"
+# Our connection went with steady's old session; a new one works.
+exec 5>&-
+exec 5<>"/dev/tcp/127.0.0.1/$p_steady" || td_fail "cannot connect to steady's forward after the restart"
+echo "new session" >&5
+IFS= read -r -t 10 line <&5 || td_fail "no echo through steady's new session"
+[ "$line" = "new session" ] || td_fail "steady's new session carried '$line'"
+steady_connects=1
+sleep 2
+td_ok "keepalive_interval reloaded: every session restarted ($out)"
+
 # And back to the first file: gone returns, fresh goes, moved changes again.
-cp "$T/v1.conf" "$T/tunneld.conf"
+# (with the keepalive of now, or every session would restart again)
+sed -e 's/^keepalive_interval = .*/keepalive_interval = 2s/' "$T/v1.conf" >"$T/tunneld.conf"
 n=$(notify_lines)
 lines=$(wc -l <"$T/tunneld.log")
 kill -HUP "$TUNNELD_PID"
