@@ -44,7 +44,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -135,6 +138,7 @@ struct http_run {
 	uint64_t		 started, req_started_us;
 	double			 version_ms;
 	/* the latest answer */
+	int			 inflight;	/* a request awaits its answer */
 	int			 answered;
 	int			 code;
 	int			 err;		/* enum evhttp_request_error, -1: none */
@@ -1024,14 +1028,43 @@ gpu_cancel(struct gpu_run *g)
 
 static void	http_request(struct http_run *);
 
+/*
+ * Abort the connection under a request still in flight (timeout, cancel)
+ * with a reset.  evhttp_connection_free() would shutdown(SHUT_WR) first: a
+ * FIN, which a tunnel's forward takes for a half-close, so it would wait
+ * for the hung server for ever, one connection per round.  dup2() of
+ * /dev/null over the socket closes it at once (SO_LINGER 0: a reset, no
+ * FIN) and leaves evhttp a harmless descriptor to shut down and close.
+ */
+static void
+http_abort_socket(struct http_run *h)
+{
+	static int		 devnull = -1;
+	struct bufferevent	*bev;
+	struct linger		 lg = { 1, 0 };
+	evutil_socket_t		 fd;
+
+	if ((bev = evhttp_connection_get_bufferevent(h->evcon)) == NULL ||
+	    (fd = bufferevent_getfd(bev)) == -1)
+		return;
+	if (devnull == -1 &&
+	    (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+		return;
+	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0)
+		(void)dup3(devnull, fd, O_CLOEXEC);
+}
+
 static void
 http_release(struct http_run *h)
 {
 	if (h->evcon != NULL) {
+		if (h->inflight)
+			http_abort_socket(h);
 		/* Frees pending requests without calling their callbacks. */
 		evhttp_connection_free(h->evcon);
 		h->evcon = NULL;
 	}
+	h->inflight = 0;
 	if (h->ev_deadline)
 		event_del(h->ev_deadline);
 	if (h->ev_next)
@@ -1084,6 +1117,7 @@ http_done_cb(struct evhttp_request *req, void *arg)
 	struct evbuffer	*in;
 
 	h->answered = 1;
+	h->inflight = 0;
 	h->elapsed_ms = (double)(now_us() - h->req_started_us) / 1000.0;
 	if (req != NULL) {
 		h->code = evhttp_request_get_response_code(req);
@@ -1247,6 +1281,7 @@ http_request(struct http_run *h)
 	evhttp_add_header(hdr, "User-Agent", "tunneld/" PACKAGE_VERSION);
 	evhttp_add_header(hdr, "Accept", "application/json");
 	h->req_started_us = now_us();
+	h->inflight = 1;
 	/* On failure evhttp frees REQ itself. */
 	if (evhttp_make_request(h->evcon, req, EVHTTP_REQ_GET, h->path) == -1)
 		http_fail(h, "cannot send the request");

@@ -404,8 +404,22 @@ for p in $z1; do
 done
 td_ok "no leaks: fds $fd0 -> $fd1, hung nvidia-smi runs $nc ($nh alive), tegrastats $ns/$nls runs with $no/$nl alive, no zombies"
 
+# ------------------------- a hung sshd: probes in flight when it dies
+# Frozen, sshd answers nothing: channel opens and execs time out, then the
+# keepalives declare the sessions dead while probe channels are in flight.
+sshd_freeze
+wait_state gpubox backoff "keepalive timeout"
+want gpubox gpu_probe.stale true
+want gpubox gpus.0.name "NVIDIA GeForce RTX 4090"
+sshd_thaw
+wait_state gpubox up
+td_wait 25 is gpubox gpu_probe.stale false || td_fail "gpubox: GPU figures stale after thaw"
+td_alive "$TUNNELD_PID" || td_fail "tunneld died"
+td_ok "sshd frozen then thawed: sessions lost with probes in flight, figures kept stale, fresh again after"
+
 # --------------------------------- session down: figures kept, stale
 
+runs_before=$(wc -l <"$T/hangbox-smi.log")
 sshd_stop
 wait_state gpubox backoff
 want gpubox gpu_probe.stale true
@@ -425,8 +439,8 @@ td_wait 25 is gpubox gpu_probe.stale false || td_fail "gpubox: GPU figures still
 td_wait 25 is gpubox ollama.stale false || td_fail "gpubox: Ollama figures still stale after reconnect"
 wait_state hangbox degraded "gpu: timeout"
 # The old session took the hung command with it; the new one runs one.
-td_wait 25 eval '[ "$(wc -l <"$T/hangbox-smi.log")" = 2 ]' ||
-	td_fail "hangbox: $(wc -l <"$T/hangbox-smi.log") nvidia-smi runs after reconnect, wanted 2"
+td_wait 25 eval '[ "$(wc -l <"$T/hangbox-smi.log")" = $((runs_before + 1)) ]' ||
+	td_fail "hangbox: $(wc -l <"$T/hangbox-smi.log") nvidia-smi runs after reconnect, wanted $((runs_before + 1))"
 td_ok "session back: fresh figures, hung GPU probe fails again"
 
 # ----------------------------------------------------------- reload
