@@ -19,7 +19,7 @@
 
 #define METRICS_CTYPE	"text/plain; version=0.0.4; charset=utf-8"
 #define METRICS_RETRY_MS 5000		/* a failed bind is tried again */
-#define LBL_MAX		(CONFIG_HOST_MAX * 2 + 64)
+#define LBL_MAX		1024	/* node + kind + listen, each escaped */
 
 void
 metrics_escape(char *buf, size_t len, const char *s)
@@ -72,7 +72,7 @@ lbl_node(char *buf, size_t len, const struct node *n)
 static void
 lbl_fwd(char *buf, size_t len, const struct forward *fw)
 {
-	char	node[128], hp[CONFIG_HOST_MAX + 8], e[CONFIG_HOST_MAX * 2 + 16];
+	char	node[144], hp[CONFIG_HOST_MAX + 8], e[CONFIG_HOST_MAX * 2 + 16];
 
 	lbl_node(node, sizeof(node), fw->node);
 	config_fmt_hostport(hp, sizeof(hp), fw->conf->listen_host,
@@ -85,7 +85,7 @@ lbl_fwd(char *buf, size_t len, const struct forward *fw)
 static void
 lbl_gpu(char *buf, size_t len, const struct node *n, const struct gpu_info *g)
 {
-	char	node[128];
+	char	node[144];
 
 	lbl_node(node, sizeof(node), n);
 	snprintf(buf, len, "%s,gpu=\"%d\"", node, g->index);

@@ -306,6 +306,37 @@ common_fail(struct probe_node *pn, struct probe_common *c, uint64_t now,
 		    NULL, "%s: probe failed: %s", pn->node->conf->name, reason);
 }
 
+/*
+ * The first GPU over TEMP_C or over MEM_PCT of its memory, said in BUF the
+ * way the alert says it; 0 when none is.
+ */
+int
+probe_gpu_threshold(const struct gpu_sample *s, int temp_c, int mem_pct,
+    char *buf, size_t bufsz)
+{
+	const struct gpu_info	*g;
+	size_t			 i;
+
+	for (i = 0; i < s->ngpus && i < GPU_MAX; i++) {
+		g = &s->gpus[i];
+		if (g->has_temp && g->temp_c > temp_c) {
+			snprintf(buf, bufsz, "gpu%d %d°C > %d°C", g->index,
+			    g->temp_c, temp_c);
+			return 1;
+		}
+		/* Exact: used/total > pct/100, no rounding at the edge. */
+		if (g->has_mem_used && g->has_mem_total &&
+		    g->mem_total_mib > 0 &&
+		    g->mem_used_mib * 100 > (long)mem_pct * g->mem_total_mib) {
+			snprintf(buf, bufsz, "gpu%d memory %ld%% > %d%%",
+			    g->index, (g->mem_used_mib * 100 +
+			    g->mem_total_mib / 2) / g->mem_total_mib, mem_pct);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* The fault a fresh result shows, composed into pn->fault. */
 static void
 probe_refresh_fault(struct probe_node *pn)
@@ -320,6 +351,12 @@ probe_refresh_fault(struct probe_node *pn)
 		snprintf(pn->fault, sizeof(pn->fault), "%s", r->gpu.c.reason);
 		return;
 	}
+	/* A crossed threshold is a fault too (DESIGN: `gpu0 85°C > 80°C`). */
+	if (r->gpu.kind != GPU_NONE && r->gpu.c.status == PROBE_OK &&
+	    r->gpu.has_sample && probe_gpu_threshold(&r->gpu.sample,
+	    td->conf->alert_gpu_temp_c, td->conf->alert_gpu_mem_pct,
+	    pn->fault, sizeof(pn->fault)))
+		return;
 	if (o->url != NULL && o->c.status == PROBE_FAILED) {
 		snprintf(pn->fault, sizeof(pn->fault), "%s", o->c.reason);
 		return;

@@ -120,6 +120,9 @@ double		 probe_load_score(uint64_t active_conns, int has_latency,
 		    double latency_ms, unsigned recent_failures);
 /* BASE +- JITTER (0.1 = 10 %) with R in [0,1). */
 uint64_t	 probe_jitter(uint64_t base, double jitter, double r);
+/* The first GPU above a threshold, worded like its alert; 0: none. */
+int		 probe_gpu_threshold(const struct gpu_sample *, int temp_c,
+		    int mem_pct, char *buf, size_t bufsz);
 /* Record a failure ending at NOW in the ring. */
 void		 probe_note_failure(struct probe_results *, uint64_t now);
 /* Fill r->missing from INFO and the required list. */

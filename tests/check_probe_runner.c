@@ -157,6 +157,35 @@ START_TEST(required_models_many)
 }
 END_TEST
 
+START_TEST(gpu_thresholds)
+{
+	struct gpu_sample	s;
+	char			buf[128];
+
+	memset(&s, 0, sizeof(s));
+	s.ok = 1;
+	s.ngpus = 2;
+	s.gpus[0].index = 0;
+	s.gpus[0].has_temp = 1;
+	s.gpus[0].temp_c = 80;			/* at the limit: not over */
+	s.gpus[0].has_mem_used = s.gpus[0].has_mem_total = 1;
+	s.gpus[0].mem_used_mib = 22107;		/* 89.99 % of 24564 */
+	s.gpus[0].mem_total_mib = 24564;
+	s.gpus[1].index = 1;			/* no readings at all */
+	ck_assert_int_eq(probe_gpu_threshold(&s, 80, 90, buf, sizeof(buf)), 0);
+
+	s.gpus[0].mem_used_mib = 22108;		/* 90.004 %: over */
+	ck_assert_int_eq(probe_gpu_threshold(&s, 80, 90, buf, sizeof(buf)), 1);
+	ck_assert_str_eq(buf, "gpu0 memory 90% > 90%");
+
+	s.gpus[1].has_temp = 1;
+	s.gpus[1].temp_c = 85;
+	s.gpus[0].mem_used_mib = 100;
+	ck_assert_int_eq(probe_gpu_threshold(&s, 80, 90, buf, sizeof(buf)), 1);
+	ck_assert_str_eq(buf, "gpu1 85°C > 80°C");
+}
+END_TEST
+
 START_TEST(ages_and_names)
 {
 	struct probe_common	c;
@@ -186,6 +215,7 @@ runner_suite(void)
 	tcase_add_test(tc, required_models);
 	tcase_add_test(tc, required_models_many);
 	tcase_add_test(tc, ages_and_names);
+	tcase_add_test(tc, gpu_thresholds);
 	suite_add_tcase(s, tc);
 	return s;
 }

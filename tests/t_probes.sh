@@ -238,14 +238,15 @@ want migbox gpus.0.temp_c 42
 want migbox gpus.0.name "NVIDIA H100 80GB HBM3"
 td_ok "MIG mode: utilisation null, not 0"
 
-wait_state orin up
+# Orin's RAM is 92 % used, over gpu_mem_pct = 90: a crossed threshold.
+wait_state orin degraded "gpu0 memory 92% > 90%"
 td_wait 25 is orin gpu_probe.state ok || td_fail "orin: no tegrastats reading"
 want orin gpu_probe.tool tegrastats
 want orin gpus.0.name Jetson
 want orin gpus.0.util_pct 84
 want orin gpus.0.mem_used_mib 6982
 want orin gpus.0.mem_total_mib 7620
-td_ok "tegrastats over SSH: first line parsed (GR3D 84 %, RAM 6982/7620)"
+td_ok "tegrastats over SSH: first line parsed (GR3D 84 %, RAM 6982/7620); RAM over gpu_mem_pct -> degraded"
 
 # ------------------------------------------------ GPU over SSH: failures
 
@@ -267,7 +268,7 @@ want aurora gpus.0.power_w null
 want aurora gpus.0.power_limit_w 400.0
 want aurora http.0.state ok
 want aurora http.0.status 200
-wait_state jetson up
+wait_state jetson degraded "gpu0 memory 92% > 90%"
 td_wait 25 is jetson gpu_probe.state ok || td_fail "jetson: no local tegrastats reading"
 want jetson gpus.0.util_pct 84
 wait_state refused degraded "ollama: connection refused"
