@@ -42,6 +42,10 @@ lport() {
 	td_port
 }
 
+# Every tunneld this test starts runs under TD_TUNNELD_WRAPPER when set
+# (make valgrind), like those of tunneld_start.
+read -r -a wrap <<<"${TD_TUNNELD_WRAPPER:-}"
+
 # strerror() texts and the table's arrows.
 for l in C.UTF-8 C.utf8 en_US.UTF-8; do
 	if LC_ALL=$l bash -c '[ ${#1} -eq 1 ]' _ "→" 2>/dev/null; then
@@ -66,14 +70,14 @@ td_ok "--help, --version ($version), bad option (2)"
 # The shipped example, pointed at paths of this test.
 sed -e "s|^control_socket .*|control_socket = $T/example.sock|" \
     "$top_srcdir/etc/tunneld.conf" >"$T/example.conf"
-out=$("$TUNNELD" --check-config --config "$T/example.conf" 2>&1) ||
+out=$("${wrap[@]}" "$TUNNELD" --check-config --config "$T/example.conf" 2>&1) ||
 	td_fail "--check-config on etc/tunneld.conf exited $?: $out"
 grep -q 'configuration OK (3 nodes)' <<<"$out" || td_fail "--check-config said: $out"
 [ ! -e "$T/example.sock" ] || td_fail "--check-config created the control socket"
 td_ok "--check-config: etc/tunneld.conf is valid"
 
 rc=0
-out=$("$TUNNELD" --check-config --config "$T/missing.conf" 2>&1) || rc=$?
+out=$("${wrap[@]}" "$TUNNELD" --check-config --config "$T/missing.conf" 2>&1) || rc=$?
 [ "$rc" = 78 ] || td_fail "--check-config on a missing file exited $rc, not 78"
 grep -q "$T/missing.conf: No such file or directory" <<<"$out" ||
 	td_fail "a missing file is not explained: $out"
@@ -107,7 +111,7 @@ gpu_mem_pct = 120
 [bogus]
 EOF
 rc=0
-"$TUNNELD" --check-config --config "$T/bad.conf" >"$T/bad.out" 2>&1 || rc=$?
+"${wrap[@]}" "$TUNNELD" --check-config --config "$T/bad.conf" >"$T/bad.out" 2>&1 || rc=$?
 [ "$rc" = 78 ] || td_fail "--check-config on a bad file exited $rc, not 78: $(cat "$T/bad.out")"
 while IFS= read -r want; do
 	grep -qxF -- "$T/bad.conf:$want" "$T/bad.out" ||
@@ -130,7 +134,7 @@ EOF
 [ ! -e "$T/bad.sock" ] || td_fail "--check-config on a bad file created the socket"
 # The daemon itself refuses it the same way, before touching anything.
 rc=0
-timeout 20 "$TUNNELD" --config "$T/bad.conf" --foreground --log stderr \
+timeout 60 "${wrap[@]}" "$TUNNELD" --config "$T/bad.conf" --foreground --log stderr \
     >"$T/bad-run.out" 2>&1 </dev/null || rc=$?
 [ "$rc" = 78 ] || td_fail "tunneld on a bad file exited $rc, not 78"
 grep -qF "$T/bad.conf:3: unknown key" "$T/bad-run.out" || td_fail "tunneld on a bad file: $(cat "$T/bad-run.out")"
@@ -174,7 +178,7 @@ td_wait 5 eval '[ -n "$(ss -Htln "sport = :$p_busy")" ]' || td_fail "socat did n
 write_conf "local_forward = 127.0.0.1:$p_busy 127.0.0.1:9"
 n0=$(notify_lines)
 rc=0
-timeout 20 "$TUNNELD" --config "$T/tunneld.conf" --foreground --log stderr \
+timeout 60 "${wrap[@]}" "$TUNNELD" --config "$T/tunneld.conf" --foreground --log stderr \
     >"$T/busy.out" 2>&1 </dev/null || rc=$?
 [ "$rc" = 1 ] || td_fail "tunneld with port $p_busy taken exited $rc, not 1: $(cat "$T/busy.out")"
 grep -q "127.0.0.1:$p_busy" "$T/busy.out" || td_fail "the busy port is not named: $(cat "$T/busy.out")"
@@ -344,7 +348,7 @@ sed -e "s|^local_forward = 127.0.0.1:$p_far |local_forward = 127.0.0.1:$p_two |"
     -e "s|^local_forward = 127.0.0.1:$p_off |local_forward = 127.0.0.1:$(lport) |" \
     "$T/tunneld.conf" >"$T/second.conf"
 rc=0
-timeout 20 "$TUNNELD" --config "$T/second.conf" --foreground --log stderr \
+timeout 60 "${wrap[@]}" "$TUNNELD" --config "$T/second.conf" --foreground --log stderr \
     >"$T/second.out" 2>&1 </dev/null || rc=$?
 [ "$rc" != 0 ] && [ "$rc" != 124 ] || td_fail "a second tunneld on the same socket exited $rc"
 grep -q "$T/control.sock" "$T/second.out" || td_fail "second tunneld: $(cat "$T/second.out")"
@@ -412,7 +416,7 @@ sock_run() {
 	local n
 	n=$(notify_lines)
 	bash -c 'umask "$1"; shift; exec "$@"' _ "${1:-022}" \
-	    "$TUNNELD" --config "$T/sock.conf" --foreground --log stderr \
+	    "${wrap[@]}" "$TUNNELD" --config "$T/sock.conf" --foreground --log stderr \
 	    </dev/null >"$T/sock.out" 2>&1 &
 	SOCK_PID=$!
 	td_track "$SOCK_PID"
