@@ -214,7 +214,8 @@ control_send(struct ctl_client *cl, json_t *o)
 		return;
 	if (json_object_get(o, "protocol") == NULL)
 		json_object_set_new(o, "protocol", json_integer(TUNNELD_PROTOCOL));
-	s = json_dumps(o, JSON_COMPACT);
+	/* 15 digits: 398.41 stays 398.41, not 398.41000000000003. */
+	s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(o);
 	if (s == NULL)
 		return;

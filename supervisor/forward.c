@@ -274,25 +274,37 @@ conn_pump_in(struct conn *c)
 {
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
 	char		 buf[CONN_CHUNK];
-	size_t		 have;
-	int		 n;
+	size_t		 want;
+	int		 n, avail;
 
-	while (c->out_full &&
-	    (have = evbuffer_get_length(out)) < CONN_BUF_MAX) {
-		size_t want = CONN_BUF_MAX - have;
-
-		if (want > sizeof(buf))
-			want = sizeof(buf);
+	/*
+	 * Wait until the local side took half of what we hold, then take
+	 * everything libssh holds in one go.  Every ssh_channel_read() in
+	 * libssh 0.10 reopens the SSH window when it is below half, without
+	 * counting what libssh still buffers: reading in helpings as room
+	 * appears let a fast sender fill libssh without bound (33 MB for one
+	 * connection, measured).  One drain per refill bounds a connection to
+	 * about CONN_BUF_MAX plus two windows.  Between drains the data
+	 * callback takes nothing past CONN_BUF_MAX, so libssh stops granting
+	 * window once it buffers half of one.
+	 */
+	if (!c->out_full || evbuffer_get_length(out) > CONN_BUF_MAX / 2)
+		return 0;
+	if ((avail = ssh_channel_poll(c->chan, 0)) == SSH_ERROR)
+		return -1;
+	while (avail > 0) {
+		want = (size_t)avail < sizeof(buf) ? (size_t)avail : sizeof(buf);
 		n = ssh_channel_read_nonblocking(c->chan, buf, want, 0);
 		if (n == SSH_ERROR)
 			return -1;
-		if (n <= 0) {		/* empty, or SSH_EOF */
-			c->out_full = 0;
+		if (n <= 0)		/* empty, or SSH_EOF */
 			break;
-		}
 		evbuffer_add(out, buf, n);
 		conn_count(c, 1, (size_t)n);
+		avail -= n;
 	}
+	/* libssh holds nothing more: new data comes through the callback. */
+	c->out_full = 0;
 	return 0;
 }
 
@@ -469,7 +481,9 @@ forward_init(struct node *n)
 		f->conf = &n->conf->fwds[i];
 		f->state = FWD_DOWN;
 		LIST_INIT(&f->conns);
-		if (f->conf->kind == FWD_LOCAL && forward_bind(f) == -1) {
+		/* A node disabled in the config holds no port. */
+		if (f->conf->kind == FWD_LOCAL && n->conf->enabled &&
+		    forward_bind(f) == -1) {
 			log_entry(LOG_ERR, n->conf->name, "listen-failed",
 			    f->reason, NULL, "%s: %s", n->conf->name, f->reason);
 			rc = -1;
@@ -487,7 +501,8 @@ forward_rebind(struct node *n)
 	for (i = 0; i < n->nfwds; i++) {
 		struct forward *f = &n->fwds[i];
 
-		if (f->conf->kind == FWD_LOCAL && f->listener == NULL) {
+		if (f->conf->kind == FWD_LOCAL && f->listener == NULL &&
+		    n->conf->enabled) {
 			if (forward_bind(f) == 0)
 				log_entry(LOG_INFO, n->conf->name, NULL, NULL, NULL,
 				    "%s: listening on %s:%u", n->conf->name,
@@ -690,7 +705,8 @@ forward_fault(const struct node *n)
 	for (i = 0; i < n->nfwds; i++) {
 		const struct forward *f = &n->fwds[i];
 
-		if (f->conf->kind == FWD_LOCAL && f->listener == NULL)
+		if (f->conf->kind == FWD_LOCAL && f->listener == NULL &&
+		    n->conf->enabled)
 			return f->reason;
 		if (f->state == FWD_REFUSED)
 			return f->reason;

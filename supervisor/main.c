@@ -109,6 +109,9 @@ main(int argc, char *argv[])
 		return 0;
 	}
 
+	/* A detached daemon's stderr is /dev/null: the journal hears it. */
+	if (!foreground)
+		target = LOG_TARGET_JOURNAL;
 	log_init(target, verbose);
 	if ((capture = getenv("TUNNELD_LOG_CAPTURE")) != NULL)
 		log_set_capture(capture);

@@ -127,12 +127,16 @@ td_wait() {
 	return 1
 }
 
-# td_port: a TCP port on 127.0.0.1 in 20000..60999 that no socket uses
-# and that this test has not handed out before.
+# td_port: a TCP port on 127.0.0.1 that no socket uses and that this test
+# has not handed out before, below the kernel's range for outgoing
+# connections (ip_local_port_range), which could take it before a listener
+# of the test binds it.
 td_port() {
-	local i p
+	local i p lo=32768 hi range
+	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || :
+	range=$((lo > 12000 ? lo - 10000 : 2000))
 	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 41000))
+		p=$((10000 + (RANDOM * 32768 + RANDOM) % range))
 		grep -qx "$p" "$T/.ports" 2>/dev/null && continue
 		[ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ] || continue
 		echo "$p" >>"$T/.ports"

@@ -160,12 +160,13 @@ local_forward = 127.0.0.1:$p_far 127.0.0.1:9
 ollama = none
 priority = 1
 
+$*
+
 [node off]
 ssh = root@127.0.0.1:$closed
 local_forward = 127.0.0.1:$p_off 127.0.0.1:9
 ollama = none
 enabled = no
-$*
 EOF
 }
 
@@ -191,12 +192,12 @@ write_conf
 n0=$(notify_lines)
 # TUNNELD_LOG_CAPTURE: each log entry's journal fields, one line each.
 WATCHDOG_USEC=2000000 TUNNELD_LOG_CAPTURE=$T/capture tunneld_start "$T/tunneld.conf"
-# READY=1 has been received: the control socket and both listeners must
+# READY=1 has been received: the control socket and the listener must
 # already accept (the kernel completes the handshake on a bound listener).
 exec 3<>"/dev/tcp/127.0.0.1/$p_far" || td_fail "READY=1 but 127.0.0.1:$p_far refuses"
 exec 3>&-
-exec 3<>"/dev/tcp/127.0.0.1/$p_off" || td_fail "READY=1 but 127.0.0.1:$p_off refuses"
-exec 3>&-
+# A node disabled in the config holds no port.
+[ -z "$(ss -Htln "sport = :$p_off")" ] || td_fail "disabled node 'off' listens on $p_off"
 [ -S "$T/control.sock" ] || td_fail "READY=1 but no control socket"
 [ "$(grep -c ' READY=1$' "$T/notify.log")" = 1 ] || td_fail "READY=1 sent more than once"
 # Nothing but STATUS= before READY=1 (no WATCHDOG before it, no STOPPING).
