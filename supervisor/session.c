@@ -49,13 +49,18 @@ struct session {
 	struct event		*ev_write;
 	struct event		*ev_timer;	/* handshake deadline, then keepalive */
 	struct event		*ev_kick;	/* deferred forward_poll */
-	struct ssh_counter_struct tx, rx;
-	uint64_t		 rx_seen;	/* rx.in_packets at the last tick */
+	/*
+	 * libssh's counters: SOCK counts bytes on the socket only; RAW counts
+	 * packets (and payload bytes) both ways.  Packet counts come from RAW.
+	 */
+	struct ssh_counter_struct sock, raw;
+	uint64_t		 rx_seen;	/* raw.in_packets at the last tick */
 	int			 missed;	/* silent keepalive intervals */
-	uint64_t		 ka_sent;	/* monotonic ms, 0: none outstanding */
-	uint64_t		 ka_rx;		/* rx.in_packets when it was sent */
+	uint64_t		 ka_sent;	/* monotonic us, 0: no RTT sample pending */
+	uint64_t		 ka_rx;		/* raw.in_packets when it was sent */
 	struct forward		*greq;		/* tcpip-forward in the slot */
-	int			 ka_unreaped;	/* a keepalive answer may sit in the slot */
+	int			 ka_unreaped;	/* a keepalive was sent since the slot was last used */
+	int			 greq_after_ka;	/* the slot held a keepalive when greq began */
 	int			 refused;	/* every address refused the TCP connect */
 	char			 tcp_err[128];
 };
@@ -118,6 +123,33 @@ session_kick_cb(evutil_socket_t fd, short ev, void *arg)
 		forward_poll(s->node);
 		session_flush(s);
 	}
+}
+
+static uint64_t
+session_now_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * A keepalive's round trip, taken when the first packet after it arrives
+ * and no forwarded traffic could have sent that packet instead.
+ */
+static void
+session_rtt_sample(struct session *s)
+{
+	struct node	*n = s->node;
+
+	if (s->ka_sent == 0 || s->raw.in_packets == s->ka_rx)
+		return;
+	if (forward_active(n) == 0) {
+		n->rtt_ms = (double)(session_now_us() - s->ka_sent) / 1000.0;
+		n->has_rtt = 1;
+	}
+	s->ka_sent = 0;
 }
 
 /* Tear down everything; the node is not told (callers decide). */
@@ -393,7 +425,7 @@ session_up(struct session *s)
 		session_fail(s, 0, "libssh: cannot create event");
 		return;
 	}
-	s->rx_seen = s->rx.in_packets;
+	s->rx_seen = s->raw.in_packets;
 	s->missed = 0;
 	event_del(s->ev_timer);
 	tv.tv_sec = td->conf->keepalive_interval / 1000;
@@ -451,42 +483,50 @@ session_step(struct session *s)
 /*
  * The one global-request slot.  libssh 0.10 keeps a single reply state per
  * session and hands a pending answer to whichever global request is called
- * next, so a keepalive and a tcpip-forward must never be in flight together:
- * forward requests go first, and a keepalive answer is reaped (one more
- * ssh_send_keepalive() call, which sends nothing while an answer is
- * waiting) before a forward request follows one.
+ * next, without sending that request: a tcpip-forward asked while a
+ * keepalive is unanswered gets the keepalive's answer (OpenSSH refuses
+ * keepalive@openssh.com, so it reads as "port in use") and is never sent.
+ * Whether an answer is still outstanding cannot be told from outside: on
+ * loopback it often arrives, and is consumed, within the very call that sent
+ * the keepalive.  So keepalives are not sent while a forward request is in
+ * flight, and a refusal of a request that followed a keepalive is not
+ * believed: the request is sent once more, from a slot that is free now.
+ * Asking twice is harmless (a second refusal is real).
  */
 static void
 session_greq(struct session *s)
 {
 	struct forward	*f;
-	int		 bound = 0, rc;
+	int		 bound = 0, rc, tries;
 
 	if (s->phase != S_UP)
 		return;
 	if ((f = s->greq) == NULL) {
 		if ((f = forward_next_listen(s->node)) == NULL)
 			return;
-		if (s->ka_unreaped) {
-			/* Wait for the keepalive answer before reaping it. */
-			if (s->rx.in_packets == s->ka_rx)
-				return;
-			(void)ssh_send_keepalive(s->ssh);
-			s->ka_unreaped = 0;
-			s->ka_sent = 0;
-		}
+		s->greq_after_ka = s->ka_unreaped;
+		s->ka_unreaped = 0;
+		s->ka_sent = 0;
 		s->greq = f;
 		/* A retry keeps REFUSED (and the node degraded) until answered. */
 		if (f->state != FWD_REFUSED)
 			f->state = FWD_PENDING;
 	}
-	rc = ssh_channel_listen_forward(s->ssh, f->conf->listen_host,
-	    f->conf->listen_port, &bound);
-	if (rc == SSH_AGAIN) {
-		session_flush(s);
-		return;
+	for (tries = 0; tries < 2; tries++) {
+		rc = ssh_channel_listen_forward(s->ssh, f->conf->listen_host,
+		    f->conf->listen_port, &bound);
+		if (rc == SSH_AGAIN) {
+			session_flush(s);
+			return;
+		}
+		if (rc == SSH_OK || !s->greq_after_ka ||
+		    !ssh_is_connected(s->ssh))
+			break;
+		/* Perhaps the keepalive's answer: ask for real. */
+		s->greq_after_ka = 0;
 	}
 	s->greq = NULL;
+	s->greq_after_ka = 0;
 	if (rc == SSH_OK)
 		forward_listen_result(f, 1, NULL);
 	else
@@ -529,7 +569,7 @@ session_io(evutil_socket_t fd, short what, void *arg)
 	 * socket stays readable so that bulk transfers need fewer loop turns.
 	 */
 	for (i = 0; i < 16; i++) {
-		uint64_t before = s->rx.in_bytes;
+		uint64_t before = s->raw.in_bytes;
 
 		if (ssh_event_dopoll(s->sshev, 0) == SSH_ERROR ||
 		    !ssh_is_connected(s->ssh)) {
@@ -541,17 +581,12 @@ session_io(evutil_socket_t fd, short what, void *arg)
 		}
 		if (n->sess != s)
 			return;
-		if (s->rx.in_bytes == before)
+		if (s->raw.in_bytes == before)
 			break;
 	}
 	if (s->greq != NULL)
 		session_greq(s);
-	/* An RTT sample only when no channel traffic blurs the answer. */
-	if (s->ka_sent && s->rx.in_packets != s->ka_rx && forward_active(n) == 0) {
-		n->rtt_ms = (double)(now_ms() - s->ka_sent);
-		n->has_rtt = 1;
-		s->ka_sent = 0;
-	}
+	session_rtt_sample(s);
 	forward_poll(n);
 	if (n->sess == s)
 		session_flush(s);
@@ -571,7 +606,7 @@ session_timer(evutil_socket_t fd, short what, void *arg)
 	}
 
 	/* ServerAliveCountMax: nothing at all came back for N intervals. */
-	if (s->rx.in_packets == s->rx_seen) {
+	if (s->raw.in_packets == s->rx_seen) {
 		if (++s->missed >= c->keepalive_count) {
 			session_fail(s, 0, "keepalive timeout after %llus",
 			    (unsigned long long)(c->keepalive_interval *
@@ -580,21 +615,24 @@ session_timer(evutil_socket_t fd, short what, void *arg)
 		}
 	} else
 		s->missed = 0;
-	s->rx_seen = s->rx.in_packets;
+	s->rx_seen = s->raw.in_packets;
 
 	if (s->greq == NULL && forward_next_listen(s->node) != NULL) {
 		/* The request's own answer proves liveness this interval. */
 		session_greq(s);
 	} else if (s->greq == NULL) {
-		uint64_t sent = s->tx.out_packets;
+		uint64_t sent = s->raw.out_packets, rx = s->raw.in_packets;
+		uint64_t t0 = session_now_us();
 
 		(void)ssh_send_keepalive(s->ssh);
 		/* A second call sends when the first only reaped an old answer. */
 		(void)ssh_send_keepalive(s->ssh);
-		if (s->tx.out_packets != sent) {
+		if (s->raw.out_packets != sent) {
 			s->ka_unreaped = 1;
-			s->ka_rx = s->rx.in_packets;
-			s->ka_sent = now_ms();
+			/* Before the calls: the answer may come within them. */
+			s->ka_rx = rx;
+			s->ka_sent = t0;
+			session_rtt_sample(s);
 		}
 	}
 	session_flush(s);
@@ -622,7 +660,7 @@ session_start(struct node *n)
 	if ((s->ssh = ssh_new()) == NULL)
 		goto fail;
 	ssh_set_blocking(s->ssh, 0);
-	ssh_set_counters(s->ssh, &s->tx, &s->rx);
+	ssh_set_counters(s->ssh, &s->sock, &s->raw);
 	/* Only the ssh_config named in tunneld.conf, never ~/.ssh/config. */
 	ssh_options_set(s->ssh, SSH_OPTIONS_PROCESS_CONFIG, &off);
 	ssh_options_set(s->ssh, SSH_OPTIONS_LOG_VERBOSITY, &verbosity);

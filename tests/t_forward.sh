@@ -62,8 +62,8 @@ sink_server() {
 	    CREATE:"$2" </dev/null >>"$T/socat-sink-$1.log" 2>&1 &
 	SINK_PID=$!
 	td_track "$SINK_PID"
-	td_wait 10 eval "[ -n \"\$(ss -Htln 'sport = :$1')\" ]" ||
-		td_fail "sink server on $1 did not listen"
+	td_wait 20 eval "[ -n \"\$(ss -Htln 'sport = :$1')\" ]" ||
+		td_fail "sink server on $1 did not listen: $(cat "$T/socat-sink-$1.log")"
 }
 
 # through PORT IN OUT: send IN, shut the write side, read the reply to OUT.
@@ -77,7 +77,8 @@ sshd_start
 
 ECHO=$(td_port)
 SRC=$(td_port)
-SINK=$(td_port)
+SINK_L=$(td_port)
+SINK_R=$(td_port)
 L_ECHO=$(td_port)
 L_SRC=$(td_port)
 L_SINK=$(td_port)
@@ -98,10 +99,10 @@ ssh            = $SSHD_USER@127.0.0.1:$SSHD_PORT
 identity       = $T/keys/fwd
 local_forward  = 127.0.0.1:$L_ECHO 127.0.0.1:$ECHO
 local_forward  = 127.0.0.1:$L_SRC 127.0.0.1:$SRC
-local_forward  = 127.0.0.1:$L_SINK 127.0.0.1:$SINK
+local_forward  = 127.0.0.1:$L_SINK 127.0.0.1:$SINK_L
 remote_forward = 127.0.0.1:$R_ECHO 127.0.0.1:$ECHO
 remote_forward = 127.0.0.1:$R_SRC 127.0.0.1:$SRC
-remote_forward = 127.0.0.1:$R_SINK 127.0.0.1:$SINK
+remote_forward = 127.0.0.1:$R_SINK 127.0.0.1:$SINK_R
 gpu            = none
 ollama         = none
 EOF
@@ -186,11 +187,38 @@ check_counters 1 "$BIG" 0 1
 download "$R_SRC" "remote forward"
 check_counters 4 "$BIG" 0 1
 
+# ---- a slow reader: the sender is held back, tunneld does not buffer for it.
+rss_kib() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$TUNNELD_PID/status"
+}
+slow_download() {
+	local port=$1 what=$2 base max r pid i
+	base=$(rss_kib)
+	max=$base
+	"$HELPER" slowread "$port" 16384 >"$T/slow.out" 2>"$T/slow.err" &
+	pid=$!
+	# 64 MiB at 16 MiB/s: about 4 s; sample the daemon's RSS meanwhile.
+	for ((i = 0; i < 1200; i++)); do
+		td_alive "$pid" || break
+		r=$(rss_kib)
+		[ "$r" -gt "$max" ] && max=$r
+		sleep 0.1
+	done
+	wait "$pid" || td_fail "$what: slow reader failed: $(cat "$T/slow.err")"
+	[ "$(sha_file "$T/slow.out")" = "$BLOB_SHA" ] ||
+		td_fail "$what: slow download differs ($(stat -c %s "$T/slow.out") of $BIG bytes)"
+	[ $((max - base)) -lt 16384 ] ||
+		td_fail "$what: tunneld grew by $((max - base)) KiB for one slow reader"
+	td_ok "$what: a reader at 16 MiB/s got $MIB MiB intact; tunneld RSS grew by $((max - base)) KiB at most"
+}
+slow_download "$L_SRC" "local forward"
+slow_download "$R_SRC" "remote forward"
+
 # ---- one way: upload to a sink; the server learns EOF and has it all.
 upload() {
-	local port=$1 what=$2 t0 t1
+	local port=$1 sink=$2 what=$3 t0 t1
 	rm -f "$T/sink.out"
-	sink_server "$SINK" "$T/sink.out"
+	sink_server "$sink" "$T/sink.out"
 	td__now_us
 	t0=$TD__NOW
 	through "$port" "$T/blob" "$T/up.reply" || td_fail "$what: upload failed"
@@ -204,9 +232,11 @@ upload() {
 	[ ! -s "$T/up.reply" ] || td_fail "$what: unexpected reply bytes"
 	td_ok "$what: $MIB MiB upload intact, EOF reached the server ($((BIG / ((t1 - t0) + 1))) MB/s)"
 }
-upload "$L_SINK" "local forward"
+check_counters 1 $((2 * BIG)) 0 2
+check_counters 4 $((2 * BIG)) 0 2
+upload "$L_SINK" "$SINK_L" "local forward"
 check_counters 2 0 "$BIG" 1
-upload "$R_SINK" "remote forward"
+upload "$R_SINK" "$SINK_R" "remote forward"
 check_counters 5 0 "$BIG" 1
 
 # ---- half-close, small: request, shut write, the reply comes after.

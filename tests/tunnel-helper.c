@@ -6,6 +6,7 @@
  *	tunnel-helper hole PORT		(a listener whose SYNs go unanswered)
  *	tunnel-helper eof PORT [MAX_MS]	(how soon a connection is closed)
  *	tunnel-helper rtt PORT COUNT [MAX_MS]
+ *	tunnel-helper slowread PORT KIB_PER_S
  *
  * json: reads one JSON document (a `tunnelctl --json status` reply) from
  * stdin and prints the value at PATH: dot-separated object keys, array
@@ -29,6 +30,11 @@
  * 127.0.0.1:PORT on one connection; prints "rtt n=COUNT p50_ms=.. max_ms=.."
  * and exits 1 if any round trip is wrong or takes longer than MAX_MS
  * (default 10000).
+ *
+ * slowread: connects to 127.0.0.1:PORT, shuts its write side, and copies
+ * what arrives to stdout at no more than KIB_PER_S KiB/s (a slow reader:
+ * the sender must be held back, not buffered for), until EOF.  Exit 0 at
+ * EOF, 1 on an error.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -338,6 +344,46 @@ cmd_rtt(int port, int count, int max_ms)
 	return 0;
 }
 
+/* -------------------------------------------------------------- slowread */
+
+static int
+cmd_slowread(int port, long kib_per_s)
+{
+	char		 buf[16384];
+	double		 t0, due;
+	long long	 total = 0;
+	ssize_t		 n, w, off;
+	int		 fd;
+
+	if (kib_per_s < 1)
+		return 2;
+	if ((fd = connect_to(port)) == -1) {
+		perror("tunnel-helper slowread: connect");
+		return 1;
+	}
+	shutdown(fd, SHUT_WR);
+	t0 = now_ms();
+	for (;;) {
+		/* Pace: TOTAL bytes are due only after TOTAL / rate ms. */
+		due = t0 + (double)total / (double)(kib_per_s * 1024) * 1000.0;
+		if (due > now_ms())
+			usleep((useconds_t)((due - now_ms()) * 1000.0));
+		n = read(fd, buf, sizeof(buf));
+		if (n == 0)
+			break;
+		if (n < 0) {
+			perror("tunnel-helper slowread: read");
+			return 1;
+		}
+		for (off = 0; off < n; off += w)
+			if ((w = write(1, buf + off, (size_t)(n - off))) <= 0)
+				return 1;
+		total += n;
+	}
+	close(fd);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -352,7 +398,10 @@ main(int argc, char **argv)
 	if ((argc == 4 || argc == 5) && strcmp(argv[1], "rtt") == 0)
 		return cmd_rtt(parse_port(argv[2]), atoi(argv[3]), argc == 5 ?
 		    atoi(argv[4]) : 10000);
+	if (argc == 4 && strcmp(argv[1], "slowread") == 0)
+		return cmd_slowread(parse_port(argv[2]), atol(argv[3]));
 	fprintf(stderr, "usage: tunnel-helper json PATH | hole PORT | "
-	    "eof PORT [MAX_MS] | rtt PORT COUNT [MAX_MS]\n");
+	    "eof PORT [MAX_MS] | rtt PORT COUNT [MAX_MS] | "
+	    "slowread PORT KIB_PER_S\n");
 	return 2;
 }
