@@ -548,7 +548,7 @@ session_io(evutil_socket_t fd, short what, void *arg)
 {
 	struct session	*s = arg;
 	struct node	*n = s->node;
-	int		 i;
+	int		 i, one = 1;
 
 	switch (s->phase) {
 	case S_TCP:
@@ -584,6 +584,15 @@ session_io(evutil_socket_t fd, short what, void *arg)
 		if (s->raw.in_bytes == before)
 			break;
 	}
+	/*
+	 * ACK what we read now.  sshd does not set TCP_NODELAY on a session
+	 * without a pty, so a reply the target writes in two pieces leaves
+	 * its second SSH packet waiting for our ACK of the first, which the
+	 * kernel delays up to 40 ms: 44 ms per request through a local
+	 * forward, measured (t_forward.sh).  Setting TCP_QUICKACK sends the
+	 * pending ACK at once; the kernel drops it again, hence every time.
+	 */
+	(void)setsockopt(s->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 	if (s->greq != NULL)
 		session_greq(s);
 	session_rtt_sample(s);

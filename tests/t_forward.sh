@@ -85,6 +85,9 @@ L_SINK=$(td_port)
 R_ECHO=$(td_port)
 R_SRC=$(td_port)
 R_SINK=$(td_port)
+SPLIT=$(td_port)
+L_SPLIT=$(td_port)
+R_SPLIT=$(td_port)
 
 head -c "$BIG" /dev/urandom >"$T/blob" || td_fail "cannot make the test blob"
 BLOB_SHA=$(sha_file "$T/blob")
@@ -103,6 +106,8 @@ local_forward  = 127.0.0.1:$L_SINK 127.0.0.1:$SINK_L
 remote_forward = 127.0.0.1:$R_ECHO 127.0.0.1:$ECHO
 remote_forward = 127.0.0.1:$R_SRC 127.0.0.1:$SRC
 remote_forward = 127.0.0.1:$R_SINK 127.0.0.1:$SINK_R
+local_forward  = 127.0.0.1:$L_SPLIT 127.0.0.1:$SPLIT
+remote_forward = 127.0.0.1:$R_SPLIT 127.0.0.1:$SPLIT
 gpu            = none
 ollama         = none
 EOF
@@ -120,8 +125,8 @@ ctl start fwd >/dev/null || td_fail "tunnelctl start fwd"
 
 td_wait 20 node_state fwd up || td_fail "node fwd never up: $(jget nodes.name=fwd.reason)"
 CONNECTS=$(jget nodes.name=fwd.ssh.connects)
-td_ok "node up with 3 local and 3 remote forwards"
-for i in 0 1 2 3 4 5; do
+td_ok "node up with 4 local and 4 remote forwards"
+for i in 0 1 2 3 4 5 6 7; do
 	st=$(fwd_field fwd "$i" state)
 	[ "$st" = up ] || td_fail "forward $i is $st, not up"
 done
@@ -293,6 +298,19 @@ concurrent() {
 }
 concurrent "$L_ECHO" 0 "local forward"
 concurrent "$R_ECHO" 3 "remote forward"
+
+# ---- no Nagle on any hop: a reply written in two pieces 2 ms apart must
+# not wait for a delayed ACK (about 40 ms per round trip if it did).
+"$HELPER" splitecho "$SPLIT" </dev/null >"$T/splitecho.log" 2>&1 &
+td_track $!
+td_wait 10 grep -q ready "$T/splitecho.log" || td_fail "splitecho did not start"
+for p in "$L_SPLIT" "$R_SPLIT"; do
+	out=$("$HELPER" rtt "$p" 200 10000) || td_fail "split replies through $p: $out"
+	p50=$(echo "$out" | sed -n 's/.*p50_ms=\([0-9.]*\).*/\1/p')
+	awk -v v="$p50" 'BEGIN { exit !(v < 20) }' ||
+		td_fail "split replies through $p: p50 $p50 ms, a Nagle stall ($out)"
+	td_ok "two-piece replies through $([ "$p" = "$L_SPLIT" ] && echo local || echo remote) forward: $out (2 ms of it is the server's pause)"
+done
 
 # ---- the far end ends first: the client, its write side still open, gets
 # everything and then EOF (socat -u never shuts its own side).

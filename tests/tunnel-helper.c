@@ -7,6 +7,7 @@
  *	tunnel-helper eof PORT [MAX_MS]	(how soon a connection is closed)
  *	tunnel-helper rtt PORT COUNT [MAX_MS]
  *	tunnel-helper slowread PORT KIB_PER_S
+ *	tunnel-helper splitecho PORT
  *
  * json: reads one JSON document (a `tunnelctl --json status` reply) from
  * stdin and prints the value at PATH: dot-separated object keys, array
@@ -35,6 +36,12 @@
  * what arrives to stdout at no more than KIB_PER_S KiB/s (a slow reader:
  * the sender must be held back, not buffered for), until EOF.  Exit 0 at
  * EOF, 1 on an error.
+ *
+ * splitecho: an echo server on 127.0.0.1:PORT that answers each 64-byte
+ * message in two writes 2 ms apart, as a server that writes headers and
+ * body separately does.  A hop with Nagle's algorithm on holds the second
+ * piece until the first is acknowledged: about 40 ms per round trip with a
+ * delayed ACK.  One process per connection; exits on SIGTERM or after 600 s.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -384,6 +391,75 @@ cmd_slowread(int port, long kib_per_s)
 	return 0;
 }
 
+/* ------------------------------------------------------------- splitecho */
+
+static void
+splitecho_conn(int fd)
+{
+	char	buf[64];
+	size_t	got;
+	ssize_t	n;
+	int	one = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	for (;;) {
+		for (got = 0; got < sizeof(buf); got += (size_t)n)
+			if ((n = read(fd, buf + got, sizeof(buf) - got)) <= 0)
+				_exit(0);
+		if (write(fd, buf, 16) != 16)
+			_exit(0);
+		usleep(2000);
+		if (write(fd, buf + 16, sizeof(buf) - 16) !=
+		    (ssize_t)(sizeof(buf) - 16))
+			_exit(0);
+	}
+}
+
+static int
+cmd_splitecho(int port)
+{
+	struct sockaddr_in	sin;
+	struct sigaction	sa;
+	struct pollfd		pfd;
+	int			lfd, fd, one = 1;
+	double			t0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGCHLD, SIG_IGN);	/* children reaped by the kernel */
+	loopback(&sin, port);
+	if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
+	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(lfd, 64) == -1) {
+		perror("tunnel-helper splitecho: listen");
+		return 1;
+	}
+	printf("ready\n");
+	fflush(stdout);
+	t0 = now_ms();
+	while (!stop && now_ms() - t0 < 600000.0) {
+		pfd.fd = lfd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 100) != 1)
+			continue;
+		if ((fd = accept(lfd, NULL, NULL)) == -1)
+			continue;
+		switch (fork()) {
+		case 0:
+			close(lfd);
+			alarm(600);
+			splitecho_conn(fd);
+			_exit(0);
+		default:
+			close(fd);
+		}
+	}
+	close(lfd);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -398,10 +474,12 @@ main(int argc, char **argv)
 	if ((argc == 4 || argc == 5) && strcmp(argv[1], "rtt") == 0)
 		return cmd_rtt(parse_port(argv[2]), atoi(argv[3]), argc == 5 ?
 		    atoi(argv[4]) : 10000);
+	if (argc == 3 && strcmp(argv[1], "splitecho") == 0)
+		return cmd_splitecho(parse_port(argv[2]));
 	if (argc == 4 && strcmp(argv[1], "slowread") == 0)
 		return cmd_slowread(parse_port(argv[2]), atol(argv[3]));
 	fprintf(stderr, "usage: tunnel-helper json PATH | hole PORT | "
 	    "eof PORT [MAX_MS] | rtt PORT COUNT [MAX_MS] | "
-	    "slowread PORT KIB_PER_S\n");
+	    "slowread PORT KIB_PER_S | splitecho PORT\n");
 	return 2;
 }
