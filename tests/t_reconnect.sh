@@ -221,31 +221,38 @@ done
 [ "$last" -ge $((BACKOFF_MAX_MS * 7 / 10)) ] || td_fail "delays never reached backoff_max: ${peaks[*]} ms"
 td_ok "post-TCP failures back off: planned delays ${peaks[*]} ms (initial ${BACKOFF_INITIAL_MS}, max ${BACKOFF_MAX_MS}), reason: $reason"
 
-td_stop "$HANGUP_PID"
-sshd_restart
-# The node sits in a long backoff now; `tunnelctl restart` bypasses it.
+# Right after a failure that planned a long delay, put the real sshd
+# back and ask for a restart: it must connect at once, not when planned.
 long_wait() {
 	local na
 	na=$(jget nodes.name=rc.ssh.next_attempt_s)
-	[ "$na" != null ] && awk -v v="$na" 'BEGIN { exit !(v >= 1.5) }'
+	[ "$na" != null ] && awk -v v="$na" 'BEGIN { exit !(v >= 2.5) }'
 }
-planned=null
-if td_wait 10 long_wait; then
-	planned=$(jget nodes.name=rc.ssh.next_attempt_s)
-fi
+td_wait 20 long_wait || td_fail "no delay of 2.5 s or more planned: $(jget nodes.name=rc.ssh.next_attempt_s)"
+planned_ms=$(awk -v v="$(jget nodes.name=rc.ssh.next_attempt_s)" 'BEGIN { printf "%d", v * 1000 }')
+t_plan=$(now_ms)
+td_stop "$HANGUP_PID"
+sshd_restart
+c_before=$(jget nodes.name=rc.ssh.connects)
+state_before=$(jget nodes.name=rc.state)
 t0=$(now_ms)
 ctl restart rc >/dev/null || td_fail "tunnelctl restart rc failed"
 td_wait 20 node_state rc up || td_fail "node not up 20 s after sshd returned: $(jget nodes.name=rc.reason)"
 t1=$(now_ms)
-if [ "$planned" != null ]; then
-	planned_ms=$(awk -v v="$planned" 'BEGIN { printf "%d", v * 1000 }')
-	[ $((t1 - t0)) -lt "$planned_ms" ] ||
-		td_fail "restart did not bypass the backoff: up after $((t1 - t0)) ms, the next attempt was due in $planned_ms ms"
-fi
 td_wait 10 traffic || td_fail "no traffic after the backoff series"
+left=$((planned_ms - (t0 - t_plan)))
+if [ "$state_before" = backoff ]; then
+	[ $((t1 - t0)) -lt "$left" ] ||
+		td_fail "restart did not bypass the backoff: up after $((t1 - t0)) ms, the planned attempt was $left ms away"
+	td_ok "tunnelctl restart during a backoff ($left ms still to wait): up after $((t1 - t0)) ms, traffic flows"
+else
+	# Swapping sshd in took longer than the planned delay: the
+	# check cannot be made this time (a slow machine), the rest holds.
+	td_ok "tunnelctl restart: node was already $state_before after the sshd swap; up after $((t1 - t0)) ms"
+fi
 c=$(jget nodes.name=rc.ssh.connects)
-[ "$c" = 3 ] || td_fail "connects is $c, want 3"
-td_ok "tunnelctl restart during a backoff of ${planned}s: up after $((t1 - t0)) ms, traffic flows, connects=3"
+[ "$c" = $((c_before + 1)) ] || td_fail "connects is $c after a restart from $c_before"
+CONNECTS=$c
 
 # ------------------------------------------------------------ sshd frozen
 sleep 6		# stable again
@@ -269,18 +276,20 @@ td_wait 30 node_state rc up || td_fail "node not up 30 s after sshd thawed: $(jg
 t1=$(now_ms)
 td_wait 10 traffic || td_fail "no traffic after the thaw"
 c=$(jget nodes.name=rc.ssh.connects)
-[ "$c" = 4 ] || td_fail "connects is $c, want 4"
-td_ok "sshd thawed: node up after $((t1 - t0)) ms, traffic flows, connects=4"
+CONNECTS=$((CONNECTS + 1))
+[ "$c" = "$CONNECTS" ] || td_fail "connects is $c, want $CONNECTS"
+td_ok "sshd thawed: node up after $((t1 - t0)) ms, traffic flows, connects=$c"
 
 # ------------------------------------------- sessions killed, listener kept
 sleep 6
 t0=$(now_ms)
 sshd_kill_sessions
-td_wait 20 eval '[ "$(jget nodes.name=rc.ssh.connects)" = 5 ] && node_state rc up' ||
+CONNECTS=$((CONNECTS + 1))
+td_wait 20 eval '[ "$(jget nodes.name=rc.ssh.connects)" = "$CONNECTS" ] && node_state rc up' ||
 	td_fail "no reconnect after the sessions were killed: $(jget nodes.name=rc.state) $(jget nodes.name=rc.reason)"
 t1=$(now_ms)
 td_wait 10 traffic || td_fail "no traffic after the sessions were killed"
-td_ok "sessions killed: reconnected and up after $((t1 - t0)) ms, connects=5"
+td_ok "sessions killed: reconnected and up after $((t1 - t0)) ms, connects=$CONNECTS"
 
 rc=0
 tunneld_stop || rc=$?
