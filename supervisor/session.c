@@ -384,7 +384,45 @@ session_hostkey(struct session *s)
 	return rc;
 }
 
-/* Refuse keys others can read, as OpenSSH does. */
+/*
+ * Refuse a key others can read, as OpenSSH's sshkey_perm_ok() does: only a
+ * key file we own is judged.  Fails the session; -1 then.
+ */
+static int
+session_key_perm(struct session *s, const char *path, const struct stat *st)
+{
+	if (st->st_uid == geteuid() && (st->st_mode & 077) != 0) {
+		session_fail(s, 0, "UNPROTECTED PRIVATE KEY FILE! Permissions "
+		    "%04o for '%s' are too open. It is required that your "
+		    "private key files are NOT accessible by others. This "
+		    "private key will be ignored.",
+		    (unsigned)(st->st_mode & 07777), path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * No identity in tunneld.conf: libssh offers the IdentityFile of ssh_config
+ * (first in its list once the config is read) without looking at its mode.
+ * An absolute path is judged like ours; defaults (%d/...) and a missing
+ * file are left to libssh.
+ */
+static int
+session_check_config_identity(struct session *s)
+{
+	char		*id = NULL;
+	struct stat	 st;
+	int		 rc = 0;
+
+	if (ssh_options_get(s->ssh, SSH_OPTIONS_IDENTITY, &id) != SSH_OK)
+		return 0;
+	if (id[0] == '/' && stat(id, &st) == 0)
+		rc = session_key_perm(s, id, &st);
+	ssh_string_free_char(id);
+	return rc;
+}
+
 static int
 session_load_identity(struct session *s)
 {
@@ -395,15 +433,8 @@ session_load_identity(struct session *s)
 		session_fail(s, 0, "identity %s: %s", path, strerror(errno));
 		return -1;
 	}
-	/* OpenSSH's sshkey_perm_ok(): only a key file we own is judged. */
-	if (st.st_uid == geteuid() && (st.st_mode & 077) != 0) {
-		session_fail(s, 0, "UNPROTECTED PRIVATE KEY FILE! Permissions "
-		    "%04o for '%s' are too open. It is required that your "
-		    "private key files are NOT accessible by others. This "
-		    "private key will be ignored.",
-		    (unsigned)(st.st_mode & 07777), path);
+	if (session_key_perm(s, path, &st) == -1)
 		return -1;
-	}
 	if (ssh_pki_import_privkey_file(path, NULL, NULL, NULL, &s->key) !=
 	    SSH_OK) {
 		session_fail(s, 0, "identity %s: cannot load private key "
@@ -455,7 +486,10 @@ session_step(struct session *s)
 		}
 		if (session_hostkey(s) == -1)
 			return;
-		if (s->node->conf->identity && session_load_identity(s) == -1)
+		if (s->node->conf->identity != NULL ?
+		    session_load_identity(s) == -1 :
+		    td->conf->ssh_config != NULL &&
+		    session_check_config_identity(s) == -1)
 			return;
 		s->phase = S_AUTH;
 		/* FALLTHROUGH */

@@ -87,6 +87,7 @@ conf_node() {
 sshd_setup
 sshd_key good
 sshd_key open
+sshd_key open2
 sshd_key alias
 sshd_key agent
 sshd_start
@@ -161,7 +162,7 @@ read -r kt kb _ <"$SSHD_DIR/host_ed25519.pub"
 echo "[127.0.0.1]:$SSHD_PORT $kt $kb" >"$SSHD_KNOWN_HOSTS"
 
 # --------------------------------------- key permissions, ssh_config alias
-chmod 0644 "$T/keys/open"
+chmod 0644 "$T/keys/open" "$T/keys/open2"
 cat >"$T/ssh_config" <<EOF
 # OpenSSH client syntax, read by tunneld only (never ~/.ssh/config)
 Host meshnode
@@ -170,6 +171,12 @@ Host meshnode
 	Port $SSHD_PORT
 	IdentityFile $T/keys/alias
 
+Host openalias
+	HostName 127.0.0.1
+	User $SSHD_USER
+	Port $SSHD_PORT
+	IdentityFile $T/keys/open2
+
 Host *
 	ConnectTimeout 3
 EOF
@@ -177,6 +184,7 @@ EOF
 	tunneld_conf_head ssh_config="$T/ssh_config"
 	conf_node open "$SSHD_USER@127.0.0.1:$SSHD_PORT" identity="$T/keys/open"
 	conf_node viaalias meshnode
+	conf_node openalias openalias
 } >"$T/auth.conf"
 saved_sock=${SSH_AUTH_SOCK-}
 unset SSH_AUTH_SOCK
@@ -194,6 +202,11 @@ never_up 3 open
 OPEN_FP=$(fp "$T/keys/open.pub")
 grep -q "$OPEN_FP" "$SSHD_DIR/log" && td_fail "open key: the key was offered to the server anyway"
 td_ok "a key readable by others is refused: $(jget nodes.name=open.reason)"
+want="Permissions 0644 for '$T/keys/open2' are too open"
+td_wait 10 reason_has openalias "$want" || td_fail "open IdentityFile: reason '$(jget nodes.name=openalias.reason)' lacks \"$want\""
+never_up 2 openalias
+grep -q "$(fp "$T/keys/open2.pub")" "$SSHD_DIR/log" && td_fail "open IdentityFile: the key was offered to the server anyway"
+td_ok "an ssh_config IdentityFile readable by others is refused the same way"
 tunneld_stop || td_fail "tunneld exited $?"
 [ -n "$saved_sock" ] && export SSH_AUTH_SOCK=$saved_sock
 
