@@ -363,15 +363,21 @@ sshd_start() {
 		td_fail "sshd_start: sshd did not come up on port $SSHD_PORT: $(tail -n 5 "$SSHD_DIR/log")"
 }
 
-# sshd_stop: TERM the listener and every per-connection child (sessions
-# survive their listener otherwise), CONT them first in case they are
-# frozen, wait (5 s), KILL what is left.
+# sshd_stop: freeze and KILL the listener, then TERM every per-connection
+# child (sessions survive their listener otherwise), CONT them first in
+# case they are frozen, wait (5 s), KILL what is left.
 sshd_stop() {
 	[ -n "${SSHD_PID:-}" ] || return 0
 	local -a all
+	# tunneld reconnects within milliseconds: a listener that is still
+	# running while its sessions are being stopped would accept a new one
+	# that nobody stops.  A frozen listener forks nothing; SIGKILL ends it
+	# without letting it run again.
+	kill -STOP "$SSHD_PID" 2>/dev/null || :
 	mapfile -t all < <(td_descendants "$SSHD_PID")
-	td__stop_pids 5 "$SSHD_PID" "${all[@]}"
+	kill -KILL "$SSHD_PID" 2>/dev/null || :
 	wait "$SSHD_PID" 2>/dev/null || :
+	[ ${#all[@]} -eq 0 ] || td__stop_pids 5 "${all[@]}"
 	SSHD_PID=
 	return 0
 }
