@@ -1,0 +1,542 @@
+/*
+ * tdbench: the traffic ends of tunneld's benchmarks (bench/tunnels.sh,
+ * bench/scale.sh).  One binary plays both ends so that the two sides of
+ * every measurement use the same socket code whatever carries the bytes
+ * (tunneld, ssh -L, or nothing):
+ *
+ *	tdbench serve ADDR:PORT [PIDFILE]
+ *		threaded server; each connection starts with one command byte:
+ *		'S' sink: read to EOF, answer the byte count (8 bytes, BE)
+ *		'G' source: read an 8-byte count N, send N bytes, close
+ *		'E' echo: per request of L bytes (L from a 4-byte BE header
+ *		    sent once), answer L bytes in one write
+ *		'T' like 'E', but the answer goes out in two writes, GAP
+ *		    microseconds apart (a 4-byte BE field after the length):
+ *		    an HTTP server's headers, then its body.  The shape that
+ *		    stalls a tunnel on Nagle + delayed ACK (issue 3)
+ *	tdbench put ADDR:PORT BYTES    upload; prints "MB/s SECONDS"
+ *	tdbench get ADDR:PORT BYTES    download; prints "MB/s SECONDS"
+ *	tdbench rr ADDR:PORT COUNT SIZE [split[:GAP_US]]
+ *		COUNT request/response round trips (after 20 not counted);
+ *		prints "p50_us p99_us max_us stalls", stalls being the
+ *		round trips that took 20 ms or more
+ *	tdbench ping ADDR:PORT TIMEOUT_MS
+ *		until one round trip through ADDR:PORT succeeds, try every
+ *		20 ms (each try bounded by 1 s), at most TIMEOUT_MS; prints
+ *		the ms it took and the number of tries; exit 1 on timeout
+ *
+ * Every socket this tool makes has TCP_NODELAY: what is measured is the
+ * carrier, not this tool's own Nagle delays.  Loopback only (the caller
+ * passes 127.x addresses).
+ */
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHUNK		(256 * 1024)
+#define RR_MAX		65536
+#define RR_WARMUP	20
+#define STALL_US	20000	/* a delayed-ACK wait is ~40 ms */
+
+static uint64_t
+now_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int
+parse_addr(const char *s, struct sockaddr_in *sin)
+{
+	char		 host[64];
+	const char	*colon = strrchr(s, ':');
+	size_t		 n;
+
+	if (colon == NULL || (n = colon - s) >= sizeof(host))
+		return -1;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((uint16_t)atoi(colon + 1));
+	return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
+}
+
+static void
+nodelay(int fd)
+{
+	int	one = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static int
+writeall(int fd, const void *buf, size_t len)
+{
+	const char	*p = buf;
+	ssize_t		 n;
+
+	while (len > 0) {
+		if ((n = write(fd, p, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* 0: all read; -1: error or EOF before LEN. */
+static int
+readall(int fd, void *buf, size_t len)
+{
+	char	*p = buf;
+	ssize_t	 n;
+
+	while (len > 0) {
+		if ((n = read(fd, p, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static void
+put64(unsigned char *b, uint64_t v)
+{
+	int	i;
+
+	for (i = 7; i >= 0; i--, v >>= 8)
+		b[i] = v & 0xff;
+}
+
+static uint64_t
+get64(const unsigned char *b)
+{
+	uint64_t	v = 0;
+	int		i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
+/* ---------------------------------------------------------------- server */
+
+static void
+serve_sink(int fd)
+{
+	char		*buf;
+	unsigned char	 b[8];
+	uint64_t	 total = 0;
+	ssize_t		 n;
+
+	if ((buf = malloc(CHUNK)) == NULL)
+		return;
+	while ((n = read(fd, buf, CHUNK)) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			free(buf);
+			return;
+		}
+		total += n;
+	}
+	free(buf);
+	put64(b, total);
+	(void)writeall(fd, b, sizeof(b));
+}
+
+static void
+serve_source(int fd)
+{
+	char		*buf;
+	unsigned char	 b[8];
+	uint64_t	 left;
+	size_t		 n;
+
+	if (readall(fd, b, sizeof(b)) == -1 || (buf = malloc(CHUNK)) == NULL)
+		return;
+	memset(buf, 'x', CHUNK);
+	for (left = get64(b); left > 0; left -= n) {
+		n = left < CHUNK ? left : CHUNK;
+		if (writeall(fd, buf, n) == -1)
+			break;
+	}
+	free(buf);
+}
+
+static void
+serve_echo(int fd, int split)
+{
+	unsigned char	hdr[8], buf[RR_MAX];
+	uint32_t	len, gap = 0;
+	size_t		half;
+
+	if (readall(fd, hdr, split ? 8 : 4) == -1)
+		return;
+	len = (uint32_t)hdr[0] << 24 | hdr[1] << 16 | hdr[2] << 8 | hdr[3];
+	if (split)
+		gap = (uint32_t)hdr[4] << 24 | hdr[5] << 16 | hdr[6] << 8 |
+		    hdr[7];
+	if (len == 0 || len > RR_MAX || gap > 1000000)
+		return;
+	half = split ? len / 2 : len;
+	while (readall(fd, buf, len) == 0) {
+		if (writeall(fd, buf, half) == -1)
+			return;
+		if (gap > 0)
+			usleep(gap);
+		if (half < len && writeall(fd, buf + half, len - half) == -1)
+			return;
+	}
+}
+
+static void *
+serve_conn(void *arg)
+{
+	int	fd = (int)(intptr_t)arg;
+	char	cmd;
+
+	nodelay(fd);
+	if (readall(fd, &cmd, 1) == 0) {
+		switch (cmd) {
+		case 'S':
+			serve_sink(fd);
+			break;
+		case 'G':
+			serve_source(fd);
+			break;
+		case 'E':
+			serve_echo(fd, 0);
+			break;
+		case 'T':
+			serve_echo(fd, 1);
+			break;
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+static int
+cmd_serve(const char *addr, const char *pidfile)
+{
+	struct sockaddr_in	sin;
+	pthread_attr_t		attr;
+	pthread_t		th;
+	int			lfd, fd, one = 1;
+	FILE			*f;
+
+	if (parse_addr(addr, &sin) == -1) {
+		fprintf(stderr, "tdbench: bad address %s\n", addr);
+		return 2;
+	}
+	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(lfd, 1024) == -1) {
+		fprintf(stderr, "tdbench: listen %s: %s\n", addr, strerror(errno));
+		return 1;
+	}
+	if (pidfile != NULL) {
+		if ((f = fopen(pidfile, "w")) == NULL)
+			return 1;
+		fprintf(f, "%ld\n", (long)getpid());
+		fclose(f);
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 512 * 1024);
+	for (;;) {
+		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
+			if (errno == EINTR || errno == ECONNABORTED ||
+			    errno == EMFILE || errno == ENFILE) {
+				if (errno != EINTR && errno != ECONNABORTED)
+					usleep(10000);
+				continue;
+			}
+			fprintf(stderr, "tdbench: accept: %s\n", strerror(errno));
+			return 1;
+		}
+		if (pthread_create(&th, &attr, serve_conn,
+		    (void *)(intptr_t)fd) != 0) {
+			fprintf(stderr, "tdbench: pthread_create failed\n");
+			close(fd);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- client */
+
+static int
+dial(const char *addr)
+{
+	struct sockaddr_in	sin;
+	int			fd;
+
+	if (parse_addr(addr, &sin) == -1) {
+		fprintf(stderr, "tdbench: bad address %s\n", addr);
+		return -1;
+	}
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return -1;
+	}
+	nodelay(fd);
+	return fd;
+}
+
+static int
+cmd_put(const char *addr, uint64_t bytes)
+{
+	static char	buf[CHUNK];
+	unsigned char	b[8];
+	uint64_t	t0, t1, left;
+	size_t		n;
+	int		fd;
+
+	memset(buf, 'y', sizeof(buf));
+	t0 = now_us();
+	if ((fd = dial(addr)) == -1 || writeall(fd, "S", 1) == -1) {
+		fprintf(stderr, "tdbench put: %s: %s\n", addr, strerror(errno));
+		return 1;
+	}
+	for (left = bytes; left > 0; left -= n) {
+		n = left < sizeof(buf) ? left : sizeof(buf);
+		if (writeall(fd, buf, n) == -1) {
+			fprintf(stderr, "tdbench put: write: %s\n", strerror(errno));
+			return 1;
+		}
+	}
+	shutdown(fd, SHUT_WR);
+	/* The sink's count arrives once every byte went through. */
+	if (readall(fd, b, sizeof(b)) == -1 || get64(b) != bytes) {
+		fprintf(stderr, "tdbench put: sink counted %llu of %llu bytes\n",
+		    (unsigned long long)get64(b), (unsigned long long)bytes);
+		return 1;
+	}
+	t1 = now_us();
+	close(fd);
+	printf("%.1f %.3f\n", bytes / 1e6 / ((t1 - t0) / 1e6), (t1 - t0) / 1e6);
+	return 0;
+}
+
+static int
+cmd_get(const char *addr, uint64_t bytes)
+{
+	static char	buf[CHUNK];
+	unsigned char	b[9];
+	uint64_t	t0, t1, total = 0;
+	ssize_t		n;
+	int		fd;
+
+	t0 = now_us();
+	b[0] = 'G';
+	put64(b + 1, bytes);
+	if ((fd = dial(addr)) == -1 || writeall(fd, b, sizeof(b)) == -1) {
+		fprintf(stderr, "tdbench get: %s: %s\n", addr, strerror(errno));
+		return 1;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "tdbench get: read: %s\n", strerror(errno));
+			return 1;
+		}
+		total += n;
+	}
+	t1 = now_us();
+	close(fd);
+	if (total != bytes) {
+		fprintf(stderr, "tdbench get: got %llu of %llu bytes\n",
+		    (unsigned long long)total, (unsigned long long)bytes);
+		return 1;
+	}
+	printf("%.1f %.3f\n", bytes / 1e6 / ((t1 - t0) / 1e6), (t1 - t0) / 1e6);
+	return 0;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* One round trip of LEN bytes on FD. */
+static int
+rr_once(int fd, unsigned char *buf, uint32_t len)
+{
+	return writeall(fd, buf, len) == -1 || readall(fd, buf, len) == -1 ?
+	    -1 : 0;
+}
+
+static int
+rr_open(const char *addr, uint32_t len, int split, uint32_t gap)
+{
+	unsigned char	hdr[9];
+	int		fd;
+
+	if ((fd = dial(addr)) == -1)
+		return -1;
+	hdr[0] = split ? 'T' : 'E';
+	hdr[1] = len >> 24;
+	hdr[2] = len >> 16;
+	hdr[3] = len >> 8;
+	hdr[4] = len;
+	hdr[5] = gap >> 24;
+	hdr[6] = gap >> 16;
+	hdr[7] = gap >> 8;
+	hdr[8] = gap;
+	if (writeall(fd, hdr, split ? 9 : 5) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+cmd_rr(const char *addr, int count, uint32_t len, int split, uint32_t gap)
+{
+	static unsigned char	buf[RR_MAX];
+	uint64_t		*lat, t0;
+	int			fd, i, stalls = 0;
+
+	if (count < 1 || len == 0 || len > RR_MAX)
+		return 2;
+	if ((lat = calloc(count, sizeof(*lat))) == NULL)
+		return 1;
+	memset(buf, 'r', len);
+	if ((fd = rr_open(addr, len, split, gap)) == -1) {
+		fprintf(stderr, "tdbench rr: %s: %s\n", addr, strerror(errno));
+		return 1;
+	}
+	for (i = 0; i < RR_WARMUP + count; i++) {
+		t0 = now_us();
+		if (rr_once(fd, buf, len) == -1) {
+			fprintf(stderr, "tdbench rr: round trip %d failed\n", i);
+			return 1;
+		}
+		if (i >= RR_WARMUP)
+			lat[i - RR_WARMUP] = now_us() - t0;
+	}
+	close(fd);
+	for (i = 0; i < count; i++)
+		if (lat[i] >= STALL_US)
+			stalls++;
+	qsort(lat, count, sizeof(*lat), cmp_u64);
+	printf("%llu %llu %llu %d\n", (unsigned long long)lat[count / 2],
+	    (unsigned long long)lat[(count * 99) / 100 - (count >= 100)],
+	    (unsigned long long)lat[count - 1], stalls);
+	free(lat);
+	return 0;
+}
+
+/* One round trip on a fresh connection, bounded by 1 s. */
+static int
+ping_once(const char *addr)
+{
+	unsigned char	buf[16];
+	struct timeval	tv = { 1, 0 };
+	int		fd, rc;
+
+	if ((fd = rr_open(addr, sizeof(buf), 0, 0)) == -1)
+		return -1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	memset(buf, 'p', sizeof(buf));
+	rc = rr_once(fd, buf, sizeof(buf));
+	close(fd);
+	return rc;
+}
+
+static int
+cmd_ping(const char *addr, long timeout_ms)
+{
+	uint64_t	t0 = now_us(), deadline = t0 + timeout_ms * 1000ULL;
+	long		tries = 0;
+
+	while (tries < 1000000) {
+		tries++;
+		if (ping_once(addr) == 0) {
+			printf("%.0f %ld\n", (now_us() - t0) / 1e3, tries);
+			return 0;
+		}
+		if (now_us() >= deadline)
+			break;
+		usleep(20000);
+	}
+	printf("timeout %ld\n", tries);
+	return 1;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: tdbench serve ADDR:PORT [PIDFILE]\n"
+	    "       tdbench put|get ADDR:PORT BYTES\n"
+	    "       tdbench rr ADDR:PORT COUNT SIZE [split[:GAP_US]]\n"
+	    "       tdbench ping ADDR:PORT TIMEOUT_MS\n");
+	exit(2);
+}
+
+int
+main(int argc, char *argv[])
+{
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 3)
+		usage();
+	if (strcmp(argv[1], "serve") == 0)
+		return cmd_serve(argv[2], argc > 3 ? argv[3] : NULL);
+	if (strcmp(argv[1], "put") == 0 && argc == 4)
+		return cmd_put(argv[2], strtoull(argv[3], NULL, 10));
+	if (strcmp(argv[1], "get") == 0 && argc == 4)
+		return cmd_get(argv[2], strtoull(argv[3], NULL, 10));
+	if (strcmp(argv[1], "rr") == 0 && (argc == 5 || argc == 6)) {
+		int		split = 0;
+		uint32_t	gap = 0;
+
+		if (argc == 6 && strncmp(argv[5], "split", 5) == 0) {
+			split = 1;
+			if (argv[5][5] == ':')
+				gap = (uint32_t)strtoul(argv[5] + 6, NULL, 10);
+		} else if (argc == 6 && strcmp(argv[5], "one") != 0)
+			usage();
+		return cmd_rr(argv[2], atoi(argv[3]),
+		    (uint32_t)strtoul(argv[4], NULL, 10), split, gap);
+	}
+	if (strcmp(argv[1], "ping") == 0 && argc == 4)
+		return cmd_ping(argv[2], atol(argv[3]));
+	usage();
+	return 2;
+}
