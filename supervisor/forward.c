@@ -518,9 +518,21 @@ static void
 forward_drop_conns(struct forward *f)
 {
 	struct conn	*c;
+	struct linger	 rst = { 1, 0 };
+	evutil_socket_t	 fd;
 
-	while ((c = LIST_FIRST(&f->conns)) != NULL)
+	while ((c = LIST_FIRST(&f->conns)) != NULL) {
+		/*
+		 * Cut mid-stream: close with a reset, so that a client without
+		 * framing cannot take the cut for the end of the data.  A
+		 * socket a pool will hand to another node is left as it is.
+		 */
+		if ((c->opened || c->handback == NULL) && c->bev != NULL &&
+		    (fd = bufferevent_getfd(c->bev)) != -1)
+			(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst,
+			    sizeof(rst));
 		conn_free(c);
+	}
 }
 
 void

@@ -180,10 +180,21 @@ session_close(struct session *s)
 	if (s->key != NULL)
 		ssh_key_free(s->key);
 	if (s->ssh != NULL) {
-		/* libssh owns the fd once given: ssh_free() closes it. */
+		/*
+		 * libssh 0.10 closes a socket given by SSH_OPTIONS_FD in
+		 * ssh_free(), but ssh_disconnect() forgets it unclosed (seen
+		 * during key exchange and after a keepalive timeout): close it
+		 * here, or the fd leaks and the server's session, with the
+		 * remote ports it holds, lives on.  One thread: the number
+		 * cannot have been reused in between.
+		 */
+		int fd = s->fd;
+
 		if (ssh_is_connected(s->ssh))
 			ssh_disconnect(s->ssh);
 		ssh_free(s->ssh);
+		if (fd != -1 && fcntl(fd, F_GETFD) != -1)
+			close(fd);
 	} else if (s->fd != -1)
 		close(s->fd);
 	free(s);
