@@ -23,3 +23,21 @@ backoff_delay(unsigned attempt, const struct backoff_params *p, double rnd)
 		d = 1.0;
 	return (uint64_t)llround(d);
 }
+
+uint64_t
+backoff_next(const struct backoff_params *p, uint64_t retry_refused,
+    uint64_t stable_after, const struct backoff_event *ev, unsigned *attempt,
+    double rnd)
+{
+	if (ev->was_up && ev->lived_ms >= stable_after)
+		*attempt = 0;
+	if (ev->tcp_level)
+		return retry_refused;
+	if (ev->was_up && ev->lived_ms >= p->initial) {
+		/* Later failures of this series still back off from here. */
+		if (*attempt == 0)
+			*attempt = 1;
+		return 0;
+	}
+	return backoff_delay(++*attempt, p, rnd);
+}

@@ -24,4 +24,25 @@ struct backoff_params {
 uint64_t	backoff_delay(unsigned attempt, const struct backoff_params *,
 		    double rnd);
 
+/* Why a node has no session now. */
+struct backoff_event {
+	int		tcp_level;	/* TCP connect refused/unreachable/no answer */
+	int		was_up;		/* an established session was lost */
+	uint64_t	lived_ms;	/* ... after this long */
+};
+
+/*
+ * The delay before the next attempt, updating *ATTEMPT (failures since the
+ * last stable session):
+ * - a session that lived stable_after resets the count;
+ * - a refused TCP connect costs the server nothing: retry_refused, always;
+ * - a lost session that lived at least `initial`: at once (the server is
+ *   probably back, or its TCP connect will say it is not);
+ * - anything else (handshake, host key, auth failures, a session that died
+ *   at birth) backs off exponentially: each costs the server a log line.
+ */
+uint64_t	backoff_next(const struct backoff_params *, uint64_t retry_refused,
+		    uint64_t stable_after, const struct backoff_event *,
+		    unsigned *attempt, double rnd);
+
 #endif

@@ -246,25 +246,19 @@ node_session_lost(struct node *n, const char *reason, int tcp_level)
 	struct backoff_params	 bp = { c->backoff_initial, c->backoff_max,
 				    c->backoff_multiplier, c->backoff_jitter };
 	static uint64_t		 seq;
+	struct backoff_event	 ev;
 	struct timeval		 tv;
 	uint64_t		 now = now_ms(), delay;
 	int			 same, was_up = n->session_up_at != 0;
 
-	if (was_up && now - n->session_up_at >= c->stable_after)
-		n->attempt = 0;
+	ev.tcp_level = tcp_level;
+	ev.was_up = was_up;
+	ev.lived_ms = was_up ? now - n->session_up_at : 0;
 	n->session_up_at = 0;
 	probe_session_down(n);	/* its channel went with the session */
-
-	if (tcp_level)
-		delay = c->retry_refused;
-	else if (was_up && n->attempt == 0) {
-		/* A good session died: try again at once, like autossh. */
-		delay = 0;
-		n->attempt = 1;
-	} else
-		delay = backoff_delay(++n->attempt, &bp,
-		    (double)((seq++ * 2654435761u + (uint64_t)random()) %
-		    1000000) / 1000000.0);
+	delay = backoff_next(&bp, c->retry_refused, c->stable_after, &ev,
+	    &n->attempt, (double)((seq++ * 2654435761u + (uint64_t)random()) %
+	    1000000) / 1000000.0);
 
 	same = strcmp(n->last_error, reason) == 0;
 	snprintf(n->last_error, sizeof(n->last_error), "%s", reason);

@@ -57,6 +57,37 @@ START_TEST(backoff_degenerate_params)
 }
 END_TEST
 
+START_TEST(backoff_next_rules)
+{
+	struct backoff_params	p = { 1000, 60000, 2.0, 0.0 };
+	struct backoff_event	refused = { 1, 0, 0 }, handshake = { 0, 0, 0 };
+	struct backoff_event	lost_short = { 0, 1, 4000 };
+	struct backoff_event	lost_stable = { 0, 1, 30000 };
+	struct backoff_event	born_dead = { 0, 1, 50 };
+	unsigned		a = 0;
+
+	/* Refused TCP: retry_refused however long, the count untouched. */
+	ck_assert_uint_eq(backoff_next(&p, 1000, 30000, &refused, &a, 0.5), 1000);
+	ck_assert_uint_eq(a, 0);
+	/* Handshake failures double. */
+	ck_assert_uint_eq(backoff_next(&p, 1000, 30000, &handshake, &a, 0.5), 1000);
+	ck_assert_uint_eq(backoff_next(&p, 1000, 30000, &handshake, &a, 0.5), 2000);
+	ck_assert_uint_eq(backoff_next(&p, 1000, 30000, &handshake, &a, 0.5), 4000);
+	ck_assert_uint_eq(a, 3);
+	/* A session that lived 4 s was lost: at once, even mid-series... */
+	ck_assert_uint_eq(backoff_next(&p, 1000, 30000, &lost_short, &a, 0.5), 0);
+	ck_assert_uint_eq(a, 3);
+	/* ... and a handshake failure after it goes on from the series. */
+	ck_assert_uint_eq(backoff_next(&p, 1000, 30000, &handshake, &a, 0.5), 8000);
+	/* A session dying at birth is a failure like a handshake's. */
+	ck_assert_uint_eq(backoff_next(&p, 1000, 30000, &born_dead, &a, 0.5), 16000);
+	/* A stable session resets the series. */
+	ck_assert_uint_eq(backoff_next(&p, 1000, 30000, &lost_stable, &a, 0.5), 0);
+	ck_assert_uint_eq(a, 1);
+	ck_assert_uint_eq(backoff_next(&p, 1000, 30000, &handshake, &a, 0.5), 2000);
+}
+END_TEST
+
 START_TEST(state_table)
 {
 	struct node_facts	 f;
@@ -269,6 +300,7 @@ core_suite(void)
 	tcase_add_test(tc, backoff_doubles_to_cap);
 	tcase_add_test(tc, backoff_jitter_bounds);
 	tcase_add_test(tc, backoff_degenerate_params);
+	tcase_add_test(tc, backoff_next_rules);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("state");
 	tcase_add_test(tc, state_table);
