@@ -1,4 +1,5 @@
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -42,7 +43,9 @@ enum conn_state {
 struct conn {
 	LIST_ENTRY(conn)	 entry;
 	struct forward		*fwd;
-	struct bufferevent	*bev;
+	struct bufferevent	*bev;	/* writes the local socket */
+	struct event		*ev_rd;	/* reads it: see conn_read() */
+	struct evbuffer		*in;	/* read from it, not yet on the channel */
 	ssh_channel		 chan;
 	struct ssh_channel_callbacks_struct cb;
 	enum conn_state		 state;
@@ -55,6 +58,7 @@ struct conn {
 	unsigned		 shut_wr:1;	/* we shut the local socket's write side */
 	unsigned		 out_full:1;	/* data waits in libssh for the local side */
 	unsigned		 opened:1;	/* the channel was granted */
+	unsigned		 rd_on:1;	/* ev_rd is added */
 	/* forward_attach(): told once whether the channel opened. */
 	void			(*handback)(evutil_socket_t, void *);
 	void			*handback_arg;
@@ -147,10 +151,90 @@ conn_set_callbacks(struct conn *c)
 	ssh_set_channel_callbacks(c->chan, &c->cb);
 }
 
+/* Watch the local socket for reading, or stop; no syscall unless it changes. */
 static void
-conn_bev_read(struct bufferevent *bev, void *arg)
+conn_rd_set(struct conn *c, int on)
 {
-	conn_step(arg);
+	if (c->ev_rd == NULL || c->rd_on == !!on)
+		return;
+	if (on)
+		event_add(c->ev_rd, NULL);
+	else
+		event_del(c->ev_rd);
+	c->rd_on = !!on;
+}
+
+static void	conn_read(evutil_socket_t, short, void *);
+
+/* The channel is open: start reading the local socket (see conn_read()). */
+static int
+conn_rd_new(struct conn *c)
+{
+	evutil_socket_t	fd = bufferevent_getfd(c->bev);
+
+	if (c->ev_rd == NULL && (fd == -1 ||
+	    (c->ev_rd = event_new(td->base, fd, EV_READ | EV_PERSIST,
+	    conn_read, c)) == NULL))
+		return -1;
+	return 0;
+}
+
+/*
+ * The local socket is readable.  Read here, not by the bufferevent:
+ * libevent 2.1's evbuffer_read() takes at most 4 KiB per call, so a bulk
+ * upload went out as 4 KiB SSH packets, each with its own loop turn,
+ * send(), poll() and ioctl() (a third of OpenSSH's speed, measured).  One
+ * readv() takes all the socket holds, up to CONN_BUF_MAX held here.
+ */
+static void
+conn_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	struct evbuffer	*in = c->in;
+	struct evbuffer_iovec v[2];
+	struct iovec	 iov[2];
+	size_t		 have, room, left;
+	ssize_t		 r;
+	int		 i, nv;
+
+	have = evbuffer_get_length(in);
+	if (have >= CONN_BUF_MAX || c->state != C_OPEN) {
+		conn_rd_set(c, 0);
+		return;
+	}
+	room = CONN_BUF_MAX - have;
+	if ((nv = evbuffer_reserve_space(in, (ev_ssize_t)room, v, 2)) <= 0) {
+		c->state = C_DEAD;
+		conn_step(c);
+		return;
+	}
+	for (i = 0, left = room; i < nv; i++) {
+		if (v[i].iov_len > left)
+			v[i].iov_len = left;
+		left -= v[i].iov_len;
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	r = readv(fd, iov, nv);
+	if (r > 0) {
+		for (i = 0, left = (size_t)r; i < nv && left > 0; i++) {
+			if (v[i].iov_len > left)
+				v[i].iov_len = left;
+			left -= v[i].iov_len;
+		}
+		if (evbuffer_commit_space(in, v, i) == -1) {
+			log_warnx("%s: evbuffer_commit_space failed", __func__);
+			c->state = C_DEAD;
+		}
+	} else if (r == 0) {
+		c->local_eof = 1;
+		conn_rd_set(c, 0);
+	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		log_debug("%s: %s: %s", __func__, c->fwd->node->conf->name,
+		    strerror(errno));
+		c->state = C_DEAD;
+	}
+	conn_step(c);
 }
 
 static void
@@ -170,7 +254,9 @@ conn_bev_event(struct bufferevent *bev, short what, void *arg)
 		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP,
 		    TCP_NODELAY, &one, sizeof(one));
 		c->state = C_OPEN;
-		bufferevent_enable(bev, EV_READ | EV_WRITE);
+		if (conn_rd_new(c) == -1)
+			c->state = C_DEAD;
+		bufferevent_enable(bev, EV_WRITE);
 	} else if (what & BEV_EVENT_EOF) {
 		c->local_eof = 1;
 	} else if (what & BEV_EVENT_ERROR) {
@@ -194,15 +280,16 @@ conn_new(struct forward *f, evutil_socket_t fd, ssh_channel chan)
 	c->fwd = f;
 	c->chan = chan;
 	c->bev = bufferevent_socket_new(td->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
+	if (c->bev == NULL || (c->in = evbuffer_new()) == NULL) {
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
 		free(c);
 		return NULL;
 	}
-	bufferevent_setcb(c->bev, conn_bev_read, conn_bev_write,
-	    conn_bev_event, c);
-	/* Read no more than one buffer ahead of what the channel took. */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_BUF_MAX);
+	bufferevent_setcb(c->bev, NULL, conn_bev_write, conn_bev_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, CONN_BUF_MAX / 2, 0);
+	/* As for reading: one writev() for all we hold, not 16 KiB. */
+	bufferevent_set_max_single_write(c->bev, CONN_BUF_MAX);
 	LIST_INSERT_HEAD(&f->conns, c, entry);
 	f->active++;
 	f->total++;
@@ -229,6 +316,9 @@ conn_free(struct conn *c)
 			ssh_channel_close(c->chan);
 		ssh_channel_free(c->chan);
 	}
+	if (c->ev_rd != NULL)
+		event_free(c->ev_rd);
+	evbuffer_free(c->in);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	free(c);
@@ -240,7 +330,7 @@ conn_free(struct conn *c)
 static int
 conn_pump_out(struct conn *c)
 {
-	struct evbuffer	*in = bufferevent_get_input(c->bev);
+	struct evbuffer	*in = c->in;
 	ssh_session	 ss = ssh_channel_get_session(c->chan);
 	size_t		 len, n;
 	uint32_t	 win;
@@ -335,18 +425,20 @@ conn_step(struct conn *c)
 				c->handback = NULL;
 			}
 			conn_set_callbacks(c);
-			bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+			if (conn_rd_new(c) == -1)
+				c->state = C_DEAD;
+			bufferevent_enable(c->bev, EV_WRITE);
 		}
 	}
 	if (c->state == C_OPEN) {
-		in = bufferevent_get_input(c->bev);
+		in = c->in;
 		out = bufferevent_get_output(c->bev);
 		if (conn_pump_out(c) == -1 || conn_pump_in(c) == -1)
 			c->state = C_DEAD;
 		else {
 			/* Read on only while the channel keeps up. */
-			if (!c->local_eof && evbuffer_get_length(in) < CONN_BUF_MAX)
-				bufferevent_enable(c->bev, EV_READ);
+			conn_rd_set(c, !c->local_eof &&
+			    evbuffer_get_length(in) < CONN_BUF_MAX);
 			if (c->local_eof && !c->eof_sent &&
 			    evbuffer_get_length(in) == 0 && !c->chan_closed) {
 				ssh_channel_send_eof(c->chan);
@@ -414,7 +506,6 @@ forward_attach(struct forward *f, evutil_socket_t fd, const struct sockaddr *sa,
 	c->handback = handback;
 	c->handback_arg = arg;
 	c->state = C_OPENING;
-	bufferevent_disable(c->bev, EV_READ);
 	conn_step(c);
 	return 0;
 }
