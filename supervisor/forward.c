@@ -31,6 +31,7 @@
  */
 #define CONN_BUF_MAX	(256 * 1024)
 #define CONN_CHUNK	(32 * 1024)
+#define CONN_WRITE_MAX	(CONN_BUF_MAX)	/* per ssh_channel_write() */
 #define CONNS_MAX	1024		/* per forward */
 
 enum conn_state {
@@ -337,16 +338,29 @@ conn_pump_out(struct conn *c)
 	int		 rc;
 
 	while ((len = evbuffer_get_length(in)) > 0) {
-		/* Output libssh could not send yet: let it drain first. */
-		if (ssh_get_poll_flags(ss) & SSH_WRITE_PENDING)
+		/*
+		 * Output libssh could not send yet: let it drain first, so
+		 * that libssh holds at most one write.  (Not WRITE_PENDING:
+		 * libssh sets it after every send, sent out or not.)  Sends
+		 * what it holds when the socket takes it; no syscall when it
+		 * holds nothing.
+		 */
+		if ((rc = ssh_blocking_flush(ss, 0)) == SSH_ERROR)
+			return -1;
+		if (rc == SSH_AGAIN)
 			return 0;
 		if ((win = ssh_channel_window_size(c->chan)) == 0)
 			return 0;
+		/*
+		 * All we hold in one write: libssh cuts it into packets and
+		 * sends them with one send() at the end, where a write per
+		 * piece cost a send(), a poll() and a loop turn each.
+		 */
 		n = len;
 		if (n > win)
 			n = win;
-		if (n > CONN_CHUNK)
-			n = CONN_CHUNK;
+		if (n > CONN_WRITE_MAX)
+			n = CONN_WRITE_MAX;
 		rc = ssh_channel_write(c->chan, evbuffer_pullup(in, n), n);
 		if (rc == SSH_ERROR)
 			return -1;

@@ -102,10 +102,35 @@ session_ssh(struct session *s)
 void
 session_flush(struct session *s)
 {
+	int	rc;
+
 	if (s->ssh == NULL || s->fd == -1)
 		return;
-	if (ssh_get_poll_flags(s->ssh) & SSH_WRITE_PENDING)
-		event_add(s->ev_write, NULL);
+	if (!(ssh_get_poll_flags(s->ssh) & SSH_WRITE_PENDING))
+		return;
+	/*
+	 * libssh 0.10 sets WRITE_PENDING after every send(), whether or not
+	 * anything is left: arming EV_WRITE on it alone cost a loop turn, an
+	 * epoll_ctl pair and a poll() per packet, and held bulk uploads at
+	 * one packet per turn.  Once up, try to send what is queued (no
+	 * syscall when nothing is) and wait for the socket only when the
+	 * kernel would not take it all.
+	 */
+	if (s->phase == S_UP) {
+		rc = ssh_blocking_flush(s->ssh, 0);
+		/*
+		 * That poll (or one inside a channel write before it) may
+		 * have found the connection gone, and libssh then closes the
+		 * socket: no event would come for it.  session_io() tells.
+		 */
+		if (!ssh_is_connected(s->ssh)) {
+			event_active(s->ev_read, EV_READ, 0);
+			return;
+		}
+		if (rc != SSH_AGAIN)
+			return;
+	}
+	event_add(s->ev_write, NULL);
 }
 
 void
@@ -593,6 +618,7 @@ session_io(evutil_socket_t fd, short what, void *arg)
 {
 	struct session	*s = arg;
 	struct node	*n = s->node;
+	uint64_t	 rx0 = s->sock.in_bytes;
 	int		 i, one = 1;
 
 	switch (s->phase) {
@@ -635,9 +661,12 @@ session_io(evutil_socket_t fd, short what, void *arg)
 	 * its second SSH packet waiting for our ACK of the first, which the
 	 * kernel delays up to 40 ms: 44 ms per request through a local
 	 * forward, measured (t_forward.sh).  Setting TCP_QUICKACK sends the
-	 * pending ACK at once; the kernel drops it again, hence every time.
+	 * pending ACK at once; the kernel drops it again, hence every time
+	 * something was read (and only then: nothing waits for an ACK else).
 	 */
-	(void)setsockopt(s->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+	if (s->sock.in_bytes != rx0)
+		(void)setsockopt(s->fd, IPPROTO_TCP, TCP_QUICKACK, &one,
+		    sizeof(one));
 	if (s->greq != NULL)
 		session_greq(s);
 	session_rtt_sample(s);
