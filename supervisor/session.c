@@ -31,6 +31,8 @@ enum session_phase {
 	S_UP,
 };
 
+#define SESSION_READS_MAX	64	/* libssh reads per wakeup, 4 KiB each */
+
 static const char *phase_names[] = {
 	"name resolution", "TCP connect", "key exchange", "authentication",
 	"session",
@@ -636,11 +638,13 @@ session_io(evutil_socket_t fd, short what, void *arg)
 	}
 
 	/*
-	 * libssh reads at most 4 KiB per poll; take a few helpings while the
-	 * socket stays readable so that bulk transfers need fewer loop turns.
+	 * libssh reads at most 4 KiB per poll; take helpings while the socket
+	 * stays readable so that bulk transfers need fewer loop turns.  Bytes
+	 * read, not packets: a 32 KiB packet takes 8 helpings, and stopping
+	 * at the first that completes none cut a wakeup to one or two.
 	 */
-	for (i = 0; i < 16; i++) {
-		uint64_t before = s->raw.in_bytes;
+	for (i = 0; i < SESSION_READS_MAX; i++) {
+		uint64_t before = s->sock.in_bytes;
 
 		if (ssh_event_dopoll(s->sshev, 0) == SSH_ERROR ||
 		    !ssh_is_connected(s->ssh)) {
@@ -652,7 +656,7 @@ session_io(evutil_socket_t fd, short what, void *arg)
 		}
 		if (n->sess != s)
 			return;
-		if (s->raw.in_bytes == before)
+		if (s->sock.in_bytes == before)
 			break;
 	}
 	/*
