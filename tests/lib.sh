@@ -170,6 +170,13 @@ td_descendants() {
 	done
 }
 
+# td_sanitized: tunneld is built with AddressSanitizer.  Its allocator's
+# quarantine and shadow memory then dominate RSS, so memory bounds are
+# judged in the plain build only.
+td_sanitized() {
+	ldd "$TUNNELD" 2>/dev/null | grep -q libasan
+}
+
 # td_alive PID: PID exists and is not a zombie.
 td_alive() {
 	td__stat "$1" && [ "$TD__STATE" != Z ] && [ "$TD__STATE" != X ]
