@@ -178,13 +178,6 @@ sshd_kill9() {
 	SSHD_PID=
 }
 
-# sshd_down: sshd_stop (SIGTERM, sessions included) without that race:
-# frozen first, every session is in the list sshd_stop signals.
-sshd_down() {
-	[ -n "${SSHD_PID:-}" ] || return 0
-	sshd_freeze
-	sshd_stop
-}
 
 # ------------------------------------------------------------- the mesh
 
@@ -333,7 +326,7 @@ while :; do
 		sshd_thaw
 		;;
 	squat)
-		sshd_down
+		sshd_stop
 		"$SOAK" squat "${R_PORT[node]}" $((dur + 30000)) </dev/null >"$T/squat.out" 2>&1 &
 		SQ=$!
 		td_track "$SQ"

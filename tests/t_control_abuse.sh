@@ -19,21 +19,6 @@
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
 td_setup
 
-# lport: td_port, but below the kernel's ephemeral range when it can: an
-# outgoing connection (an SSH session, a forwarded connection) may take a
-# port of that range at any moment, and a listener could not bind it then.
-eph_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null) || eph_lo=32768
-lport() {
-	local p i
-	for ((i = 0; i < 100; i++)); do
-		p=$(td_port) || return 1
-		if [ "$p" -lt "${eph_lo:-32768}" ]; then
-			echo "$p"
-			return 0
-		fi
-	done
-	td_port
-}
 
 ABUSE=${TD_CTL_ABUSE:-$top_builddir/tests/ctl-abuse}
 [ -x "$ABUSE" ] || td_fail "$ABUSE is not built (make check builds it)"
@@ -59,7 +44,7 @@ fi
 # Another user must reach the socket: $T is mktemp's 0700.
 chmod 755 "$T"
 
-p_far=$(lport)
+p_far=$(td_port)
 closed=$(td_port)
 { tunneld_conf_head admin_group="$admin_group"; cat <<EOF; } >"$T/tunneld.conf"
 [node hub]

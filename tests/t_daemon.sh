@@ -26,21 +26,6 @@
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
 td_setup
 
-# lport: td_port, but below the kernel's ephemeral range when it can: an
-# outgoing connection (an SSH session, a forwarded connection) may take a
-# port of that range at any moment, and a listener could not bind it then.
-eph_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null) || eph_lo=32768
-lport() {
-	local p i
-	for ((i = 0; i < 100; i++)); do
-		p=$(td_port) || return 1
-		if [ "$p" -lt "${eph_lo:-32768}" ]; then
-			echo "$p"
-			return 0
-		fi
-	done
-	td_port
-}
 
 # Every tunneld this test starts runs under TD_TUNNELD_WRAPPER when set
 # (make valgrind), like those of tunneld_start.
@@ -143,9 +128,9 @@ td_ok "--check-config: 12 errors of 12 kinds reported with file:line, exit 78"
 # ------------------------------------------------------- start: READY=1
 
 notify_listen
-p_far=$(lport)
-p_off=$(lport)
-p_busy=$(lport)
+p_far=$(td_port)
+p_off=$(td_port)
+p_busy=$(td_port)
 closed=$(td_port)	# nothing listens there: `far` stays in backoff
 write_conf() {
 	{ tunneld_conf_head; cat <<EOF; } >"$T/tunneld.conf"
@@ -344,9 +329,9 @@ mode=$(stat -c '%A %U' "$T/control.sock")
 td_ok "control socket: $mode"
 
 # A second daemon on the same socket must not steal it from the first.
-p_two=$(lport)
+p_two=$(td_port)
 sed -e "s|^local_forward = 127.0.0.1:$p_far |local_forward = 127.0.0.1:$p_two |" \
-    -e "s|^local_forward = 127.0.0.1:$p_off |local_forward = 127.0.0.1:$(lport) |" \
+    -e "s|^local_forward = 127.0.0.1:$p_off |local_forward = 127.0.0.1:$(td_port) |" \
     "$T/tunneld.conf" >"$T/second.conf"
 rc=0
 timeout 60 "${wrap[@]}" "$TUNNELD" --config "$T/second.conf" --foreground --log stderr \

@@ -16,22 +16,6 @@
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
 td_setup
 
-# sshd_down: like sshd_stop, without its race: sshd_stop signals the listener
-# and the sessions it has at that moment, and a daemon that reconnects within
-# milliseconds (as tunneld does after a good session dies) can be accepted by
-# the dying listener into a session nobody stops.  So the listener is frozen
-# first (it accepts nothing more), its sessions are ended, then it is killed.
-sshd_down() {
-	local p
-	[ -n "${SSHD_PID:-}" ] || return 0
-	kill -STOP "$SSHD_PID" 2>/dev/null || :
-	for p in $(td_descendants "$SSHD_PID"); do
-		kill -CONT "$p" 2>/dev/null || :
-		kill -TERM "$p" 2>/dev/null || :
-	done
-	kill -KILL "$SSHD_PID" 2>/dev/null || :
-	sshd_stop
-}
 
 HELPER=$top_builddir/tests/tunnel-helper
 [ -x "$HELPER" ] || td_fail "$HELPER is not built (make check builds it)"
@@ -142,7 +126,7 @@ td_ok "accept-new: first key recorded ($HOST_FP) and the node is up"
 cp "$KH_NEW" "$T/kh_new.orig"
 
 # The server's host key changes: accept-new is now strict.
-sshd_down
+sshd_stop
 rm -f "$SSHD_DIR/host_ed25519" "$SSHD_DIR/host_ed25519.pub"
 ssh-keygen -q -t ed25519 -N '' -C rotated -f "$SSHD_DIR/host_ed25519" </dev/null
 NEW_FP=$(fp "$SSHD_DIR/host_ed25519.pub")

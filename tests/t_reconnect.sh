@@ -18,22 +18,6 @@
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
 td_setup
 
-# sshd_down: like sshd_stop, without its race: sshd_stop signals the listener
-# and the sessions it has at that moment, and a daemon that reconnects within
-# milliseconds (as tunneld does after a good session dies) can be accepted by
-# the dying listener into a session nobody stops.  So the listener is frozen
-# first (it accepts nothing more), its sessions are ended, then it is killed.
-sshd_down() {
-	local p
-	[ -n "${SSHD_PID:-}" ] || return 0
-	kill -STOP "$SSHD_PID" 2>/dev/null || :
-	for p in $(td_descendants "$SSHD_PID"); do
-		kill -CONT "$p" 2>/dev/null || :
-		kill -TERM "$p" 2>/dev/null || :
-	done
-	kill -KILL "$SSHD_PID" 2>/dev/null || :
-	sshd_stop
-}
 
 command -v socat >/dev/null || td_skip "socat is not installed (apt-get install socat)"
 HELPER=$top_builddir/tests/tunnel-helper
@@ -112,7 +96,7 @@ td_ok "keepalive RTT in status: $(jget nodes.name=rc.ssh.rtt_ms) ms"
 # ------------------------------------------------------------ sshd killed
 log_before=$(wc -l <"$T/tunneld.log")
 t0=$(now_ms)
-sshd_down
+sshd_stop
 td_wait 10 node_not_up rc || td_fail "node still up 10 s after sshd died"
 t1=$(now_ms)
 td_ok "sshd killed: node left up after $((t1 - t0)) ms: $(jget nodes.name=rc.state): $(jget nodes.name=rc.reason)"
@@ -173,7 +157,7 @@ td_ok "sshd back: node up after $((t1 - t0)) ms (retry_refused ${RETRY_REFUSED_M
 # ------------------------------------- failures after the TCP handshake
 # Let the session become stable so that the backoff series starts afresh.
 sleep 6
-sshd_down
+sshd_stop
 # A port that accepts and hangs up at once: key exchange fails every time.
 socat TCP-LISTEN:"$SSHD_PORT",bind=127.0.0.1,reuseaddr,fork EXEC:true \
     </dev/null >>"$T/socat-hangup.log" 2>&1 &

@@ -20,21 +20,6 @@
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
 td_setup
 
-# lport: td_port, but below the kernel's ephemeral range when it can: an
-# outgoing connection (an SSH session, a forwarded connection) may take a
-# port of that range at any moment, and a listener could not bind it then.
-eph_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null) || eph_lo=32768
-lport() {
-	local p i
-	for ((i = 0; i < 100; i++)); do
-		p=$(td_port) || return 1
-		if [ "$p" -lt "${eph_lo:-32768}" ]; then
-			echo "$p"
-			return 0
-		fi
-	done
-	td_port
-}
 
 sshd_setup
 for k in steady gone moved fresh; do
@@ -43,13 +28,13 @@ done
 sshd_start
 notify_listen
 
-p_steady=$(lport)
-p_gone=$(lport)
-p_moved=$(lport)
-p_fresh=$(lport)
+p_steady=$(td_port)
+p_gone=$(td_port)
+p_moved=$(td_port)
+p_fresh=$(td_port)
 # Every forward leads to an echo server on loopback (not an Ollama: no
 # probe).
-p_echo=$(lport)
+p_echo=$(td_port)
 socat TCP-LISTEN:"$p_echo",bind=127.0.0.1,reuseaddr,fork PIPE </dev/null >/dev/null 2>&1 &
 td_track $!
 td_wait 5 eval '[ -n "$(ss -Htln "sport = :$p_echo")" ]' || td_fail "no echo server on $p_echo"
