@@ -214,4 +214,24 @@ td_wait 15 node_state viaagent up || td_fail "ssh-agent: never up: $(jget nodes.
 grep -q "Accepted publickey for $SSHD_USER .* $AGENT_FP" "$SSHD_DIR/log" ||
 	td_fail "ssh-agent: sshd did not accept the agent's key $AGENT_FP"
 td_ok "ssh-agent: SSH_AUTH_SOCK set, the node is up with the agent's key $AGENT_FP"
+ctl --json status >"$T/said.status" || td_fail "status failed"
+ctl metrics >"$T/said.metrics" 2>&1 || :
 tunneld_stop || td_fail "tunneld exited $?"
+
+# -------------------------------------------------------------- secrets
+# No line of any private key this test used reached the log (every run
+# above appended to it) or the control socket's answers.
+nkeys=0
+for k in "$T"/keys/*; do
+	case $k in *.pub) continue ;; esac
+	head -n 1 "$k" | grep -q 'PRIVATE KEY' || continue
+	nkeys=$((nkeys + 1))
+	while IFS= read -r line; do
+		case $line in *PRIVATE\ KEY*|'') continue ;; esac
+		for f in "$T/tunneld.log" "$T/said.status" "$T/said.metrics"; do
+			grep -qF -- "$line" "$f" && td_fail "a line of $k is in $f"
+		done
+	done <"$k"
+done
+[ "$nkeys" -ge 3 ] || td_fail "only $nkeys private keys checked"
+td_ok "no line of $nkeys private keys is in the log, status or metrics"
