@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "pool.h"
 #include "probe.h"
 #include "tunneld.h"
 
@@ -178,6 +179,55 @@ gpu_family(FILE *f, const char *name, const char *help, gpu_fn fn)
 			fn(f, name, l, &r->sample.gpus[i]);
 		}
 	}
+}
+
+/* Pools, from the figures status shows: one source for both. */
+static void
+metrics_pools(FILE *f)
+{
+	json_t		*pools, *p, *per, *v;
+	const char	*node;
+	char		 pl[144], nl[144], l[LBL_MAX];
+	size_t		 i;
+
+	if ((pools = pool_status_json()) == NULL)
+		return;
+	if (json_array_size(pools) == 0) {
+		json_decref(pools);
+		return;
+	}
+	fam(f, "tunneld_pool_connections_total", "counter",
+	    "Clients a pool handed to each node.");
+	json_array_foreach(pools, i, p) {
+		metrics_escape(pl, sizeof(pl),
+		    json_string_value(json_object_get(p, "name")));
+		per = json_object_get(p, "per_node");
+		json_object_foreach(per, node, v) {
+			metrics_escape(nl, sizeof(nl), node);
+			snprintf(l, sizeof(l), "pool=\"%s\",node=\"%s\"", pl, nl);
+			sample_u(f, "tunneld_pool_connections_total", l,
+			    (unsigned long long)json_integer_value(v));
+		}
+	}
+	fam(f, "tunneld_pool_failovers_total", "counter",
+	    "Nodes skipped because their connection failed before a byte moved.");
+	json_array_foreach(pools, i, p) {
+		metrics_escape(pl, sizeof(pl),
+		    json_string_value(json_object_get(p, "name")));
+		snprintf(l, sizeof(l), "pool=\"%s\"", pl);
+		sample_u(f, "tunneld_pool_failovers_total", l, (unsigned long long)
+		    json_integer_value(json_object_get(p, "failovers")));
+	}
+	fam(f, "tunneld_pool_refused_total", "counter",
+	    "Clients closed because no node of the pool was healthy.");
+	json_array_foreach(pools, i, p) {
+		metrics_escape(pl, sizeof(pl),
+		    json_string_value(json_object_get(p, "name")));
+		snprintf(l, sizeof(l), "pool=\"%s\"", pl);
+		sample_u(f, "tunneld_pool_refused_total", l, (unsigned long long)
+		    json_integer_value(json_object_get(p, "refused")));
+	}
+	json_decref(pools);
 }
 
 static void
@@ -367,6 +417,7 @@ metrics_write(FILE *f)
 	gpu_family(f, "tunneld_gpu_power_watts", "GPU power draw.", gpu_power);
 	gpu_family(f, "tunneld_gpu_power_limit_watts", "GPU power limit.",
 	    gpu_power_limit);
+	metrics_pools(f);
 }
 
 char *

@@ -222,6 +222,24 @@ after=$(status_json | jq '.pools[] | select(.name == "p") | .refused')
 [ "$after" -gt "$before" ] || td_fail "refusal not counted ($before -> $after)"
 td_ok "no healthy node: the client is closed at once, refused $before -> $after"
 
+# --- metrics --------------------------------------------------------------
+ctl metrics >"$T/metrics.txt" 2>&1 || td_fail "tunnelctl metrics failed: $(head -n 3 "$T/metrics.txt")"
+for k in failovers refused; do
+	v=$(status_json | jq '.pools[] | select(.name == "p") | .'"$k")
+	grep -qx "tunneld_pool_${k}_total{pool=\"p\"} $v" "$T/metrics.txt" ||
+		td_fail "metrics lack tunneld_pool_${k}_total{pool=\"p\"} $v: $(grep "pool_${k}" "$T/metrics.txt")"
+done
+for n in a b c; do
+	v=$(status_json | jq --arg n "$n" '.pools[] | select(.name == "p") | .per_node[$n]')
+	grep -qx "tunneld_pool_connections_total{pool=\"p\",node=\"$n\"} $v" "$T/metrics.txt" ||
+		td_fail "metrics lack p's $v connections to $n"
+done
+if command -v promtool >/dev/null; then
+	promtool check metrics <"$T/metrics.txt" >"$T/promtool.out" 2>&1 ||
+		td_fail "promtool: $(cat "$T/promtool.out")"
+fi
+td_ok "pool figures in the metrics equal the status's; promtool accepts them"
+
 rc=0
 tunneld_stop || rc=$?
 [ "$rc" -eq 0 ] || td_fail "tunneld exited $rc"
