@@ -12,6 +12,8 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
 td_setup
+command -v jq >/dev/null || td_skip "no jq (apt-get install jq; ./quickstart installs it)"
+command -v curl >/dev/null || td_skip "no curl (apt-get install curl)"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -28,9 +30,10 @@ port_or_free() {
 
 # all_in N STATE: at least N nodes are in STATE, says the daemon's JSON.
 all_in() {
-	local want=$1 n
-	n=$(ctl --json status 2>/dev/null | grep -o '"state":"'"$2"'"' | wc -l)
-	[ "$n" -ge "$want" ]
+	local n
+	n=$(ctl --json status 2>/dev/null |
+	    jq --arg s "$2" '[.nodes[] | select(.state == $s)] | length') || return 1
+	[ "${n:-0}" -ge "$1" ]
 }
 
 say "a private sshd per GPU node, on loopback, with throwaway keys"
