@@ -59,6 +59,7 @@
 #include <strings.h>
 
 #include "gpu.h"
+#include "text.h"
 
 #define NSMI_FIELDS	9
 #define NUM_MAX		24	/* longest number text accepted */
@@ -92,78 +93,6 @@ trim(const char **p, size_t *n)
 	}
 	while (*n > 0 && is_blank((unsigned char)(*p)[*n - 1]))
 		(*n)--;
-}
-
-/* Length of the valid UTF-8 sequence at P (at most N bytes), or 0. */
-static size_t
-utf8_seq(const unsigned char *p, size_t n)
-{
-	unsigned char	lo = 0x80, hi = 0xbf;
-	size_t		len, i;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		len = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		if (p[0] == 0xe0)
-			lo = 0xa0;
-		else if (p[0] == 0xed)
-			hi = 0x9f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		if (p[0] == 0xf0)
-			lo = 0x90;
-		else if (p[0] == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (n < len || p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	/* C1 controls (U+0080..U+009F) are terminal escapes too. */
-	if (len == 2 && p[0] == 0xc2 && p[1] < 0xa0)
-		return 0;
-	return len;
-}
-
-/*
- * Append SRC[0..N) to the NUL-terminated DST (size DSTSZ): valid printable
- * UTF-8 is kept, a tab becomes a space, any other control character or
- * invalid byte becomes '?'.  Stops at a character boundary when full.
- */
-static void
-text_append(char *dst, size_t dstsz, const char *src, size_t n)
-{
-	const unsigned char *s = (const unsigned char *)src;
-	size_t		 o = strlen(dst), i = 0, k;
-
-	while (i < n) {
-		k = utf8_seq(s + i, n - i);
-		if (k == 1 && (s[i] < 0x20 || s[i] == 0x7f))
-			k = 0;
-		if (o + (k ? k : 1) >= dstsz)
-			break;
-		if (k == 0) {
-			dst[o++] = s[i] == '\t' ? ' ' : '?';
-			i++;
-		} else {
-			memcpy(dst + o, s + i, k);
-			o += k;
-			i += k;
-		}
-	}
-	dst[o] = '\0';
-}
-
-static void
-text_copy(char *dst, size_t dstsz, const char *src, size_t n)
-{
-	dst[0] = '\0';
-	text_append(dst, dstsz, src, n);
 }
 
 static void __attribute__((format(printf, 3, 4)))
