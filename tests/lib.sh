@@ -500,6 +500,18 @@ ollama_mode() {
 		mv -f "$T/ollama-$1.mode.tmp" "$T/ollama-$1.mode"
 }
 
+# echo_start PORT: an echo server on 127.0.0.1:PORT, one process per
+# client; EXEC:cat keeps half-close (EOF in, the rest out, then EOF), and
+# -t 60 lets the other direction finish after one ends.  Waits (10 s) until
+# it listens.
+echo_start() {
+	socat -t 60 TCP-LISTEN:"$1",bind=127.0.0.1,reuseaddr,fork,backlog=256 \
+	    EXEC:cat </dev/null >>"$T/socat-echo-$1.log" 2>&1 &
+	td_track $!
+	td_wait 10 eval "[ -n \"\$(ss -Htln 'sport = :$1')\" ]" ||
+		td_fail "echo server on $1 did not listen"
+}
+
 # ---------------------------------------------------------------- tunneld
 
 # tunneld_conf_head [KEY=VALUE...]: print a [tunneld] section for tests

@@ -37,16 +37,6 @@ fwd_field() {
 	jget "nodes.name=$1.forwards.$2.$3"
 }
 
-# An echo target (EXEC:cat keeps half-close: EOF in, rest out, then EOF).
-# -t 60: after one direction ends, wait for the other to finish.
-echo_server() {
-	socat -t 60 TCP-LISTEN:"$1",bind=127.0.0.1,reuseaddr,fork,backlog=256 \
-	    EXEC:cat </dev/null >>"$T/socat-echo-$1.log" 2>&1 &
-	td_track $!
-	td_wait 10 eval "[ -n \"\$(ss -Htln 'sport = :$1')\" ]" ||
-		td_fail "echo server on $1 did not listen"
-}
-
 # A server that sends FILE to each client, then ends its side.
 source_server() {
 	socat -t 60 TCP-LISTEN:"$1",bind=127.0.0.1,reuseaddr,fork \
@@ -93,7 +83,7 @@ head -c "$BIG" /dev/urandom >"$T/blob" || td_fail "cannot make the test blob"
 BLOB_SHA=$(sha_file "$T/blob")
 : >"$T/empty"
 
-echo_server "$ECHO"
+echo_start "$ECHO"
 source_server "$SRC" "$T/blob"
 
 { tunneld_conf_head; cat <<EOF; } >"$T/tunneld.conf"

@@ -63,9 +63,7 @@ sshd_start
 ECHO=$(td_port)
 L_ECHO=$(td_port)
 R_ECHO=$(td_port)
-socat -t 30 TCP-LISTEN:"$ECHO",bind=127.0.0.1,reuseaddr,fork EXEC:cat \
-    </dev/null >>"$T/socat-echo.log" 2>&1 &
-td_track $!
+echo_start "$ECHO"
 
 { tunneld_conf_head keepalive_interval=${KA_INTERVAL}s keepalive_count=$KA_COUNT \
     connect_timeout=3s backoff_initial=${BACKOFF_INITIAL_MS}ms \

@@ -36,9 +36,7 @@ sshd_start
 ECHO=$(td_port)
 L_ECHO=$(td_port)
 R_PORT=$(td_port)
-socat -t 30 TCP-LISTEN:"$ECHO",bind=127.0.0.1,reuseaddr,fork EXEC:cat \
-    </dev/null >>"$T/socat-echo.log" 2>&1 &
-td_track $!
+echo_start "$ECHO"
 # The squatter: holds the remote port and answers with its own name.
 socat TCP-LISTEN:"$R_PORT",bind=127.0.0.1,fork SYSTEM:'echo squatter' \
     </dev/null >>"$T/socat-squatter.log" 2>&1 &

@@ -43,9 +43,7 @@ ECHO=$(td_port)
 L_ECHO=$(td_port)
 SILENT=$(td_port)
 HOLE=$(td_port)
-socat -t 30 TCP-LISTEN:"$ECHO",bind=127.0.0.1,reuseaddr,fork EXEC:cat \
-    </dev/null >>"$T/socat-echo.log" 2>&1 &
-td_track $!
+echo_start "$ECHO"
 # Reads what the client says (its SSH banner) and never answers.
 socat TCP-LISTEN:"$SILENT",bind=127.0.0.1,reuseaddr,fork SYSTEM:'exec cat >/dev/null' \
     </dev/null >>"$T/socat-silent.log" 2>&1 &
