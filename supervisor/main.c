@@ -186,11 +186,12 @@ main(int argc, char *argv[])
 
 	/* Orderly stop: listeners closed, sessions disconnected. */
 	control_close();
-	pool_free_all();
+	/* Nodes first: pool clients they hand back still find their pool. */
 	while ((n = TAILQ_FIRST(&td->nodes)) != NULL) {
 		TAILQ_REMOVE(&td->nodes, n, entry);
 		node_free(n);
 	}
+	pool_free_all();
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);

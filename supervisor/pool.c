@@ -270,7 +270,8 @@ pool_client_free(struct pool_client *pc)
 		bufferevent_free(pc->up);
 	if (pc->fd != -1)
 		close(pc->fd);
-	LIST_REMOVE(pc, entry);
+	if (pc->pool != NULL)
+		LIST_REMOVE(pc, entry);
 	free(pc);
 }
 
@@ -279,8 +280,7 @@ pool_client_done(struct pool_client *pc)
 {
 	if (pc->pool != NULL) {
 		pc->pool->total++;
-		if (pc->cur < POOL_NODES_MAX)
-			pc->pool->per_node[pc->cur]++;
+		pc->pool->per_node[pc->cur]++;
 	}
 	pc->fd = -1;		/* a forward or a relay owns it now */
 	pc->up = NULL;
@@ -452,9 +452,16 @@ pool_free(struct pool *p)
 {
 	struct pool_client	*pc;
 
-	/* Clients mid-choice finish on their own, without the pool. */
-	LIST_FOREACH(pc, &p->pending, entry)
+	/*
+	 * A client waiting for a forward's answer finishes on its own,
+	 * without the pool; one connecting to a local node is ours alone.
+	 */
+	while ((pc = LIST_FIRST(&p->pending)) != NULL) {
+		LIST_REMOVE(pc, entry);
 		pc->pool = NULL;
+		if (pc->up != NULL)
+			pool_client_free(pc);
+	}
 	evconnlistener_free(p->listener);
 	TAILQ_REMOVE(&pools, p, entry);
 	free(p);

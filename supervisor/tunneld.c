@@ -139,7 +139,7 @@ int
 tunneld_reload(char *msg, size_t msgsz)
 {
 	struct config		*nconf, *old = td->conf;
-	struct node_list	 keep;
+	struct node_list	 keep, gone;
 	struct node		*n;
 	struct node_conf	*nc;
 	unsigned		 added = 0, removed = 0, changed = 0, same = 0;
@@ -164,6 +164,7 @@ tunneld_reload(char *msg, size_t msgsz)
 
 	/* Removed or changed nodes go first: their ports free up for others. */
 	TAILQ_INIT(&keep);
+	TAILQ_INIT(&gone);
 	while ((n = TAILQ_FIRST(&td->nodes)) != NULL) {
 		TAILQ_REMOVE(&td->nodes, n, entry);
 		nc = config_find_node(nconf, n->conf->name);
@@ -180,9 +181,19 @@ tunneld_reload(char *msg, size_t msgsz)
 			log_entry(LOG_INFO, n->conf->name, nc ? "node-changed" :
 			    "node-removed", NULL, NULL, "%s: %s", n->conf->name,
 			    nc ? "changed, restarting" : "removed");
-			node_free(n);
+			TAILQ_INSERT_TAIL(&gone, n, entry);
 		}
 	}
+	/*
+	 * Pool clients the gone nodes hand back look for another node: the
+	 * kept ones must be findable while the gone ones are freed.
+	 */
+	TAILQ_CONCAT(&td->nodes, &keep, entry);
+	while ((n = TAILQ_FIRST(&gone)) != NULL) {
+		TAILQ_REMOVE(&gone, n, entry);
+		node_free(n);
+	}
+	TAILQ_CONCAT(&keep, &td->nodes, entry);
 	/* Before the old config goes: pools compare against it. */
 	if (pool_reload(nconf) == -1)
 		log_warnx("%s: not every pool listener could be bound", __func__);
@@ -246,13 +257,11 @@ tunneld_tick(evutil_socket_t fd, short ev, void *arg)
 	static uint64_t	 last_ping;
 	struct node	*n;
 	uint64_t	 now = now_ms();
-	const char	*f;
 
-	TAILQ_FOREACH(n, &td->nodes, entry) {
-		f = forward_fault(n);
-		if (f != NULL && forward_rebind(n) == 0)
+	/* Only a listener bound at last changes the node's state. */
+	TAILQ_FOREACH(n, &td->nodes, entry)
+		if (forward_fault(n) != NULL && forward_rebind(n) > 0)
 			node_update(n);
-	}
 	tunneld_status_changed();
 	/* Alert repeats and settling; metrics_listen bound, rebound, retried. */
 	alert_tick();
