@@ -282,8 +282,11 @@ conn_new(struct forward *f, evutil_socket_t fd, ssh_channel chan)
 	c->chan = chan;
 	c->bev = bufferevent_socket_new(td->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL || (c->in = evbuffer_new()) == NULL) {
-		if (c->bev != NULL)
+		if (c->bev != NULL) {
+			/* The socket stays the caller's: do not close it. */
+			bufferevent_setfd(c->bev, -1);
 			bufferevent_free(c->bev);
+		}
 		free(c);
 		return NULL;
 	}
@@ -597,26 +600,29 @@ forward_init(struct node *n)
 	return rc;
 }
 
+/* Returns how many listeners it bound. */
 int
 forward_rebind(struct node *n)
 {
 	size_t	i;
-	int	rc = 0;
+	int	bound = 0;
 
 	for (i = 0; i < n->nfwds; i++) {
 		struct forward *f = &n->fwds[i];
 
 		if (f->conf->kind == FWD_LOCAL && f->listener == NULL &&
 		    n->conf->enabled) {
-			if (forward_bind(f) == 0)
-				log_entry(LOG_INFO, n->conf->name, NULL, NULL, NULL,
-				    "%s: listening on %s:%u", n->conf->name,
-				    f->conf->listen_host, f->conf->listen_port);
-			else
-				rc = -1;
+			if (forward_bind(f) == -1)
+				continue;
+			log_entry(LOG_INFO, n->conf->name, NULL, NULL, NULL,
+			    "%s: listening on %s:%u", n->conf->name,
+			    f->conf->listen_host, f->conf->listen_port);
+			/* Bound late: up now if the session already is. */
+			f->state = session_is_up(n->sess) ? FWD_UP : FWD_DOWN;
+			bound++;
 		}
 	}
-	return rc;
+	return bound;
 }
 
 static void

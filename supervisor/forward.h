@@ -17,7 +17,7 @@ int	forward_init(struct node *);		/* bind local listeners */
 int	forward_attach(struct forward *, evutil_socket_t, const struct sockaddr *,
 	    void (*)(evutil_socket_t, void *), void *);
 void	forward_free(struct node *);
-int	forward_rebind(struct node *);		/* retry listeners that failed */
+int	forward_rebind(struct node *);		/* retry listeners that failed; how many bound */
 void	forward_session_up(struct node *);
 void	forward_session_down(struct node *);
 /* After libssh processed packets: open channels, accept -R, pump, reap. */
