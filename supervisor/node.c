@@ -170,7 +170,8 @@ node_retry_cb(evutil_socket_t fd, short ev, void *arg)
 	n->next_attempt = 0;
 	if (n->admin_stopped || !n->conf->enabled || n->sess != NULL)
 		return;
-	session_start(n);
+	if (session_start(n) == -1)
+		node_session_lost(n, "cannot start a session: out of memory", 0);
 	node_update(n);
 }
 
@@ -188,7 +189,8 @@ node_start(struct node *n)
 		if (n->ev_retry)
 			event_del(n->ev_retry);
 		n->next_attempt = 0;
-		session_start(n);
+		if (session_start(n) == -1)
+			node_session_lost(n, "cannot start a session: out of memory", 0);
 	}
 	node_update(n);
 	return 0;
