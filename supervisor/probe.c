@@ -57,6 +57,7 @@
 #include "log.h"
 #include "probe.h"
 #include "session.h"
+#include "text.h"
 #include "tunneld.h"
 
 extern char	**environ;
@@ -598,6 +599,13 @@ gpu_release(struct gpu_run *g, int stop_sig)
 		g->chan = NULL;
 		g->sess = NULL;
 	}
+	/*
+	 * The tool was reaped but its pipes are still open: a helper it
+	 * forked holds them.  While one lives the group id cannot be reused,
+	 * so the group is still ours to kill.
+	 */
+	if (g->pid > 0 && g->reaped && (g->ev_out != NULL || g->ev_err != NULL))
+		(void)kill(-g->pid, SIGKILL);
 	if (g->ev_out) {
 		event_free(g->ev_out);
 		g->ev_out = NULL;
@@ -667,8 +675,9 @@ gpu_finish(struct gpu_run *g, const char *fail, int stop_sig)
 		/* tegrastats said why on stderr: its first line. */
 		const char *e = buf + olen, *nl = memchr(e, '\n', elen);
 
-		snprintf(s->reason, sizeof(s->reason), "%.*s",
-		    (int)(nl ? (size_t)(nl - e) : elen), e);
+		/* Sanitised like every other reason: it reaches JSON. */
+		text_copy(s->reason, sizeof(s->reason), e,
+		    nl ? (size_t)(nl - e) : elen);
 	}
 	gpu_release(g, stop_sig);
 	if (rc == 0) {
