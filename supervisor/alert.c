@@ -929,7 +929,6 @@ alert_tick(void)
 {
 	struct alert_engine	*e = alert_engine_get();
 	struct alert_cond	*c, *next;
-	struct node		*n;
 	uint64_t		 now = now_ms();
 
 	/* Conditions of nodes a reload removed end without an entry. */
@@ -941,8 +940,7 @@ alert_tick(void)
 			free(c);
 		}
 	}
-	TAILQ_FOREACH(n, &td->nodes, entry)
-		alert_probe_result(n);
+	/* Probe results are judged as they arrive (node_update -> alert_node). */
 	alert_all_down(e, NULL, now);
 	alert_engine_tick(e, now);
 }
