@@ -44,9 +44,11 @@ enum conn_state {
 struct conn {
 	LIST_ENTRY(conn)	 entry;
 	struct forward		*fwd;
-	struct bufferevent	*bev;	/* writes the local socket */
+	struct bufferevent	*bev;	/* owns the local socket; connects it */
 	struct event		*ev_rd;	/* reads it: see conn_read() */
+	struct event		*ev_wr;	/* added only while out holds data */
 	struct evbuffer		*in;	/* read from it, not yet on the channel */
+	struct evbuffer		*out;	/* from the channel, not yet written */
 	ssh_channel		 chan;
 	struct ssh_channel_callbacks_struct cb;
 	enum conn_state		 state;
@@ -60,6 +62,8 @@ struct conn {
 	unsigned		 out_full:1;	/* data waits in libssh for the local side */
 	unsigned		 opened:1;	/* the channel was granted */
 	unsigned		 rd_on:1;	/* ev_rd is added */
+	unsigned		 wr_on:1;	/* ev_wr is added */
+	unsigned		 win_wait:1;	/* in waits for the SSH window */
 	/* forward_attach(): told once whether the channel opened. */
 	void			(*handback)(evutil_socket_t, void *);
 	void			*handback_arg;
@@ -90,20 +94,25 @@ conn_chan_data(ssh_session ss, ssh_channel ch, void *data, uint32_t len,
     int is_stderr, void *arg)
 {
 	struct conn	*c = arg;
-	struct evbuffer	*out;
 	size_t		 have, n;
 
 	if (c->state == C_DEAD || is_stderr)
 		return (int)len;	/* nobody to give it to: drop */
-	out = bufferevent_get_output(c->bev);
-	have = evbuffer_get_length(out);
+	have = evbuffer_get_length(c->out);
 	if (have >= CONN_BUF_MAX) {
 		c->out_full = 1;
 		return 0;
 	}
 	n = len < CONN_BUF_MAX - have ? len : CONN_BUF_MAX - have;
-	if (evbuffer_add(out, data, n) == -1)
+	if (evbuffer_add(c->out, data, n) == -1)
 		return 0;
+	/*
+	 * Normally the conn_step() after the read writes it out.  Data read
+	 * while another connection's step polled libssh would wait for no
+	 * one: make sure a write is tried this loop turn (no syscall).
+	 */
+	if (have == 0 && !c->wr_on && c->ev_wr != NULL)
+		event_active(c->ev_wr, EV_WRITE, 0);
 	conn_count(c, 1, n);
 	if (n < len)
 		c->out_full = 1;
@@ -134,8 +143,14 @@ conn_chan_wontblock(ssh_session ss, ssh_channel ch, uint32_t bytes, void *arg)
 {
 	struct conn	*c = arg;
 
-	/* The window opened: conn_step() resumes reading the local side. */
-	session_kick(c->fwd->node->sess);
+	/*
+	 * The window opened: conn_step() resumes sending.  libssh also calls
+	 * this whenever the socket is writable and nothing is queued, which
+	 * is after nearly every packet: only a connection that waits for
+	 * the window needs another step.
+	 */
+	if (c->win_wait)
+		session_kick(c->fwd->node->sess);
 	return 0;
 }
 
@@ -152,32 +167,87 @@ conn_set_callbacks(struct conn *c)
 	ssh_set_channel_callbacks(c->chan, &c->cb);
 }
 
-/* Watch the local socket for reading, or stop; no syscall unless it changes. */
+/* Add EV or delete it; no syscall unless that changes.  Returns ON. */
+static unsigned
+conn_ev_set(struct event *ev, unsigned was_on, int on)
+{
+	if (ev == NULL || was_on == !!on)
+		return was_on;
+	if (on)
+		event_add(ev, NULL);
+	else
+		event_del(ev);
+	return !!on;
+}
+
+/* Watch the local socket for reading, or stop. */
 static void
 conn_rd_set(struct conn *c, int on)
 {
-	if (c->ev_rd == NULL || c->rd_on == !!on)
-		return;
-	if (on)
-		event_add(c->ev_rd, NULL);
-	else
-		event_del(c->ev_rd);
-	c->rd_on = !!on;
+	c->rd_on = conn_ev_set(c->ev_rd, c->rd_on, on);
+}
+
+/* Watch it for room to write, or stop. */
+static void
+conn_wr_set(struct conn *c, int on)
+{
+	c->wr_on = conn_ev_set(c->ev_wr, c->wr_on, on);
 }
 
 static void	conn_read(evutil_socket_t, short, void *);
+static void	conn_write(evutil_socket_t, short, void *);
 
-/* The channel is open: start reading the local socket (see conn_read()). */
+/* The channel is open: the local socket's own events from now on. */
 static int
-conn_rd_new(struct conn *c)
+conn_io_new(struct conn *c)
 {
 	evutil_socket_t	fd = bufferevent_getfd(c->bev);
 
-	if (c->ev_rd == NULL && (fd == -1 ||
-	    (c->ev_rd = event_new(td->base, fd, EV_READ | EV_PERSIST,
-	    conn_read, c)) == NULL))
+	if (fd == -1)
+		return -1;
+	if (c->ev_rd == NULL && (c->ev_rd = event_new(td->base, fd,
+	    EV_READ | EV_PERSIST, conn_read, c)) == NULL)
+		return -1;
+	if (c->ev_wr == NULL && (c->ev_wr = event_new(td->base, fd,
+	    EV_WRITE | EV_PERSIST, conn_write, c)) == NULL)
 		return -1;
 	return 0;
+}
+
+/*
+ * Write what the channel gave us to the local socket now, and wait for
+ * EV_WRITE only while the kernel leaves some of it (tmux's rule).  Through
+ * a bufferevent every reply cost an epoll_ctl() pair and a loop turn
+ * before its writev().
+ */
+static int
+conn_flush(struct conn *c)
+{
+	int	n;
+
+	if (evbuffer_get_length(c->out) > 0) {
+		n = evbuffer_write_atmost(c->out, bufferevent_getfd(c->bev),
+		    -1);
+		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR) {
+			log_debug("%s: %s: %s", __func__,
+			    c->fwd->node->conf->name, strerror(errno));
+			return -1;
+		}
+	}
+	conn_wr_set(c, evbuffer_get_length(c->out) > 0);
+	return 0;
+}
+
+static void
+conn_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	/* Activated by conn_chan_data() after a step already wrote it. */
+	if (!c->wr_on && evbuffer_get_length(c->out) == 0)
+		return;
+	conn_step(c);
 }
 
 /*
@@ -239,12 +309,6 @@ conn_read(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-conn_bev_write(struct bufferevent *bev, void *arg)
-{
-	conn_step(arg);
-}
-
-static void
 conn_bev_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn	*c = arg;
@@ -255,9 +319,8 @@ conn_bev_event(struct bufferevent *bev, short what, void *arg)
 		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP,
 		    TCP_NODELAY, &one, sizeof(one));
 		c->state = C_OPEN;
-		if (conn_rd_new(c) == -1)
+		if (conn_io_new(c) == -1)
 			c->state = C_DEAD;
-		bufferevent_enable(bev, EV_WRITE);
 	} else if (what & BEV_EVENT_EOF) {
 		c->local_eof = 1;
 	} else if (what & BEV_EVENT_ERROR) {
@@ -281,19 +344,24 @@ conn_new(struct forward *f, evutil_socket_t fd, ssh_channel chan)
 	c->fwd = f;
 	c->chan = chan;
 	c->bev = bufferevent_socket_new(td->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL || (c->in = evbuffer_new()) == NULL) {
+	if (c->bev == NULL || (c->in = evbuffer_new()) == NULL ||
+	    (c->out = evbuffer_new()) == NULL) {
 		if (c->bev != NULL) {
 			/* The socket stays the caller's: do not close it. */
 			bufferevent_setfd(c->bev, -1);
 			bufferevent_free(c->bev);
 		}
+		if (c->in != NULL)
+			evbuffer_free(c->in);
 		free(c);
 		return NULL;
 	}
-	bufferevent_setcb(c->bev, NULL, conn_bev_write, conn_bev_event, c);
-	bufferevent_setwatermark(c->bev, EV_WRITE, CONN_BUF_MAX / 2, 0);
-	/* As for reading: one writev() for all we hold, not 16 KiB. */
-	bufferevent_set_max_single_write(c->bev, CONN_BUF_MAX);
+	/*
+	 * The bufferevent only connects (remote forwards) and reports how
+	 * that went; reading and writing are conn_read() and conn_flush().
+	 */
+	bufferevent_setcb(c->bev, NULL, NULL, conn_bev_event, c);
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	LIST_INSERT_HEAD(&f->conns, c, entry);
 	f->active++;
 	f->total++;
@@ -322,7 +390,10 @@ conn_free(struct conn *c)
 	}
 	if (c->ev_rd != NULL)
 		event_free(c->ev_rd);
+	if (c->ev_wr != NULL)
+		event_free(c->ev_wr);
 	evbuffer_free(c->in);
+	evbuffer_free(c->out);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	free(c);
@@ -340,6 +411,7 @@ conn_pump_out(struct conn *c)
 	uint32_t	 win;
 	int		 rc;
 
+	c->win_wait = 0;
 	while ((len = evbuffer_get_length(in)) > 0) {
 		/*
 		 * Output libssh could not send yet: let it drain first, so
@@ -352,8 +424,10 @@ conn_pump_out(struct conn *c)
 			return -1;
 		if (rc == SSH_AGAIN)
 			return 0;
-		if ((win = ssh_channel_window_size(c->chan)) == 0)
+		if ((win = ssh_channel_window_size(c->chan)) == 0) {
+			c->win_wait = 1;
 			return 0;
+		}
 		/*
 		 * All we hold in one write: libssh cuts it into packets and
 		 * sends them with one send() at the end, where a write per
@@ -375,14 +449,17 @@ conn_pump_out(struct conn *c)
 	return 0;
 }
 
-/* Channel data libssh holds for us -> local socket, as room allows. */
+/*
+ * Channel data libssh holds for us -> c->out, as room allows.  Returns 1
+ * if it took some, 0 if none, -1 on error.
+ */
 static int
 conn_pump_in(struct conn *c)
 {
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct evbuffer	*out = c->out;
 	char		 buf[CONN_CHUNK];
 	size_t		 want;
-	int		 n, avail;
+	int		 n, avail, took = 0;
 
 	/*
 	 * Wait until the local side took half of what we hold, then take
@@ -406,13 +483,15 @@ conn_pump_in(struct conn *c)
 			return -1;
 		if (n <= 0)		/* empty, or SSH_EOF */
 			break;
-		evbuffer_add(out, buf, n);
+		if (evbuffer_add(out, buf, n) == -1)
+			return -1;
 		conn_count(c, 1, (size_t)n);
 		avail -= n;
+		took = 1;
 	}
 	/* libssh holds nothing more: new data comes through the callback. */
 	c->out_full = 0;
-	return 0;
+	return took;
 }
 
 static void
@@ -442,15 +521,17 @@ conn_step(struct conn *c)
 				c->handback = NULL;
 			}
 			conn_set_callbacks(c);
-			if (conn_rd_new(c) == -1)
+			if (conn_io_new(c) == -1)
 				c->state = C_DEAD;
-			bufferevent_enable(c->bev, EV_WRITE);
 		}
 	}
 	if (c->state == C_OPEN) {
 		in = c->in;
-		out = bufferevent_get_output(c->bev);
-		if (conn_pump_out(c) == -1 || conn_pump_in(c) == -1)
+		out = c->out;
+		/* Written first: the room it makes is what pump_in looks at. */
+		if (conn_pump_out(c) == -1 || conn_flush(c) == -1 ||
+		    (rc = conn_pump_in(c)) == -1 ||
+		    (rc == 1 && conn_flush(c) == -1))
 			c->state = C_DEAD;
 		else {
 			/* Read on only while the channel keeps up. */
@@ -812,7 +893,12 @@ forward_poll(struct node *n)
 
 	if (!session_is_up(n->sess))
 		return;
-	forward_accept_remote(n);
+	/* Its poll() is wasted on a node that asked for no remote port. */
+	for (i = 0; i < n->nfwds; i++)
+		if (n->fwds[i].conf->kind == FWD_REMOTE) {
+			forward_accept_remote(n);
+			break;
+		}
 	for (i = 0; i < n->nfwds && n->sess != NULL; i++)
 		for (c = LIST_FIRST(&n->fwds[i].conns); c != NULL; c = next) {
 			next = LIST_NEXT(c, entry);
