@@ -31,7 +31,8 @@ enum session_phase {
 	S_UP,
 };
 
-#define SESSION_READS_MAX	64	/* libssh reads per wakeup, 4 KiB each */
+#define SESSION_READS_MAX	64	/* libssh reads per wakeup ... */
+#define SESSION_READ_SIZE	4096	/* ... of at most this (MAX_BUF_SIZE) */
 
 static const char *phase_names[] = {
 	"name resolution", "TCP connect", "key exchange", "authentication",
@@ -641,7 +642,9 @@ session_io(evutil_socket_t fd, short what, void *arg)
 	 * libssh reads at most 4 KiB per poll; take helpings while the socket
 	 * stays readable so that bulk transfers need fewer loop turns.  Bytes
 	 * read, not packets: a 32 KiB packet takes 8 helpings, and stopping
-	 * at the first that completes none cut a wakeup to one or two.
+	 * at the first that completes none cut a wakeup to one or two.  A
+	 * short helping emptied the socket: another poll() would find nothing
+	 * (and more arriving meanwhile wakes the loop again).
 	 */
 	for (i = 0; i < SESSION_READS_MAX; i++) {
 		uint64_t before = s->sock.in_bytes;
@@ -656,7 +659,7 @@ session_io(evutil_socket_t fd, short what, void *arg)
 		}
 		if (n->sess != s)
 			return;
-		if (s->sock.in_bytes == before)
+		if (s->sock.in_bytes - before < SESSION_READ_SIZE)
 			break;
 	}
 	/*
