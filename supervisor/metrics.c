@@ -182,13 +182,28 @@ gpu_family(FILE *f, const char *name, const char *help, gpu_fn fn)
 }
 
 /* Pools, from the figures status shows: one source for both. */
+/* One sample per pool, from the field of its status object. */
+static const struct {
+	const char	*name, *type, *help, *field;
+} pool_fams[] = {
+	{ "tunneld_pool_listening", "gauge",
+	  "1 while the pool's listener is bound; 0 while it is retried.",
+	  "listening" },
+	{ "tunneld_pool_failovers_total", "counter",
+	  "Nodes skipped because their connection failed before a byte moved.",
+	  "failovers" },
+	{ "tunneld_pool_refused_total", "counter",
+	  "Clients closed because no node of the pool was healthy.",
+	  "refused" },
+};
+
 static void
 metrics_pools(FILE *f)
 {
 	json_t		*pools, *p, *per, *v;
 	const char	*node;
 	char		 pl[144], nl[144], l[LBL_MAX];
-	size_t		 i;
+	size_t		 i, k;
 
 	if ((pools = pool_status_json()) == NULL)
 		return;
@@ -209,23 +224,17 @@ metrics_pools(FILE *f)
 			    (unsigned long long)json_integer_value(v));
 		}
 	}
-	fam(f, "tunneld_pool_failovers_total", "counter",
-	    "Nodes skipped because their connection failed before a byte moved.");
-	json_array_foreach(pools, i, p) {
-		metrics_escape(pl, sizeof(pl),
-		    json_string_value(json_object_get(p, "name")));
-		snprintf(l, sizeof(l), "pool=\"%s\"", pl);
-		sample_u(f, "tunneld_pool_failovers_total", l, (unsigned long long)
-		    json_integer_value(json_object_get(p, "failovers")));
-	}
-	fam(f, "tunneld_pool_refused_total", "counter",
-	    "Clients closed because no node of the pool was healthy.");
-	json_array_foreach(pools, i, p) {
-		metrics_escape(pl, sizeof(pl),
-		    json_string_value(json_object_get(p, "name")));
-		snprintf(l, sizeof(l), "pool=\"%s\"", pl);
-		sample_u(f, "tunneld_pool_refused_total", l, (unsigned long long)
-		    json_integer_value(json_object_get(p, "refused")));
+	for (k = 0; k < sizeof(pool_fams) / sizeof(pool_fams[0]); k++) {
+		fam(f, pool_fams[k].name, pool_fams[k].type, pool_fams[k].help);
+		json_array_foreach(pools, i, p) {
+			metrics_escape(pl, sizeof(pl),
+			    json_string_value(json_object_get(p, "name")));
+			snprintf(l, sizeof(l), "pool=\"%s\"", pl);
+			v = json_object_get(p, pool_fams[k].field);
+			sample_u(f, pool_fams[k].name, l, json_is_boolean(v) ?
+			    (unsigned long long)json_is_true(v) :
+			    (unsigned long long)json_integer_value(v));
+		}
 	}
 	json_decref(pools);
 }

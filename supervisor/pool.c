@@ -25,7 +25,8 @@
 struct pool {
 	TAILQ_ENTRY(pool)	 entry;
 	struct pool_conf	*conf;		/* owned by the running config */
-	struct evconnlistener	*listener;
+	struct evconnlistener	*listener;	/* NULL: not bound, see reason */
+	char			 reason[256];
 	uint64_t		 total;		/* clients handed to a node */
 	uint64_t		 failovers;	/* candidates skipped after a failure */
 	uint64_t		 refused;	/* clients with no node to go to */
@@ -409,41 +410,56 @@ pool_accept(struct evconnlistener *l, evutil_socket_t fd,
 
 /* --------------------------------------------------------- lifecycle */
 
-static struct pool *
-pool_new(struct pool_conf *conf)
+/* Bind P's listener, or say why not in p->reason.  0 or -1. */
+static int
+pool_bind(struct pool *p)
 {
-	struct pool	*p;
 	struct evutil_addrinfo hints, *ai = NULL;
-	char		 port[8];
+	char		 port[8], hp[CONFIG_HOST_MAX + 8];
 	int		 rc;
 
-	if ((p = calloc(1, sizeof(*p))) == NULL)
-		return NULL;
-	p->conf = conf;
-	LIST_INIT(&p->pending);
+	config_fmt_hostport(hp, sizeof(hp), p->conf->listen_host,
+	    p->conf->listen_port);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%u", conf->listen_port);
-	if ((rc = evutil_getaddrinfo(conf->listen_host, port, &hints,
+	snprintf(port, sizeof(port), "%u", p->conf->listen_port);
+	if ((rc = evutil_getaddrinfo(p->conf->listen_host, port, &hints,
 	    &ai)) != 0) {
-		log_warnx("%s: pool %s: %s: %s", __func__, conf->name,
-		    conf->listen_host, evutil_gai_strerror(rc));
-		free(p);
-		return NULL;
+		snprintf(p->reason, sizeof(p->reason), "listen %.200s: %s", hp,
+		    evutil_gai_strerror(rc));
+		return -1;
 	}
 	p->listener = evconnlistener_new_bind(td->base, pool_accept, p,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 	    128, ai->ai_addr, (int)ai->ai_addrlen);
 	evutil_freeaddrinfo(ai);
 	if (p->listener == NULL) {
-		log_warnx("%s: pool %s: cannot listen on %s:%u: %s", __func__,
-		    conf->name, conf->listen_host, conf->listen_port,
+		snprintf(p->reason, sizeof(p->reason), "listen %.200s: %s", hp,
 		    strerror(errno));
-		free(p);
-		return NULL;
+		return -1;
 	}
+	p->reason[0] = '\0';
+	return 0;
+}
+
+/*
+ * A pool, listening if it can.  One that cannot is kept, shown in status
+ * with its reason and bound again by pool_tick(), as local forwards are.
+ */
+static struct pool *
+pool_new(struct pool_conf *conf)
+{
+	struct pool	*p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->conf = conf;
+	LIST_INIT(&p->pending);
+	if (pool_bind(p) == -1)
+		log_entry(LOG_ERR, NULL, "listen-failed", p->reason, NULL,
+		    "pool %s: %s", conf->name, p->reason);
 	return p;
 }
 
@@ -462,7 +478,8 @@ pool_free(struct pool *p)
 		if (pc->up != NULL)
 			pool_client_free(pc);
 	}
-	evconnlistener_free(p->listener);
+	if (p->listener != NULL)
+		evconnlistener_free(p->listener);
 	TAILQ_REMOVE(&pools, p, entry);
 	free(p);
 }
@@ -473,14 +490,34 @@ pool_init(struct config *conf)
 	struct pool_conf	*pc;
 	struct pool		*p;
 
+	/* At start-up, as for local forwards: no READY with a port missing. */
 	TAILQ_FOREACH(pc, &conf->pools, entry) {
 		if ((p = pool_new(pc)) == NULL) {
+			log_warnx("%s: pool %s: out of memory", __func__,
+			    pc->name);
 			pool_free_all();
 			return -1;
 		}
 		TAILQ_INSERT_TAIL(&pools, p, entry);
+		if (p->listener == NULL) {
+			pool_free_all();
+			return -1;
+		}
 	}
 	return 0;
+}
+
+/* Once a second: listeners that could not be bound are tried again. */
+void
+pool_tick(void)
+{
+	struct pool	*p;
+
+	TAILQ_FOREACH(p, &pools, entry)
+		if (p->listener == NULL && pool_bind(p) == 0)
+			log_entry(LOG_NOTICE, NULL, NULL, NULL, NULL,
+			    "pool %s: listening on %s:%u", p->conf->name,
+			    p->conf->listen_host, p->conf->listen_port);
 }
 
 static int
@@ -532,6 +569,8 @@ pool_reload(struct config *nconf)
 			continue;
 		}
 		TAILQ_INSERT_TAIL(&pools, p, entry);
+		if (p->listener == NULL)
+			rc = -1;
 	}
 	return rc;
 }
@@ -564,14 +603,17 @@ pool_status_json(void)
 			    json_integer((json_int_t)p->per_node[i]));
 		config_fmt_hostport(listen, sizeof(listen),
 		    p->conf->listen_host, p->conf->listen_port);
-		o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o}",
+		o = json_pack("{s:s, s:s, s:b, s:s, s:I, s:I, s:I, s:o}",
 		    "name", p->conf->name, "listen", listen,
+		    "listening", p->listener != NULL,
 		    "policy", p->conf->policy == POOL_LEAST_LOAD ?
 		    "least-load" : "priority",
 		    "connections", (json_int_t)p->total,
 		    "failovers", (json_int_t)p->failovers,
 		    "refused", (json_int_t)p->refused,
 		    "per_node", per);
+		if (o != NULL && p->listener == NULL)
+			json_object_set_new(o, "reason", json_string(p->reason));
 		if (o != NULL)
 			json_array_append_new(arr, o);
 	}

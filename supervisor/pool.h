@@ -38,6 +38,7 @@ size_t	 pool_rank(enum pool_policy, const struct pool_cand *, size_t n,
 
 int	 pool_init(struct config *);		/* bind every pool's listener */
 int	 pool_reload(struct config *);		/* apply the difference */
+void	 pool_tick(void);			/* bind what could not be */
 void	 pool_free_all(void);
 
 json_t	*pool_status_json(void);

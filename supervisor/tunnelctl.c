@@ -671,6 +671,59 @@ render_table(char *(*rows)[NCOLS], size_t nrows, const int *show, FILE *out)
 }
 
 /*
+ * Pools under the nodes, as a table of their own (the same seven columns
+ * wide); REASON only while some pool's listener is not bound.
+ */
+static void
+render_pools(const json_t *pools, FILE *out)
+{
+	static const char *names[NCOLS] = {
+		"POOL", "LISTEN", "POLICY", "CLIENTS", "FAILOVERS", "REFUSED",
+		"REASON"
+	};
+	static const char *fields[NCOLS] = {
+		"name", "listen", "policy", "connections", "failovers",
+		"refused", "reason"
+	};
+	char		*(*rows)[NCOLS];
+	int		  show[NCOLS];
+	size_t		  npools, i, c;
+	struct sbuf	  b = { 0 };
+	const json_t	 *p, *v;
+
+	if (pools == NULL || (npools = json_array_size(pools)) == 0)
+		return;
+	if ((rows = calloc(npools + 1, sizeof(*rows))) == NULL)
+		die(EXIT_LOCAL, "out of memory");
+	for (c = 0; c < NCOLS; c++) {
+		sb_puts(&b, names[c]);
+		rows[0][c] = sb_steal(&b);
+		show[c] = c != NCOLS - 1;
+	}
+	json_array_foreach(pools, i, p) {
+		for (c = 0; c < NCOLS; c++) {
+			v = jget(p, fields[c]);
+			if (json_is_string(v) && *json_string_value(v) != '\0')
+				sb_add_clean(&b, json_string_value(v));
+			else if (json_is_integer(v))
+				sb_printf(&b, "%" JSON_INTEGER_FORMAT,
+				    json_integer_value(v));
+			else
+				sb_puts(&b, "-");
+			rows[i + 1][c] = sb_steal(&b);
+		}
+		if (json_is_false(jget(p, "listening")))
+			show[NCOLS - 1] = 1;
+	}
+	fputc('\n', out);
+	render_table(rows, npools + 1, show, out);
+	for (i = 0; i <= npools; i++)
+		for (c = 0; c < NCOLS; c++)
+			free(rows[i][c]);
+	free(rows);
+}
+
+/*
  * The status table and its summary line ("2/3 nodes up").  Returns the
  * exit status (status_exit_code()): the data decides, not the drawing.
  */
@@ -720,6 +773,7 @@ render_status(const json_t *reply, FILE *out)
 		for (c = 0; c < NCOLS; c++)
 			free(rows[i][c]);
 	free(rows);
+	render_pools(jarr(reply, "pools"), out);
 	return status_exit_code(reply);
 }
 

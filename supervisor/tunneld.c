@@ -196,7 +196,8 @@ tunneld_reload(char *msg, size_t msgsz)
 	TAILQ_CONCAT(&keep, &td->nodes, entry);
 	/* Before the old config goes: pools compare against it. */
 	if (pool_reload(nconf) == -1)
-		log_warnx("%s: not every pool listener could be bound", __func__);
+		log_warnx("%s: not every pool listener could be bound; "
+		    "retrying every second", __func__);
 	td->conf = nconf;
 	config_free(old);
 	tunneld_admin_gid();
@@ -262,6 +263,7 @@ tunneld_tick(evutil_socket_t fd, short ev, void *arg)
 	TAILQ_FOREACH(n, &td->nodes, entry)
 		if (forward_fault(n) != NULL && forward_rebind(n) > 0)
 			node_update(n);
+	pool_tick();
 	tunneld_status_changed();
 	/* Alert repeats and settling; metrics_listen bound, rebound, retried. */
 	alert_tick();

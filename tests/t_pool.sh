@@ -7,7 +7,9 @@
 #   - a node whose target refuses is skipped without the client noticing;
 #   - clients run continuously while one sshd is killed and another frozen:
 #     every request that starts after tunneld noticed the fault succeeds;
-#   - no healthy node: the client is closed, and the refusal is counted.
+#   - no healthy node: the client is closed, and the refusal is counted;
+#   - a pool added by a reload on a taken port is shown with its reason and
+#     bound by the retry once the port is free.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
 td_setup
@@ -239,6 +241,56 @@ if command -v promtool >/dev/null; then
 		td_fail "promtool: $(cat "$T/promtool.out")"
 fi
 td_ok "pool figures in the metrics equal the status's; promtool accepts them"
+
+# --- a pool whose port is taken at reload -----------------------------------
+# Kept and shown with its reason, bound by the once-a-second retry as soon
+# as the port is free, as a local forward's listener is.
+for n in b c; do
+	ctl start "$n" >/dev/null || td_fail "start $n refused"
+done
+for n in b c; do
+	td_wait 20 state_is "$n" up || td_fail "$n not up again: $(ctl status)"
+done
+PR=$(td_port)
+socat TCP-LISTEN:"$PR",bind=127.0.0.1,fork SYSTEM:'echo squatter' \
+    </dev/null >>"$T/socat-squatter.log" 2>&1 &
+SQUATTER_PID=$!
+td_track "$SQUATTER_PID"
+listening() { [ -n "$(ss -Htln "sport = :$1")" ]; }
+td_wait 10 listening "$PR" || td_fail "the squatter did not bind $PR"
+printf '\n[pool r]\nlisten = 127.0.0.1:%s\nnodes  = c b\npolicy = priority\n' \
+    "$PR" >>"$T/tunneld.conf"
+ctl reload >"$T/reload.out" 2>&1 ||
+	td_fail "reload with a taken pool port refused: $(cat "$T/reload.out")"
+pool_r() {
+	status_json | jq -r --arg k "$1" '.pools[] | select(.name == "r") | .[$k]'
+}
+[ "$(pool_r listening)" = false ] || td_fail "pool r listening: '$(pool_r listening)', want false"
+want="listen 127.0.0.1:$PR: Address already in use"
+[ "$(pool_r reason)" = "$want" ] || td_fail "pool r reason '$(pool_r reason)', want '$want'"
+ctl status >"$T/status.txt"
+grep -q "^r  *127\.0\.0\.1:$PR  *priority .*$want\$" "$T/status.txt" ||
+	td_fail "tunnelctl status does not show pool r and its reason:
+$(cat "$T/status.txt")"
+grep -q "pool r: $want" "$T/tunneld.log" || td_fail "the failed bind was not logged"
+ctl metrics >"$T/metrics.txt" 2>&1
+grep -qx 'tunneld_pool_listening{pool="r"} 0' "$T/metrics.txt" ||
+	td_fail "metrics: $(grep pool_listening "$T/metrics.txt")"
+# (a's sshd is still down: b is p's first node up.)
+[ "$(served_by "$PP")" = b ] || td_fail "pool p stopped serving after the reload"
+td_ok "pool r on a taken port: kept, listening false, '$want' in status, the table, the log and the metrics; p still serves"
+
+td_stop "$SQUATTER_PID"
+pool_r_up() { [ "$(pool_r listening)" = true ]; }
+td_wait 10 pool_r_up ||
+	td_fail "pool r not listening 10 s after the port was freed: $(pool_r reason)"
+[ "$(served_by "$PR")" = c ] || td_fail "pool r's first request did not go to c"
+grep -q "pool r: listening on 127.0.0.1:$PR" "$T/tunneld.log" ||
+	td_fail "the late bind was not logged"
+ctl metrics >"$T/metrics.txt" 2>&1
+grep -qx 'tunneld_pool_listening{pool="r"} 1' "$T/metrics.txt" ||
+	td_fail "metrics after the bind: $(grep pool_listening "$T/metrics.txt")"
+td_ok "port freed: pool r bound by the retry and served by c, its first node"
 
 rc=0
 tunneld_stop || rc=$?
