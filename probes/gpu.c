@@ -639,3 +639,29 @@ bad:
 	quote_field(s->reason, sizeof(s->reason), tok, tn);
 	return fail(s);
 }
+
+int
+gpu_temp_over(const struct gpu_info *g, int temp_c)
+{
+	if (!g->has_temp)
+		return -1;
+	return g->temp_c > temp_c;
+}
+
+int
+gpu_mem_over(const struct gpu_info *g, int mem_pct)
+{
+	if (!g->has_mem_used || !g->has_mem_total || g->mem_total_mib <= 0)
+		return -1;
+	/* Exact: used/total > pct/100, no rounding at the edge. */
+	return g->mem_used_mib * 100 > (long)mem_pct * g->mem_total_mib;
+}
+
+long
+gpu_mem_pct(const struct gpu_info *g)
+{
+	if (!g->has_mem_used || !g->has_mem_total || g->mem_total_mib <= 0)
+		return -1;
+	return (g->mem_used_mib * 100 + g->mem_total_mib / 2) /
+	    g->mem_total_mib;
+}

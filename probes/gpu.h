@@ -53,4 +53,14 @@ int	gpu_parse_nvidia_smi(const char *out, size_t len, int exit_status,
 /* One tegrastats line (the first complete one in OUT). */
 int	gpu_parse_tegrastats(const char *out, size_t len, struct gpu_sample *s);
 
+/*
+ * The alert thresholds (alert_gpu_temp_c, alert_gpu_mem_pct), one rule for
+ * node state and alerts alike.  Each is -1 when G lacks the reading, else
+ * 1 if G is over the limit, 0 if not.
+ */
+int	gpu_temp_over(const struct gpu_info *g, int temp_c);
+int	gpu_mem_over(const struct gpu_info *g, int mem_pct);
+/* Memory used, in percent rounded to nearest; -1 when unknown. */
+long	gpu_mem_pct(const struct gpu_info *g);
+
 #endif

@@ -581,28 +581,13 @@ alert_hostkey_from_reason(const char *reason, char *buf, size_t len)
 	snprintf(buf, len, "%.*s", (int)(q - p), p);
 }
 
-/* The key the live session's server presented, as ssh-keygen -l shows it. */
+/* The key the live session's server presented. */
 static void
 alert_hostkey_of_session(struct node *n, char *buf, size_t len)
 {
-	ssh_key		 key = NULL;
-	unsigned char	*hash = NULL;
-	size_t		 hlen;
-	char		*fp = NULL;
-
-	buf[0] = '\0';
-	if (!session_is_up(n->sess))
-		return;
-	if (ssh_get_server_publickey(session_ssh(n->sess), &key) == SSH_OK &&
-	    ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash,
-	    &hlen) == 0 &&
-	    (fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash,
-	    hlen)) != NULL)
-		snprintf(buf, len, "%s %s",
-		    ssh_key_type_to_char(ssh_key_type(key)), fp);
-	ssh_string_free_char(fp);
-	ssh_clean_pubkey_hash(&hash);
-	ssh_key_free(key);
+	if (!session_is_up(n->sess) ||
+	    session_server_key(n->sess, buf, len) == -1)
+		buf[0] = '\0';
 }
 
 static void
@@ -865,8 +850,7 @@ alert_gpus(struct alert_engine *e, struct node *n,
 	for (i = 0; i < r->sample.ngpus && i < GPU_MAX; i++) {
 		g = &r->sample.gpus[i];
 		snprintf(key, sizeof(key), "%d", g->index);
-		if (g->has_temp) {
-			on = g->temp_c > c->alert_gpu_temp_c;
+		if ((on = gpu_temp_over(g, c->alert_gpu_temp_c)) != -1) {
 			snprintf(why, sizeof(why), "gpu%d %d°C %s %d°C",
 			    g->index, g->temp_c, on ? ">" : "<=",
 			    c->alert_gpu_temp_c);
@@ -878,12 +862,8 @@ alert_gpus(struct alert_engine *e, struct node *n,
 			alert_engine_update(e, ALERT_GPU_HOT, n->conf->name, key,
 			    on, &v, now);
 		}
-		if (g->has_mem_used && g->has_mem_total && g->mem_total_mib > 0) {
-			/* Exact: used/total > pct/100, no rounding at the edge. */
-			on = g->mem_used_mib * 100 >
-			    (long)c->alert_gpu_mem_pct * g->mem_total_mib;
-			pct = (g->mem_used_mib * 100 + g->mem_total_mib / 2) /
-			    g->mem_total_mib;
+		if ((on = gpu_mem_over(g, c->alert_gpu_mem_pct)) != -1) {
+			pct = gpu_mem_pct(g);
 			snprintf(why, sizeof(why), "gpu%d memory %ld%% (%ld of "
 			    "%ld MiB) %s %d%%", g->index, pct, g->mem_used_mib,
 			    g->mem_total_mib, on ? ">" : "<=",

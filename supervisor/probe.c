@@ -85,16 +85,6 @@ static const char *const tegrastats_argv[] = {
 
 struct probe_node;
 
-/* Latency wants finer grain than now_ms(): loopback answers take < 1 ms. */
-static uint64_t
-now_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 enum gpu_phase { GP_IDLE, GP_OPEN, GP_EXEC, GP_RUN, GP_LOCAL };
 
 struct gpu_run {
@@ -320,18 +310,14 @@ probe_gpu_threshold(const struct gpu_sample *s, int temp_c, int mem_pct,
 
 	for (i = 0; i < s->ngpus && i < GPU_MAX; i++) {
 		g = &s->gpus[i];
-		if (g->has_temp && g->temp_c > temp_c) {
+		if (gpu_temp_over(g, temp_c) == 1) {
 			snprintf(buf, bufsz, "gpu%d %d°C > %d°C", g->index,
 			    g->temp_c, temp_c);
 			return 1;
 		}
-		/* Exact: used/total > pct/100, no rounding at the edge. */
-		if (g->has_mem_used && g->has_mem_total &&
-		    g->mem_total_mib > 0 &&
-		    g->mem_used_mib * 100 > (long)mem_pct * g->mem_total_mib) {
+		if (gpu_mem_over(g, mem_pct) == 1) {
 			snprintf(buf, bufsz, "gpu%d memory %ld%% > %d%%",
-			    g->index, (g->mem_used_mib * 100 +
-			    g->mem_total_mib / 2) / g->mem_total_mib, mem_pct);
+			    g->index, gpu_mem_pct(g), mem_pct);
 			return 1;
 		}
 	}

@@ -153,15 +153,6 @@ session_kick_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
-static uint64_t
-session_now_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /*
  * A keepalive's round trip, taken when the first packet after it arrives
  * and no forwarded traffic could have sent that packet instead.
@@ -174,7 +165,7 @@ session_rtt_sample(struct session *s)
 	if (s->ka_sent == 0 || s->raw.in_packets == s->ka_rx)
 		return;
 	if (forward_active(n) == 0) {
-		n->rtt_ms = (double)(session_now_us() - s->ka_sent) / 1000.0;
+		n->rtt_ms = (double)(now_us() - s->ka_sent) / 1000.0;
 		n->has_rtt = 1;
 	}
 	s->ka_sent = 0;
@@ -328,6 +319,35 @@ session_try_connect(struct session *s)
 	    "no address to connect to");
 }
 
+/*
+ * The key the server presented, as "TYPE SHA256:..." (the type as
+ * known_hosts writes it, the fingerprint as ssh-keygen -l shows it).
+ */
+int
+session_server_key(struct session *s, char *buf, size_t len)
+{
+	ssh_key		 key = NULL;
+	unsigned char	*hash = NULL;
+	size_t		 hlen;
+	char		*fp = NULL;
+	int		 rc = -1;
+
+	if (s->ssh != NULL &&
+	    ssh_get_server_publickey(s->ssh, &key) == SSH_OK &&
+	    ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash,
+	    &hlen) == 0 &&
+	    (fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash,
+	    hlen)) != NULL) {
+		snprintf(buf, len, "%s %s",
+		    ssh_key_type_to_char(ssh_key_type(key)), fp);
+		rc = 0;
+	}
+	ssh_string_free_char(fp);
+	ssh_clean_pubkey_hash(&hash);
+	ssh_key_free(key);
+	return rc;
+}
+
 /* The TCP connect finished (or failed): hand the socket to libssh. */
 static void
 session_tcp_done(struct session *s)
@@ -365,21 +385,12 @@ static int
 session_hostkey(struct session *s)
 {
 	struct node		*n = s->node;
-	ssh_key			 srvkey = NULL;
-	unsigned char		*hash = NULL;
-	size_t			 hlen;
-	char			*fp = NULL;
-	char			 fpbuf[128] = "unknown fingerprint";
+	char			 key[160];
 	enum ssh_known_hosts_e	 kh;
 	int			 rc = -1;
 
-	if (ssh_get_server_publickey(s->ssh, &srvkey) == SSH_OK &&
-	    ssh_get_publickey_hash(srvkey, SSH_PUBLICKEY_HASH_SHA256, &hash,
-	    &hlen) == 0 &&
-	    (fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash,
-	    hlen)) != NULL)
-		snprintf(fpbuf, sizeof(fpbuf), "%s", fp);
-
+	if (session_server_key(s, key, sizeof(key)) == -1)
+		snprintf(key, sizeof(key), "unknown key");
 	kh = ssh_session_is_known_server(s->ssh);
 	switch (kh) {
 	case SSH_KNOWN_HOSTS_OK:
@@ -388,8 +399,7 @@ session_hostkey(struct session *s)
 	case SSH_KNOWN_HOSTS_CHANGED:
 	case SSH_KNOWN_HOSTS_OTHER:
 		session_fail(s, 0, "host key mismatch for node %s: server sent "
-		    "%s %s, %s has another", n->conf->name,
-		    ssh_key_type_to_char(ssh_key_type(srvkey)), fpbuf,
+		    "%s, %s has another", n->conf->name, key,
 		    td->conf->known_hosts);
 		break;
 	case SSH_KNOWN_HOSTS_UNKNOWN:
@@ -403,13 +413,12 @@ session_hostkey(struct session *s)
 			}
 			log_entry(LOG_NOTICE, n->conf->name, "host-key-recorded",
 			    NULL, NULL, "%s: recorded new host key %s in %s",
-			    n->conf->name, fpbuf, td->conf->known_hosts);
+			    n->conf->name, key, td->conf->known_hosts);
 			rc = 0;
 			break;
 		}
 		session_fail(s, 0, "host key unknown for node %s: server sent "
-		    "%s %s, not in %s (strict)", n->conf->name,
-		    ssh_key_type_to_char(ssh_key_type(srvkey)), fpbuf,
+		    "%s, not in %s (strict)", n->conf->name, key,
 		    td->conf->known_hosts);
 		break;
 	case SSH_KNOWN_HOSTS_ERROR:
@@ -417,9 +426,6 @@ session_hostkey(struct session *s)
 		session_fail(s, 0, "host key check: %s", ssh_get_error(s->ssh));
 		break;
 	}
-	ssh_string_free_char(fp);
-	ssh_clean_pubkey_hash(&hash);
-	ssh_key_free(srvkey);
 	return rc;
 }
 
@@ -712,7 +718,7 @@ session_timer(evutil_socket_t fd, short what, void *arg)
 		session_greq(s);
 	} else if (s->greq == NULL) {
 		uint64_t sent = s->raw.out_packets, rx = s->raw.in_packets;
-		uint64_t t0 = session_now_us();
+		uint64_t t0 = now_us();
 
 		(void)ssh_send_keepalive(s->ssh);
 		/* A second call sends when the first only reaped an old answer. */

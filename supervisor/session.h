@@ -19,6 +19,7 @@ int		 session_start(struct node *);
 void		 session_close(struct session *);
 int		 session_is_up(const struct session *);
 ssh_session	 session_ssh(struct session *);
+int		 session_server_key(struct session *, char *, size_t);
 /* After queueing channel writes: arm EV_WRITE if libssh holds output. */
 void		 session_flush(struct session *);
 /* Ask the one global-request slot for a tcpip-forward (remote forwards). */

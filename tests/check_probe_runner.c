@@ -183,6 +183,19 @@ START_TEST(gpu_thresholds)
 	s.gpus[0].mem_used_mib = 100;
 	ck_assert_int_eq(probe_gpu_threshold(&s, 80, 90, buf, sizeof(buf)), 1);
 	ck_assert_str_eq(buf, "gpu1 85°C > 80°C");
+
+	/* The predicates the alerts share: -1 without the reading. */
+	ck_assert_int_eq(gpu_temp_over(&s.gpus[1], 85), 0);
+	ck_assert_int_eq(gpu_temp_over(&s.gpus[1], 84), 1);
+	s.gpus[1].has_temp = 0;
+	ck_assert_int_eq(gpu_temp_over(&s.gpus[1], 84), -1);
+	ck_assert_int_eq(gpu_mem_over(&s.gpus[1], 90), -1);
+	ck_assert_int_eq(gpu_mem_pct(&s.gpus[1]), -1);
+	s.gpus[0].mem_used_mib = 22107;
+	ck_assert_int_eq(gpu_mem_over(&s.gpus[0], 90), 0);
+	ck_assert_int_eq(gpu_mem_pct(&s.gpus[0]), 90);
+	s.gpus[0].mem_total_mib = 0;		/* a tool that said 0 MiB */
+	ck_assert_int_eq(gpu_mem_over(&s.gpus[0], 90), -1);
 }
 END_TEST
 

@@ -121,7 +121,7 @@ line=$(ssh-keygen -F "[127.0.0.1]:$SSHD_PORT" -f "$KH_NEW" | grep -v '^#') ||
 	td_fail "accept-new: no entry for [127.0.0.1]:$SSHD_PORT in $(cat "$KH_NEW")"
 [ "$(echo "$line" | awk '{ print $3 }')" = "$(awk '{ print $2 }' "$SSHD_DIR/host_ed25519.pub")" ] ||
 	td_fail "accept-new: recorded key differs from the server's: $line"
-grep -q "recorded new host key $HOST_FP" "$T/tunneld.log" || td_fail "accept-new: the recording was not logged"
+grep -q "recorded new host key ssh-ed25519 $HOST_FP in " "$T/tunneld.log" || td_fail "accept-new: the recording was not logged"
 td_ok "accept-new: first key recorded ($HOST_FP) and the node is up"
 cp "$KH_NEW" "$T/kh_new.orig"
 
