@@ -9,6 +9,7 @@
 #include "control.h"
 #include "forward.h"
 #include "log.h"
+#include "pool.h"
 #include "probe.h"
 #include "session.h"
 #include "tunneld.h"
@@ -285,17 +286,22 @@ node_session_lost(struct node *n, const char *reason, int tcp_level)
 
 /*
  * The chat backend's formula, so that both rank nodes alike: active
- * forwarded connections x 100 + Ollama latency ms / 10 + recent failures x
+ * client connections x 100 + Ollama latency ms / 10 + recent failures x
  * 50, where "recent" means probe failures that ended in the last
  * PROBE_RECENT_MS (5 minutes) and the latency is the latest good Ollama
- * probe's.
+ * probe's.  Clients are those of the node's forwards (less our probes'
+ * own) and those a pool relays to it when it is local.
  */
 double
 node_load_score(const struct node *n)
 {
 	const struct probe_results	*r = probe_results(n);
+	uint64_t			 active = forward_active(n);
+	unsigned			 probes = probe_forward_conns(n);
 
-	return probe_load_score(forward_active(n),
+	active = active > probes ? active - probes : 0;
+	active += pool_relays_active(n->conf->name);
+	return probe_load_score(active,
 	    r != NULL && r->ollama.has_info, r ? r->ollama.latency_ms : 0,
 	    probe_recent_failures(r, now_ms()));
 }

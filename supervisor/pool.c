@@ -45,10 +45,13 @@ struct pool_client {
 	size_t			 ncand, next;
 	size_t			 cur;		/* index being tried */
 	struct bufferevent	*up;		/* local node: connect in flight */
+	char			*up_node;	/* ... to this node */
 };
 
 /* A client relayed to a local node's port (no SSH session to carry it). */
 struct pool_relay {
+	LIST_ENTRY(pool_relay)	 entry;
+	char			*node;		/* for least-load: whose port */
 	struct bufferevent	*bev[2];	/* client, upstream */
 	unsigned		 eof[2];	/* read side reached EOF */
 	unsigned		 shut[2];	/* write side shut */
@@ -174,12 +177,33 @@ node_has_model(const struct node *n, const char *model)
 
 /* ------------------------------------------------------------- relay */
 
+/* Relays alive, for least-load and for freeing at exit. */
+static LIST_HEAD(, pool_relay) relays = LIST_HEAD_INITIALIZER(relays);
+
 static void
 relay_free(struct pool_relay *r)
 {
+	LIST_REMOVE(r, entry);
 	bufferevent_free(r->bev[0]);
 	bufferevent_free(r->bev[1]);
+	free(r->node);
 	free(r);
+}
+
+/*
+ * Clients relayed to local node NODE: its share of load_score's active
+ * connections, which forwards count for SSH nodes.
+ */
+unsigned
+pool_relays_active(const char *node)
+{
+	struct pool_relay	*r;
+	unsigned		 n = 0;
+
+	LIST_FOREACH(r, &relays, entry)
+		if (strcmp(r->node, node) == 0)
+			n++;
+	return n;
 }
 
 /*
@@ -240,19 +264,22 @@ relay_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static int
-relay_start(evutil_socket_t fd, struct bufferevent *up)
+relay_start(evutil_socket_t fd, struct bufferevent *up, const char *node)
 {
 	struct pool_relay	*r;
 	int			 i;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return -1;
-	if ((r->bev[0] = bufferevent_socket_new(td->base, fd,
+	if ((r->node = strdup(node)) == NULL ||
+	    (r->bev[0] = bufferevent_socket_new(td->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		free(r->node);
 		free(r);
 		return -1;
 	}
 	r->bev[1] = up;
+	LIST_INSERT_HEAD(&relays, r, entry);
 	for (i = 0; i < 2; i++) {
 		bufferevent_setcb(r->bev[i], relay_read, relay_write,
 		    relay_event, r);
@@ -273,6 +300,7 @@ pool_client_free(struct pool_client *pc)
 		close(pc->fd);
 	if (pc->pool != NULL)
 		LIST_REMOVE(pc, entry);
+	free(pc->up_node);
 	free(pc);
 }
 
@@ -325,7 +353,7 @@ pool_up_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP,
 		    TCP_NODELAY, &one, sizeof(one));
-		if (relay_start(pc->fd, bev) == -1) {
+		if (relay_start(pc->fd, bev, pc->up_node) == -1) {
 			pool_client_free(pc);
 			return;
 		}
@@ -334,6 +362,8 @@ pool_up_event(struct bufferevent *bev, short what, void *arg)
 	}
 	bufferevent_free(pc->up);
 	pc->up = NULL;
+	free(pc->up_node);
+	pc->up_node = NULL;
 	pool_client_failed(pc, (what & BEV_EVENT_ERROR) ?
 	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()) :
 	    "connection closed");
@@ -363,15 +393,20 @@ pool_client_next(struct pool_client *pc)
 		if (!n->conf->local ||
 		    pool_node_url(n, host, sizeof(host), &port) == -1)
 			continue;
-		if ((pc->up = bufferevent_socket_new(td->base, -1,
-		    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		if ((pc->up_node = strdup(n->conf->name)) == NULL)
 			continue;
-		bufferevent_setcb(pc->up, NULL, NULL, pool_up_event, pc);
-		if (bufferevent_socket_connect_hostname(pc->up, td->dns,
-		    AF_UNSPEC, host, port) == 0)
-			return;
-		bufferevent_free(pc->up);
-		pc->up = NULL;
+		if ((pc->up = bufferevent_socket_new(td->base, -1,
+		    BEV_OPT_CLOSE_ON_FREE)) != NULL) {
+			bufferevent_setcb(pc->up, NULL, NULL, pool_up_event,
+			    pc);
+			if (bufferevent_socket_connect_hostname(pc->up,
+			    td->dns, AF_UNSPEC, host, port) == 0)
+				return;
+			bufferevent_free(pc->up);
+			pc->up = NULL;
+		}
+		free(pc->up_node);
+		pc->up_node = NULL;
 	}
 	if (p != NULL) {
 		p->refused++;
@@ -578,10 +613,13 @@ pool_reload(struct config *nconf)
 void
 pool_free_all(void)
 {
-	struct pool	*p;
+	struct pool		*p;
+	struct pool_relay	*r;
 
 	while ((p = TAILQ_FIRST(&pools)) != NULL)
 		pool_free(p);
+	while ((r = LIST_FIRST(&relays)) != NULL)
+		relay_free(r);
 }
 
 /* ------------------------------------------------------------ queries */

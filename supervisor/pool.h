@@ -42,6 +42,7 @@ void	 pool_tick(void);			/* bind what could not be */
 void	 pool_free_all(void);
 
 json_t	*pool_status_json(void);
+unsigned pool_relays_active(const char *node);
 
 /*
  * The best node of POOL (NULL: the first pool, or every node by priority

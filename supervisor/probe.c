@@ -1634,6 +1634,40 @@ probe_session_down(struct node *n)
 	probe_mark_stale(pn);
 }
 
+/* H has a request in flight through one of N's local forwards. */
+static int
+http_via_forward(const struct http_run *h, const struct node *n)
+{
+	size_t	i;
+
+	if (!h->active || h->evcon == NULL)
+		return 0;
+	for (i = 0; i < n->conf->nfwds; i++)
+		if (n->conf->fwds[i].kind == FWD_LOCAL &&
+		    n->conf->fwds[i].listen_port == h->port)
+			return 1;
+	return 0;
+}
+
+/*
+ * Our own probe connections through N's forwards: load_score counts the
+ * clients', so a node is not ranked down for being probed.
+ */
+unsigned
+probe_forward_conns(const struct node *n)
+{
+	const struct probe_node	*pn = n->probe;
+	unsigned		 k;
+	size_t			 i;
+
+	if (pn == NULL)
+		return 0;
+	k = http_via_forward(&pn->ollama, n);
+	for (i = 0; i < pn->r.nhttp; i++)
+		k += http_via_forward(&pn->http[i], n);
+	return k;
+}
+
 const struct probe_results *
 probe_results(const struct node *n)
 {

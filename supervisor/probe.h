@@ -103,6 +103,7 @@ void		 probe_session_down(struct node *);	/* session gone: mark stale */
 
 /* NULL when the node has no probe state. */
 const struct probe_results *probe_results(const struct node *);
+unsigned	 probe_forward_conns(const struct node *);
 /*
  * The first fault a fresh probe result shows, in the order gpu, ollama,
  * required models, http; NULL when none.  Points into the node's results.

@@ -34,8 +34,15 @@ for n in "${NODES[@]}"; do
 	OPORT[$n]=$OLLAMA_PORT
 	FWD[$n]=$(td_port)
 done
+# d: the hub's own Ollama (ssh = none), which a pool reaches by relaying.
+mkdir -p "$T/fx-d"
+cp "$TD_FIXTURES"/ollama-*.json "$T/fx-d/"
+printf '{"version":"0.5.7-d"}' >"$T/fx-d/ollama-version.json"
+ollama_start d "$T/fx-d"
+OPORT[d]=$OLLAMA_PORT
 PP=$(td_port)
 PQ=$(td_port)
+PS=$(td_port)
 
 # Probes every 300 s: the first round runs when a session comes up, and no
 # later round changes a node's state while this test reasons about it.
@@ -53,10 +60,20 @@ gpu           = none
 EOF
 	done
 	cat <<EOF
+[node d]
+ssh    = none
+ollama = http://127.0.0.1:${OPORT[d]}
+gpu    = none
+
 [pool p]
 listen = 127.0.0.1:$PP
 nodes  = a b c
 policy = priority
+
+[pool s]
+listen = 127.0.0.1:$PS
+nodes  = d b
+policy = least-load
 
 [pool q]
 listen = 127.0.0.1:$PQ
@@ -135,6 +152,29 @@ td_wait 10 sh -c "! $TUNNELCTL --socket $T/control.sock --json status |
     jq -e '.nodes[] | select(.forwards[0].active >= 1)' >/dev/null" ||
 	td_fail "the held connection is still counted after it closed"
 td_ok "least-load: with a client held on $busy, 3 of 3 requests went elsewhere ($s)"
+
+# A local node's clients are relayed, not forwarded: they count as well.
+# Pool s (d, b): a connection held on b's forward (not through the pool)
+# puts b at 100+, so the pool's held client goes to d; d's load_score then
+# shows it (100+), and once b's is let go the next clients go to b.
+score() {
+	status_json | jq -r --arg n "$1" '.nodes[] | select(.name == $n) | .load_score'
+}
+over100() { awk -v s="$(score "$1")" 'BEGIN { exit !(s >= 100) }'; }
+td_wait 20 state_is d up || td_fail "local node d not up: $(ctl status)"
+exec {holdb}<>"/dev/tcp/127.0.0.1/${FWD[b]}" || td_fail "cannot hold a connection to b's forward"
+td_wait 10 over100 b || td_fail "b's held connection is not in its load_score ($(score b))"
+exec {hold}<>"/dev/tcp/127.0.0.1/$PS" || td_fail "cannot hold a connection to pool s"
+td_wait 10 over100 d || td_fail "the client relayed to d is not in its load_score (d $(score d), b $(score b))"
+exec {holdb}>&-
+td_wait 10 eval '! over100 b' || td_fail "b's connection still counted after it closed ($(score b))"
+for i in 1 2 3; do
+	s=$(served_by "$PS") || td_fail "request through pool s failed"
+	[ "$s" = b ] || td_fail "least-load: request $i went to $s while d held a relayed client (d $(score d), b $(score b))"
+done
+exec {hold}>&-
+td_wait 10 eval '! over100 d' || td_fail "the relayed client is still counted after it closed ($(score d))"
+td_ok "least-load with a local node: a client relayed to d counts in its load_score like a forwarded one; 3 of 3 requests went to b meanwhile"
 
 # --- failover on a refused target --------------------------------------------
 # a's Ollama goes away while its tunnel stays up (the probe will not look
