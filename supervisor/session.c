@@ -52,6 +52,7 @@ struct session {
 	struct event		*ev_write;
 	struct event		*ev_timer;	/* handshake deadline, then keepalive */
 	struct event		*ev_kick;	/* deferred forward_poll */
+	struct event		*ev_greq;	/* look at greq's answer again */
 	/*
 	 * libssh's counters: SOCK counts bytes on the socket only; RAW counts
 	 * packets (and payload bytes) both ways.  Packet counts come from RAW.
@@ -62,6 +63,7 @@ struct session {
 	uint64_t		 ka_sent;	/* monotonic us, 0: no RTT sample pending */
 	uint64_t		 ka_rx;		/* raw.in_packets when it was sent */
 	struct forward		*greq;		/* tcpip-forward in the slot */
+	uint64_t		 greq_rx;	/* sock.in_bytes when last looked */
 	int			 ka_unreaped;	/* a keepalive was sent since the slot was last used */
 	int			 greq_after_ka;	/* the slot held a keepalive when greq began */
 	int			 refused;	/* every address refused the TCP connect */
@@ -102,13 +104,34 @@ session_ssh(struct session *s)
 	return s->ssh;
 }
 
+static void	session_flush_out(struct session *);
+
+/*
+ * Send what libssh holds.  Every caller has just let libssh poll the socket
+ * outside session_io() (a channel write or open, a flush): what it read may
+ * hold the answer to our global request, and no read event will come for
+ * it, so look again.  Only if bytes came in since the last look.
+ */
 void
 session_flush(struct session *s)
 {
-	int	rc;
-
 	if (s->ssh == NULL || s->fd == -1)
 		return;
+	session_flush_out(s);
+	/* A timer, not an activation: the next turn, after other I/O. */
+	if (s->greq != NULL && s->sock.in_bytes != s->greq_rx &&
+	    !evtimer_pending(s->ev_greq, NULL)) {
+		struct timeval	now = { 0, 0 };
+
+		evtimer_add(s->ev_greq, &now);
+	}
+}
+
+static void
+session_flush_out(struct session *s)
+{
+	int	rc;
+
 	if (!(ssh_get_poll_flags(s->ssh) & SSH_WRITE_PENDING))
 		return;
 	/*
@@ -153,6 +176,18 @@ session_kick_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
+static void	session_greq(struct session *);
+
+static void
+session_greq_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct session	*s = arg;
+
+	/* A lost connection is session_io()'s to report. */
+	if (s->phase == S_UP && s->greq != NULL && ssh_is_connected(s->ssh))
+		session_greq(s);
+}
+
 /*
  * A keepalive's round trip, taken when the first packet after it arrives
  * and no forwarded traffic could have sent that packet instead.
@@ -192,6 +227,8 @@ session_close(struct session *s)
 		event_free(s->ev_timer);
 	if (s->ev_kick)
 		event_free(s->ev_kick);
+	if (s->ev_greq)
+		event_free(s->ev_greq);
 	if (s->sshev != NULL) {
 		ssh_event_remove_session(s->sshev, s->ssh);
 		ssh_event_free(s->sshev);
@@ -595,6 +632,8 @@ session_greq(struct session *s)
 		rc = ssh_channel_listen_forward(s->ssh, f->conf->listen_host,
 		    f->conf->listen_port, &bound);
 		if (rc == SSH_AGAIN) {
+			/* Read up to here with no answer: see session_flush(). */
+			s->greq_rx = s->sock.in_bytes;
 			session_flush(s);
 			return;
 		}
@@ -793,7 +832,8 @@ session_start(struct node *n)
 
 	s->ev_timer = event_new(td->base, -1, EV_PERSIST, session_timer, s);
 	s->ev_kick = event_new(td->base, -1, 0, session_kick_cb, s);
-	if (s->ev_timer == NULL || s->ev_kick == NULL)
+	s->ev_greq = evtimer_new(td->base, session_greq_cb, s);
+	if (s->ev_timer == NULL || s->ev_kick == NULL || s->ev_greq == NULL)
 		fatalx("%s: event_new", __func__);
 	tv.tv_sec = c->connect_timeout / 1000;
 	tv.tv_usec = (c->connect_timeout % 1000) * 1000;
