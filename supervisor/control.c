@@ -24,9 +24,9 @@
 #include "tunneld.h"
 
 /*
- * Past CTL_CLIENTS_MAX the oldest client that has not finished a request is
- * dropped to make room: a flood of idle or hostile connections can never
- * lock out an operator's `tunnelctl status`.
+ * Past CTL_CLIENTS_MAX a client is dropped to make room (control_victim()):
+ * a flood of idle or hostile connections can never lock out an operator's
+ * `tunnelctl status`.
  */
 #define CTL_CLIENTS_MAX		128
 #define CTL_IDLE_TIMEOUT	5	/* s to send a whole request */
@@ -454,6 +454,42 @@ control_peer_is_admin(int fd, uid_t *uidp, pid_t *pidp)
 	return 0;
 }
 
+/*
+ * The oldest client still waiting for its request, of the user who holds
+ * the most clients; that user's oldest if all of theirs are done.  A flood
+ * crowds out only its own user: another user's request, an operator's
+ * `tunnelctl status`, is never dropped to make room for it, however many
+ * connections arrive before the daemon reads that request.
+ */
+size_t
+control_victim(const struct ctl_slot *slots, size_t n)
+{
+	size_t	i, j, count, best = 0, most = 0, oldest_done = n;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < i; j++)
+			if (slots[j].uid == slots[i].uid)
+				break;
+		if (j < i)
+			continue;	/* counted with its first client */
+		for (count = 0, j = i; j < n; j++)
+			count += slots[j].uid == slots[i].uid;
+		if (count > most) {
+			most = count;
+			best = i;
+		}
+	}
+	for (i = best; i < n; i++) {
+		if (slots[i].uid != slots[best].uid)
+			continue;
+		if (!slots[i].done)
+			return i;
+		if (oldest_done == n)
+			oldest_done = i;
+	}
+	return oldest_done;
+}
+
 static void
 control_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
@@ -464,13 +500,21 @@ control_accept(struct evconnlistener *l, evutil_socket_t fd,
 	int			 admin;
 
 	if (ctl->nclients >= CTL_CLIENTS_MAX) {
-		TAILQ_FOREACH(old, &ctl->clients, entry)
-			if (!old->watching && !old->answered)
+		struct ctl_slot	 slots[CTL_CLIENTS_MAX];
+		size_t		 n = 0, v;
+
+		TAILQ_FOREACH(old, &ctl->clients, entry) {
+			if (n == CTL_CLIENTS_MAX)
 				break;
-		if (old == NULL)
-			old = TAILQ_FIRST(&ctl->clients);
-		log_debug("%s: client limit reached, dropping pid %d", __func__,
-		    (int)old->pid);
+			slots[n].uid = old->uid;
+			slots[n++].done = old->watching || old->answered;
+		}
+		v = control_victim(slots, n);
+		TAILQ_FOREACH(old, &ctl->clients, entry)
+			if (v-- == 0)
+				break;
+		log_debug("%s: client limit reached, dropping pid %d uid %u",
+		    __func__, (int)old->pid, (unsigned)old->uid);
 		control_client_free(old);
 	}
 	if ((cl = calloc(1, sizeof(*cl))) == NULL) {

@@ -38,6 +38,17 @@ int	control_parse(const char *line, size_t len, struct ctl_request *,
 	    char *err, size_t errsz);
 int	control_cmd_mutates(enum ctl_cmd);
 
+/* A control client as control_victim() sees it. */
+struct ctl_slot {
+	unsigned	uid;
+	int		done;		/* answered, or a watcher: not waiting */
+};
+/*
+ * Which of the N clients in SLOTS (oldest first, N > 0) to drop when the
+ * table is full.  Pure; returns an index.
+ */
+size_t	control_victim(const struct ctl_slot *slots, size_t n);
+
 int	control_init(const char *path);
 void	control_close(void);
 void	control_event_state(struct node *, enum node_state from,

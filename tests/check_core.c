@@ -146,6 +146,27 @@ START_TEST(state_names_roundtrip)
 }
 END_TEST
 
+START_TEST(control_victim_floods_only_itself)
+{
+	/* root (0) waits; 65534 floods with waiting and answered clients. */
+	struct ctl_slot	s[6] = {
+		{ 0, 0 }, { 65534, 1 }, { 65534, 0 }, { 1000, 0 },
+		{ 65534, 0 }, { 0, 1 },
+	};
+	struct ctl_slot	one[1] = { { 0, 0 } };
+	struct ctl_slot	done[3] = { { 7, 0 }, { 8, 1 }, { 8, 1 } };
+	struct ctl_slot	tie[4] = { { 5, 1 }, { 6, 0 }, { 6, 1 }, { 5, 0 } };
+
+	/* The flooder's oldest client still waiting, not root's older one. */
+	ck_assert_uint_eq(control_victim(s, 6), 2);
+	ck_assert_uint_eq(control_victim(one, 1), 0);
+	/* All of the top user's clients are done: its oldest goes. */
+	ck_assert_uint_eq(control_victim(done, 3), 1);
+	/* A tie: the user met first (the oldest client) is the one to yield. */
+	ck_assert_uint_eq(control_victim(tie, 4), 3);
+}
+END_TEST
+
 static int
 parse(const char *line, struct ctl_request *req, char *err)
 {
@@ -309,6 +330,7 @@ core_suite(void)
 	tc = tcase_create("control");
 	tcase_add_test(tc, control_parse_good);
 	tcase_add_test(tc, control_parse_bad);
+	tcase_add_test(tc, control_victim_floods_only_itself);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("pool");
 	tcase_add_test(tc, pool_priority_keeps_listed_order);

@@ -2,11 +2,11 @@
  * ctl-abuse: many hostile clients of tunneld's control socket at once, for
  * tests/t_control_abuse.sh.
  *
- *	ctl-abuse SOCKET CLIENTS SECONDS
+ *	ctl-abuse SOCKET CLIENTS SECONDS [KIND]
  *
  * Keeps CLIENTS connections open for SECONDS, each slot playing one kind of
- * bad client (slot number modulo the number of kinds) and reconnecting
- * 250 ms after the daemon closes it:
+ * bad client (slot number modulo the number of kinds, or KIND for all) and
+ * reconnecting 250 ms after the daemon closes it:
  *
  *	garbage   a line that is no command
  *	binary    bytes with NUL and other control characters, then a newline
@@ -213,13 +213,18 @@ main(int argc, char *argv[])
 	static struct client	 cl[MAX_CLIENTS];
 	static struct pollfd	 pfd[MAX_CLIENTS];
 	long long		 start, end, now;
-	int			 nclients, seconds, i, k;
+	int			 nclients, seconds, i, k, only = -1;
 
-	if (argc != 4 || (nclients = atoi(argv[2])) <= 0 ||
+	if (argc == 5)
+		for (k = 0; k < NKINDS; k++)
+			if (strcmp(argv[4], kind_names[k]) == 0)
+				only = k;
+	if ((argc != 4 && (argc != 5 || only == -1)) ||
+	    (nclients = atoi(argv[2])) <= 0 ||
 	    nclients > MAX_CLIENTS || (seconds = atoi(argv[3])) <= 0 ||
 	    seconds > 600) {
 		fprintf(stderr, "usage: ctl-abuse SOCKET CLIENTS(1-%d) "
-		    "SECONDS(1-600)\n", MAX_CLIENTS);
+		    "SECONDS(1-600) [KIND]\n", MAX_CLIENTS);
 		return 1;
 	}
 	sockpath = argv[1];
@@ -227,7 +232,7 @@ main(int argc, char *argv[])
 	srand((unsigned)getpid());
 	for (i = 0; i < nclients; i++) {
 		cl[i].fd = -1;
-		cl[i].kind = (enum kind)(i % NKINDS);
+		cl[i].kind = (enum kind)(only != -1 ? only : i % NKINDS);
 	}
 	start = now_ms();
 	end = start + (long long)seconds * 1000;

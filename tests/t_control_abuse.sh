@@ -56,7 +56,8 @@ ssh = root@127.0.0.1:$closed
 local_forward = 127.0.0.1:$p_far 127.0.0.1:9
 ollama = none
 EOF
-tunneld_start "$T/tunneld.conf"
+# --verbose: the clients dropped to make room are logged (debug level).
+tunneld_start "$T/tunneld.conf" --verbose
 
 # as UID GID [SUPPLEMENTARY] -- tunnelctl ARGS...
 as() {
@@ -152,9 +153,48 @@ for k in idle half trickle; do
 done
 td_ok "idle, half-sent and trickling clients dropped at the 5 s request timeout (longest: idle $(get idle max_open_ms) ms, half $(get half max_open_ms) ms, trickle $(get trickle max_open_ms) ms)"
 
+fds() { find "/proc/$TUNNELD_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+
+# ------------------------------------------------- one user's flood
+
+# root connects and waits before sending its request; meanwhile nobody
+# opens 200 idle clients at once, far past the 128 the daemon keeps, and
+# reconnects each one it loses.  Room is made at the flooder's expense:
+# root's request, the oldest unanswered one, is still read and answered.
+flood_by_nobody() {
+	local base fifo=$T/held.in held_pid abuse_pid
+	base=$(fds)
+	mkfifo "$fifo"
+	socat -t 10 - UNIX-CONNECT:"$T/control.sock" <"$fifo" >"$T/held.out" 2>&1 &
+	held_pid=$!
+	td_track "$held_pid"
+	exec {hold}>"$fifo"
+	td_wait 5 eval '[ "$(fds)" -gt "$base" ]' || td_fail "root's held client never connected"
+	setpriv --reuid=$nobody_uid --regid=$nobody_uid --clear-groups \
+	    "$ABUSE" "$T/control.sock" 200 8 idle >"$T/abuse-nobody.out" 2>&1 &
+	abuse_pid=$!
+	td_track "$abuse_pid"
+	# Full, and evictions under way: nobody's idle clients were dropped
+	# (the request must come within 5 s of connecting; 200 idle clients
+	# fill the table in well under that).
+	td_wait 3 eval '[ "$(grep -c "dropping pid [0-9]* uid $nobody_uid" "$T/tunneld.log")" -ge 20 ]' ||
+		td_fail "nobody's flood made no room: $(grep -c "dropping pid" "$T/tunneld.log") drops, $(fds) fds"
+	echo status >&"$hold"
+	exec {hold}>&-
+	td_wait 10 td__gone "$held_pid" || td_fail "root's held client got no answer"
+	grep -q '"ok":true' "$T/held.out" ||
+		td_fail "root's request was dropped during nobody's flood: $(head -c 300 "$T/held.out")"
+	td_wait 30 td__gone "$abuse_pid" || td_fail "ctl-abuse (as nobody) did not finish"
+	wait "$abuse_pid" || td_fail "ctl-abuse (as nobody) failed: $(cat "$T/abuse-nobody.out")"
+	td_ok "nobody's 200 idle clients filled the table ($(grep -c "dropping pid [0-9]* uid $nobody_uid" "$T/tunneld.log") of theirs dropped); root's request, sent after, was answered"
+}
+if [ "$perms" = 1 ]; then
+	command -v socat >/dev/null || td_fail "no socat (apt-get install socat)"
+	flood_by_nobody
+fi
+
 # ------------------------------------------------------------- abuse
 
-fds() { find "/proc/$TUNNELD_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 base_fds=$(fds)
 [ "$base_fds" -gt 3 ] || td_fail "cannot count tunneld's fds ($base_fds)"
 
