@@ -152,6 +152,7 @@ struct gpu_linger {
 	uint64_t		 connects;
 	struct ssh_channel_callbacks_struct cb;
 	int			 closed;	/* the server closed it: free it */
+	int			 opening;	/* its open is still unanswered */
 	struct event		*ev;		/* deferred free */
 };
 
@@ -503,9 +504,34 @@ linger_drop(struct probe_node *pn)
 	}
 	l->chan = NULL;
 	l->sess = NULL;
-	l->closed = 0;
+	l->closed = l->opening = 0;
 	if (l->ev != NULL)
 		event_del(l->ev);
+}
+
+/*
+ * A channel whose open timed out is answered some day: granted, it would
+ * hold one of the server's MaxSessions (10 by default) until the session
+ * ends, since libssh drops an unanswered channel on free and ignores its
+ * late confirmation.  So it lingers until the answer, then is closed.
+ */
+static void
+linger_settle_open(struct probe_node *pn)
+{
+	struct gpu_linger	*l = &pn->linger;
+	int			 rc;
+
+	if (l->chan == NULL || !l->opening)
+		return;
+	if (!linger_valid(l, pn->node)) {
+		linger_drop(pn);
+		return;
+	}
+	if ((rc = ssh_channel_open_session(l->chan)) == SSH_AGAIN)
+		return;
+	if (rc == SSH_OK)
+		(void)ssh_channel_close(l->chan);
+	linger_drop(pn);
 }
 
 static void
@@ -564,6 +590,7 @@ gpu_release(struct gpu_run *g, int stop_sig)
 		if (gpu_chan_valid(g)) {
 			int hung = stop_sig == SIGKILL && g->phase == GP_RUN &&
 			    !g->chan_closed && ssh_channel_is_open(g->chan);
+			int opening = g->phase == GP_OPEN;
 			struct session *sess = g->sess;
 
 			if (ssh_channel_is_open(g->chan)) {
@@ -573,9 +600,10 @@ gpu_release(struct gpu_run *g, int stop_sig)
 					    "KILL" : "TERM");
 				(void)ssh_channel_close(g->chan);
 			}
-			if (hung && g->pn->linger.chan == NULL)
+			if ((hung || opening) && g->pn->linger.chan == NULL) {
 				linger_take(g);
-			else {
+				g->pn->linger.opening = opening;
+			} else {
 				ssh_remove_channel_callbacks(g->chan, &g->cb);
 				ssh_channel_free(g->chan);
 			}
@@ -1019,6 +1047,12 @@ gpu_start(struct probe_node *pn)
 		return;
 	if (pn->linger.chan != NULL && !linger_valid(&pn->linger, n))
 		linger_drop(pn);
+	linger_settle_open(pn);
+	if (!n->conf->local && pn->linger.opening) {
+		gpu_finish(g, "timeout (the server has not answered an earlier "
+		    "probe's channel open)", 0);
+		return;
+	}
 	if ((!n->conf->local && pn->linger.chan != NULL) ||
 	    (n->conf->local && pn->busy_pid != 0)) {
 		snprintf(why, sizeof(why), "timeout (%s from an earlier probe "
