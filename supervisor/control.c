@@ -509,10 +509,13 @@ control_accept(struct evconnlistener *l, evutil_socket_t fd,
 			slots[n].uid = old->uid;
 			slots[n++].done = old->watching || old->answered;
 		}
-		v = control_victim(slots, n);
+		v = n > 0 ? control_victim(slots, n) : 0;
 		TAILQ_FOREACH(old, &ctl->clients, entry)
 			if (v-- == 0)
 				break;
+		if (old == NULL)
+			fatalx("%s: %u clients counted, none listed", __func__,
+			    ctl->nclients);
 		log_debug("%s: client limit reached, dropping pid %d uid %u",
 		    __func__, (int)old->pid, (unsigned)old->uid);
 		control_client_free(old);

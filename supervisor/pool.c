@@ -191,18 +191,27 @@ relay_free(struct pool_relay *r)
 }
 
 /*
- * Clients relayed to local node NODE: its share of load_score's active
- * connections, which forwards count for SSH nodes.
+ * Clients relayed to local node NODE, or connecting to it: its share of
+ * load_score's active connections, which forwards count for SSH nodes
+ * from the moment the channel is asked for.  A burst of clients accepted
+ * before the first connect completes must not all go to the same node.
  */
 unsigned
 pool_relays_active(const char *node)
 {
 	struct pool_relay	*r;
+	struct pool_client	*pc;
+	struct pool		*p;
 	unsigned		 n = 0;
 
 	LIST_FOREACH(r, &relays, entry)
 		if (strcmp(r->node, node) == 0)
 			n++;
+	TAILQ_FOREACH(p, &pools, entry)
+		LIST_FOREACH(pc, &p->pending, entry)
+			if (pc->up != NULL && pc->up_node != NULL &&
+			    strcmp(pc->up_node, node) == 0)
+				n++;
 	return n;
 }
 
@@ -469,10 +478,11 @@ pool_bind(struct pool *p)
 	p->listener = evconnlistener_new_bind(td->base, pool_accept, p,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 	    128, ai->ai_addr, (int)ai->ai_addrlen);
+	rc = errno;
 	evutil_freeaddrinfo(ai);
 	if (p->listener == NULL) {
 		snprintf(p->reason, sizeof(p->reason), "listen %.200s: %s", hp,
-		    strerror(errno));
+		    strerror(rc));
 		return -1;
 	}
 	p->reason[0] = '\0';
@@ -547,12 +557,16 @@ void
 pool_tick(void)
 {
 	struct pool	*p;
+	char		 hp[CONFIG_HOST_MAX + 8];
 
-	TAILQ_FOREACH(p, &pools, entry)
-		if (p->listener == NULL && pool_bind(p) == 0)
-			log_entry(LOG_NOTICE, NULL, NULL, NULL, NULL,
-			    "pool %s: listening on %s:%u", p->conf->name,
-			    p->conf->listen_host, p->conf->listen_port);
+	TAILQ_FOREACH(p, &pools, entry) {
+		if (p->listener != NULL || pool_bind(p) == -1)
+			continue;
+		config_fmt_hostport(hp, sizeof(hp), p->conf->listen_host,
+		    p->conf->listen_port);
+		log_entry(LOG_NOTICE, NULL, NULL, NULL, NULL,
+		    "pool %s: listening on %s", p->conf->name, hp);
+	}
 }
 
 static int
@@ -604,9 +618,11 @@ pool_reload(struct config *nconf)
 			continue;
 		}
 		TAILQ_INSERT_TAIL(&pools, p, entry);
+	}
+	/* Kept ones included: one still unbound since an earlier reload. */
+	TAILQ_FOREACH(p, &pools, entry)
 		if (p->listener == NULL)
 			rc = -1;
-	}
 	return rc;
 }
 

@@ -1672,14 +1672,19 @@ probe_session_down(struct node *n)
 static int
 http_via_forward(const struct http_run *h, const struct node *n)
 {
-	size_t	i;
+	const struct fwd_conf	*f;
+	size_t			 i;
 
 	if (!h->active || h->evcon == NULL)
 		return 0;
-	for (i = 0; i < n->conf->nfwds; i++)
-		if (n->conf->fwds[i].kind == FWD_LOCAL &&
-		    n->conf->fwds[i].listen_port == h->port)
+	for (i = 0; i < n->conf->nfwds; i++) {
+		f = &n->conf->fwds[i];
+		if (f->kind == FWD_LOCAL && f->listen_port == h->port &&
+		    (strcmp(f->listen_host, h->host) == 0 ||
+		    (config_host_is_loopback(f->listen_host) &&
+		    config_host_is_loopback(h->host))))
 			return 1;
+	}
 	return 0;
 }
 
