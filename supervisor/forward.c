@@ -64,6 +64,7 @@ struct conn {
 	unsigned		 rd_on:1;	/* ev_rd is added */
 	unsigned		 wr_on:1;	/* ev_wr is added */
 	unsigned		 win_wait:1;	/* in waits for the SSH window */
+	unsigned		 flush_wait:1;	/* ... for libssh to send its output */
 	/* forward_attach(): told once whether the channel opened. */
 	void			(*handback)(evutil_socket_t, void *);
 	void			*handback_arg;
@@ -411,7 +412,7 @@ conn_pump_out(struct conn *c)
 	uint32_t	 win;
 	int		 rc;
 
-	c->win_wait = 0;
+	c->win_wait = c->flush_wait = 0;
 	while ((len = evbuffer_get_length(in)) > 0) {
 		/*
 		 * Output libssh could not send yet: let it drain first, so
@@ -422,8 +423,10 @@ conn_pump_out(struct conn *c)
 		 */
 		if ((rc = ssh_blocking_flush(ss, 0)) == SSH_ERROR)
 			return -1;
-		if (rc == SSH_AGAIN)
+		if (rc == SSH_AGAIN) {
+			c->flush_wait = 1;
 			return 0;
+		}
 		if ((win = ssh_channel_window_size(c->chan)) == 0) {
 			c->win_wait = 1;
 			return 0;
@@ -521,6 +524,13 @@ conn_step(struct conn *c)
 				c->handback = NULL;
 			}
 			conn_set_callbacks(c);
+			/*
+			 * A target that speaks first (SSH, SMTP) may have
+			 * sent data in the same read as the confirmation,
+			 * before there was a callback to take it: libssh
+			 * holds it, and only a pump_in fetches it.
+			 */
+			c->out_full = 1;
 			if (conn_io_new(c) == -1)
 				c->state = C_DEAD;
 		}
@@ -556,10 +566,20 @@ conn_step(struct conn *c)
 				c->state = C_DEAD;
 		}
 	}
-	if (c->state == C_DEAD)
+	if (c->state == C_DEAD) {
+		struct node *n = f->node;
+
+		/* Its EOF or CLOSE may wait in libssh: flush all the same. */
 		conn_free(c);
-	else if (f->node->sess != NULL)
-		session_flush(f->node->sess);
+		if (n->sess != NULL)
+			(void)session_flush(n->sess);
+	} else if (f->node->sess != NULL &&
+	    session_flush(f->node->sess) == 0 && c->flush_wait)
+		/*
+		 * The flush sent what held this connection back, and no
+		 * event will come for that: step it again next turn.
+		 */
+		session_look_later(f->node->sess);
 }
 
 /*
@@ -885,6 +905,18 @@ forward_accept_remote(struct node *n)
 	}
 }
 
+/* N asked for a remote port: the server may open channels to us. */
+int
+forward_wants_opens(const struct node *n)
+{
+	size_t	i;
+
+	for (i = 0; i < n->nfwds; i++)
+		if (n->fwds[i].conf->kind == FWD_REMOTE)
+			return 1;
+	return 0;
+}
+
 void
 forward_poll(struct node *n)
 {
@@ -894,11 +926,8 @@ forward_poll(struct node *n)
 	if (!session_is_up(n->sess))
 		return;
 	/* Its poll() is wasted on a node that asked for no remote port. */
-	for (i = 0; i < n->nfwds; i++)
-		if (n->fwds[i].conf->kind == FWD_REMOTE) {
-			forward_accept_remote(n);
-			break;
-		}
+	if (forward_wants_opens(n))
+		forward_accept_remote(n);
 	for (i = 0; i < n->nfwds && n->sess != NULL; i++)
 		for (c = LIST_FIRST(&n->fwds[i].conns); c != NULL; c = next) {
 			next = LIST_NEXT(c, entry);

@@ -22,6 +22,7 @@ void	forward_session_up(struct node *);
 void	forward_session_down(struct node *);
 /* After libssh processed packets: open channels, accept -R, pump, reap. */
 void	forward_poll(struct node *);
+int	forward_wants_opens(const struct node *);
 /* The remote forward the global-request slot should ask for next, or NULL. */
 struct forward *forward_next_listen(struct node *);
 void	forward_listen_result(struct forward *, int ok, const char *why);

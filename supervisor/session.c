@@ -52,7 +52,7 @@ struct session {
 	struct event		*ev_write;
 	struct event		*ev_timer;	/* handshake deadline, then keepalive */
 	struct event		*ev_kick;	/* deferred forward_poll */
-	struct event		*ev_greq;	/* look at greq's answer again */
+	struct event		*ev_look;	/* see session_flush() */
 	/*
 	 * libssh's counters: SOCK counts bytes on the socket only; RAW counts
 	 * packets (and payload bytes) both ways.  Packet counts come from RAW.
@@ -63,7 +63,7 @@ struct session {
 	uint64_t		 ka_sent;	/* monotonic us, 0: no RTT sample pending */
 	uint64_t		 ka_rx;		/* raw.in_packets when it was sent */
 	struct forward		*greq;		/* tcpip-forward in the slot */
-	uint64_t		 greq_rx;	/* sock.in_bytes when last looked */
+	uint64_t		 look_rx;	/* sock.in_bytes when last looked */
 	int			 ka_unreaped;	/* a keepalive was sent since the slot was last used */
 	int			 greq_after_ka;	/* the slot held a keepalive when greq began */
 	int			 refused;	/* every address refused the TCP connect */
@@ -104,36 +104,52 @@ session_ssh(struct session *s)
 	return s->ssh;
 }
 
-static void	session_flush_out(struct session *);
+static int	session_flush_out(struct session *);
 
 /*
- * Send what libssh holds.  Every caller has just let libssh poll the socket
- * outside session_io() (a channel write or open, a flush): what it read may
- * hold the answer to our global request, and no read event will come for
- * it, so look again.  Only if bytes came in since the last look.
+ * Send what libssh holds; 1 while some is still waiting for the socket
+ * (EV_WRITE armed), else 0.
+ *
+ * Every caller has just let libssh poll the socket outside session_io()
+ * (a channel write, open or close, a flush).  Channel data and EOF reach
+ * their connections through callbacks, but two things wait in libssh for
+ * someone to ask: the answer to our global request and a forwarded-tcpip
+ * channel being opened.  No read event will come for what was already
+ * read, so if bytes came in since session_io() or session_look() last
+ * asked, look again on the next loop turn (a timer, not an activation:
+ * after other I/O, so that a stream of data cannot hold the loop here).
  */
-void
+int
 session_flush(struct session *s)
 {
-	if (s->ssh == NULL || s->fd == -1)
-		return;
-	session_flush_out(s);
-	/* A timer, not an activation: the next turn, after other I/O. */
-	if (s->greq != NULL && s->sock.in_bytes != s->greq_rx &&
-	    !evtimer_pending(s->ev_greq, NULL)) {
-		struct timeval	now = { 0, 0 };
+	int	pending;
 
-		evtimer_add(s->ev_greq, &now);
-	}
+	if (s->ssh == NULL || s->fd == -1)
+		return 0;
+	pending = session_flush_out(s);
+	if (s->phase == S_UP && s->sock.in_bytes != s->look_rx &&
+	    (s->greq != NULL || forward_wants_opens(s->node)))
+		session_look_later(s);
+	return pending;
 }
 
-static void
+/* Step the node's forwards (and the global request) on the next turn. */
+void
+session_look_later(struct session *s)
+{
+	struct timeval	now = { 0, 0 };
+
+	if (s != NULL && s->ev_look != NULL && !evtimer_pending(s->ev_look, NULL))
+		evtimer_add(s->ev_look, &now);
+}
+
+static int
 session_flush_out(struct session *s)
 {
 	int	rc;
 
 	if (!(ssh_get_poll_flags(s->ssh) & SSH_WRITE_PENDING))
-		return;
+		return 0;
 	/*
 	 * libssh 0.10 sets WRITE_PENDING after every send(), whether or not
 	 * anything is left: arming EV_WRITE on it alone cost a loop turn, an
@@ -151,12 +167,13 @@ session_flush_out(struct session *s)
 		 */
 		if (!ssh_is_connected(s->ssh)) {
 			event_active(s->ev_read, EV_READ, 0);
-			return;
+			return 0;
 		}
 		if (rc != SSH_AGAIN)
-			return;
+			return 0;
 	}
 	event_add(s->ev_write, NULL);
+	return 1;
 }
 
 void
@@ -178,14 +195,22 @@ session_kick_cb(evutil_socket_t fd, short ev, void *arg)
 
 static void	session_greq(struct session *);
 
+/* What session_io() does after reading, for bytes read elsewhere. */
 static void
-session_greq_cb(evutil_socket_t fd, short ev, void *arg)
+session_look(evutil_socket_t fd, short ev, void *arg)
 {
 	struct session	*s = arg;
 
 	/* A lost connection is session_io()'s to report. */
-	if (s->phase == S_UP && s->greq != NULL && ssh_is_connected(s->ssh))
+	if (s->phase != S_UP || !ssh_is_connected(s->ssh))
+		return;
+	s->look_rx = s->sock.in_bytes;
+	if (s->greq != NULL)
 		session_greq(s);
+	if (s->node->sess != s)
+		return;
+	forward_poll(s->node);
+	session_flush(s);
 }
 
 /*
@@ -227,8 +252,8 @@ session_close(struct session *s)
 		event_free(s->ev_timer);
 	if (s->ev_kick)
 		event_free(s->ev_kick);
-	if (s->ev_greq)
-		event_free(s->ev_greq);
+	if (s->ev_look)
+		event_free(s->ev_look);
 	if (s->sshev != NULL) {
 		ssh_event_remove_session(s->sshev, s->ssh);
 		ssh_event_free(s->sshev);
@@ -632,8 +657,6 @@ session_greq(struct session *s)
 		rc = ssh_channel_listen_forward(s->ssh, f->conf->listen_host,
 		    f->conf->listen_port, &bound);
 		if (rc == SSH_AGAIN) {
-			/* Read up to here with no answer: see session_flush(). */
-			s->greq_rx = s->sock.in_bytes;
 			session_flush(s);
 			return;
 		}
@@ -719,6 +742,8 @@ session_io(evutil_socket_t fd, short what, void *arg)
 	if (s->sock.in_bytes != rx0)
 		(void)setsockopt(s->fd, IPPROTO_TCP, TCP_QUICKACK, &one,
 		    sizeof(one));
+	/* All read so far is looked at now (see session_flush()). */
+	s->look_rx = s->sock.in_bytes;
 	if (s->greq != NULL)
 		session_greq(s);
 	session_rtt_sample(s);
@@ -832,8 +857,8 @@ session_start(struct node *n)
 
 	s->ev_timer = event_new(td->base, -1, EV_PERSIST, session_timer, s);
 	s->ev_kick = event_new(td->base, -1, 0, session_kick_cb, s);
-	s->ev_greq = evtimer_new(td->base, session_greq_cb, s);
-	if (s->ev_timer == NULL || s->ev_kick == NULL || s->ev_greq == NULL)
+	s->ev_look = evtimer_new(td->base, session_look, s);
+	if (s->ev_timer == NULL || s->ev_kick == NULL || s->ev_look == NULL)
 		fatalx("%s: event_new", __func__);
 	tv.tv_sec = c->connect_timeout / 1000;
 	tv.tv_usec = (c->connect_timeout % 1000) * 1000;

@@ -78,6 +78,9 @@ R_SINK=$(td_port)
 SPLIT=$(td_port)
 L_SPLIT=$(td_port)
 R_SPLIT=$(td_port)
+GREET=$(td_port)
+L_GREET=$(td_port)
+R_GREET=$(td_port)
 
 head -c "$BIG" /dev/urandom >"$T/blob" || td_fail "cannot make the test blob"
 BLOB_SHA=$(sha_file "$T/blob")
@@ -98,6 +101,8 @@ remote_forward = 127.0.0.1:$R_SRC 127.0.0.1:$SRC
 remote_forward = 127.0.0.1:$R_SINK 127.0.0.1:$SINK_R
 local_forward  = 127.0.0.1:$L_SPLIT 127.0.0.1:$SPLIT
 remote_forward = 127.0.0.1:$R_SPLIT 127.0.0.1:$SPLIT
+local_forward  = 127.0.0.1:$L_GREET 127.0.0.1:$GREET
+remote_forward = 127.0.0.1:$R_GREET 127.0.0.1:$GREET
 gpu            = none
 ollama         = none
 EOF
@@ -300,6 +305,18 @@ for p in "$L_SPLIT" "$R_SPLIT"; do
 	awk -v v="$p50" 'BEGIN { exit !(v < 20) }' ||
 		td_fail "split replies through $p: p50 $p50 ms, a Nagle stall ($out)"
 	td_ok "two-piece replies through $([ "$p" = "$L_SPLIT" ] && echo local || echo remote) forward: $out (2 ms of it is the server's pause)"
+done
+
+# ---- a target that speaks first (SSH, SMTP, MySQL): its greeting often
+# comes in the same read as the channel's open confirmation, before the
+# connection reads the channel; it must still reach a client that waits
+# for it without sending a byte.
+"$HELPER" greet "$GREET" </dev/null >"$T/greet.log" 2>&1 &
+td_track $!
+td_wait 10 grep -q ready "$T/greet.log" || td_fail "greet did not start"
+for p in "$L_GREET" "$R_GREET"; do
+	out=$("$HELPER" greeted "$p" 50 3000) || td_fail "server-first target through $p: $out"
+	td_ok "server-first target through the $([ "$p" = "$L_GREET" ] && echo local || echo remote) forward: $out"
 done
 
 # ---- the far end ends first: the client, its write side still open, gets

@@ -8,6 +8,8 @@
  *	tunnel-helper rtt PORT COUNT [MAX_MS]
  *	tunnel-helper slowread PORT KIB_PER_S
  *	tunnel-helper splitecho PORT
+ *	tunnel-helper greet PORT
+ *	tunnel-helper greeted PORT COUNT [MAX_MS]
  *
  * json: reads one JSON document (a `tunnelctl --json status` reply) from
  * stdin and prints the value at PATH: dot-separated object keys, array
@@ -42,6 +44,14 @@
  * body separately does.  A hop with Nagle's algorithm on holds the second
  * piece until the first is acknowledged: about 40 ms per round trip with a
  * delayed ACK.  One process per connection; exits on SIGTERM or after 600 s.
+ *
+ * greet: a server on 127.0.0.1:PORT that speaks first, as SSH, SMTP and
+ * MySQL do: "hello\n" the moment it accepts, then it echoes.
+ *
+ * greeted: COUNT connections to 127.0.0.1:PORT, one after the other, each
+ * waiting (at most MAX_MS, default 3000) for the server's "hello\n"
+ * without sending anything.  Prints "greeted ok=N of COUNT max_ms=.." and
+ * exits 1 unless every one was greeted.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -391,7 +401,9 @@ cmd_slowread(int port, long kib_per_s)
 	return 0;
 }
 
-/* ------------------------------------------------------------- splitecho */
+/* ------------------------------------------------------- test servers */
+
+static int	serve(int, void (*)(int), const char *, const char *);
 
 static void
 splitecho_conn(int fd)
@@ -415,8 +427,78 @@ splitecho_conn(int fd)
 	}
 }
 
+static void
+greet_conn(int fd)
+{
+	char	buf[4096];
+	ssize_t	n;
+	int	one = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (write(fd, buf, (size_t)n) != n)
+			_exit(0);
+	_exit(0);
+}
+
+/* Connect COUNT times; each must be greeted without saying a word. */
+static int
+cmd_greeted(int port, int count, int max_ms)
+{
+	struct sockaddr_in	sin;
+	struct pollfd		pfd;
+	char			buf[16];
+	size_t			got;
+	ssize_t			n;
+	double			t0, ms, worst = 0;
+	int			i, fd, ok = 0;
+
+	loopback(&sin, port);
+	for (i = 0; i < count; i++) {
+		if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
+		    connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+			perror("tunnel-helper greeted: connect");
+			return 1;
+		}
+		t0 = now_ms();
+		for (got = 0; got < 6; got += (size_t)n) {
+			ms = max_ms - (now_ms() - t0);
+			pfd.fd = fd;
+			pfd.events = POLLIN;
+			if (ms <= 0 || poll(&pfd, 1, (int)ms) != 1 ||
+			    (n = read(fd, buf + got, 6 - got)) <= 0)
+				break;
+		}
+		ms = now_ms() - t0;
+		if (ms > worst)
+			worst = ms;
+		if (got == 6 && memcmp(buf, "hello\n", 6) == 0)
+			ok++;
+		close(fd);
+	}
+	printf("greeted ok=%d of %d max_ms=%.1f\n", ok, count, worst);
+	return ok == count ? 0 : 1;
+}
+
 static int
 cmd_splitecho(int port)
+{
+	return serve(port, splitecho_conn, "splitecho", NULL);
+}
+
+static int
+cmd_greet(int port)
+{
+	/* Greeted by the listener before the fork: as early as can be. */
+	return serve(port, greet_conn, "greet", "hello\n");
+}
+
+/*
+ * Accept on 127.0.0.1:PORT, write HELLO (if any) at once, then one child
+ * per connection runs CONN.
+ */
+static int
+serve(int port, void (*conn)(int), const char *name, const char *hello)
 {
 	struct sockaddr_in	sin;
 	struct sigaction	sa;
@@ -433,7 +515,8 @@ cmd_splitecho(int port)
 	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
 	    listen(lfd, 64) == -1) {
-		perror("tunnel-helper splitecho: listen");
+		fprintf(stderr, "tunnel-helper %s: listen: %s\n", name,
+		    strerror(errno));
 		return 1;
 	}
 	printf("ready\n");
@@ -446,11 +529,16 @@ cmd_splitecho(int port)
 			continue;
 		if ((fd = accept(lfd, NULL, NULL)) == -1)
 			continue;
+		if (hello != NULL &&
+		    write(fd, hello, strlen(hello)) != (ssize_t)strlen(hello)) {
+			close(fd);
+			continue;
+		}
 		switch (fork()) {
 		case 0:
 			close(lfd);
 			alarm(600);
-			splitecho_conn(fd);
+			conn(fd);
 			_exit(0);
 		default:
 			close(fd);
@@ -476,10 +564,16 @@ main(int argc, char **argv)
 		    atoi(argv[4]) : 10000);
 	if (argc == 3 && strcmp(argv[1], "splitecho") == 0)
 		return cmd_splitecho(parse_port(argv[2]));
+	if (argc == 3 && strcmp(argv[1], "greet") == 0)
+		return cmd_greet(parse_port(argv[2]));
+	if ((argc == 4 || argc == 5) && strcmp(argv[1], "greeted") == 0)
+		return cmd_greeted(parse_port(argv[2]), atoi(argv[3]),
+		    argc == 5 ? atoi(argv[4]) : 3000);
 	if (argc == 4 && strcmp(argv[1], "slowread") == 0)
 		return cmd_slowread(parse_port(argv[2]), atol(argv[3]));
 	fprintf(stderr, "usage: tunnel-helper json PATH | hole PORT | "
 	    "eof PORT [MAX_MS] | rtt PORT COUNT [MAX_MS] | "
-	    "slowread PORT KIB_PER_S | splitecho PORT\n");
+	    "slowread PORT KIB_PER_S | splitecho PORT | greet PORT | "
+	    "greeted PORT COUNT [MAX_MS]\n");
 	return 2;
 }
