@@ -45,7 +45,8 @@ struct session {
 	ssh_session		 ssh;
 	ssh_event		 sshev;
 	ssh_key			 key;
-	int			 fd;
+	int			 fd;		/* ours: the events watch it */
+	int			 ssh_fd;	/* libssh's copy, -1 before the TCP connect */
 	struct evutil_addrinfo	*ai, *ai_next;
 	struct evdns_getaddrinfo_request *dnsreq;
 	struct event		*ev_read;
@@ -262,21 +263,25 @@ session_close(struct session *s)
 		ssh_key_free(s->key);
 	if (s->ssh != NULL) {
 		/*
-		 * libssh 0.10 closes a socket given by SSH_OPTIONS_FD in
-		 * ssh_free(), but ssh_disconnect() forgets it unclosed (seen
-		 * during key exchange and after a keepalive timeout): close it
-		 * here, or the fd leaks and the server's session, with the
-		 * remote ports it holds, lives on.  One thread: the number
-		 * cannot have been reused in between.
+		 * libssh's copy of the socket: if it still holds it now,
+		 * ssh_disconnect() or ssh_free() may close it, or may forget
+		 * it unclosed (seen during key exchange and after a keepalive
+		 * timeout), which would keep the server's session and its
+		 * remote ports alive.  Nothing can take the number between
+		 * their close and ours (one thread, no fd made in between),
+		 * so a copy still open afterwards is closed here.  A copy
+		 * libssh already closed (ssh_get_fd() -1) is not touched:
+		 * its number may be someone else's by now.
 		 */
-		int fd = s->fd;
+		int lfd = ssh_get_fd(s->ssh);
 
 		if (ssh_is_connected(s->ssh))
 			ssh_disconnect(s->ssh);
 		ssh_free(s->ssh);
-		if (fd != -1 && fcntl(fd, F_GETFD) != -1)
-			close(fd);
-	} else if (s->fd != -1)
+		if (lfd != -1 && lfd == s->ssh_fd && fcntl(lfd, F_GETFD) != -1)
+			close(lfd);
+	}
+	if (s->fd != -1)
 		close(s->fd);
 	free(s);
 }
@@ -434,7 +439,22 @@ session_tcp_done(struct session *s)
 		session_fail(s, 0, "socket options: %s", strerror(errno));
 		return;
 	}
-	if (ssh_options_set(s->ssh, SSH_OPTIONS_FD, &s->fd) != SSH_OK) {
+	/*
+	 * libssh gets a copy of the socket: it closes the one it holds on a
+	 * write error or a DISCONNECT, from inside whatever call met it (a
+	 * channel write in forward.c, a keepalive), and the number was then
+	 * free for the next accept() or socket() while our events still
+	 * watched it and session_close() would close it once more: another
+	 * connection's socket (a pool client got an SSH banner, seen once in
+	 * t_pool.sh).  Ours stays open, and ours, until session_close().
+	 */
+	if ((s->ssh_fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		session_fail(s, 0, "dup: %s", strerror(errno));
+		return;
+	}
+	if (ssh_options_set(s->ssh, SSH_OPTIONS_FD, &s->ssh_fd) != SSH_OK) {
+		close(s->ssh_fd);
+		s->ssh_fd = -1;
 		session_fail(s, 0, "libssh: %s", ssh_get_error(s->ssh));
 		return;
 	}
@@ -815,7 +835,7 @@ session_start(struct node *n)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -1;
 	s->node = n;
-	s->fd = -1;
+	s->fd = s->ssh_fd = -1;
 	n->sess = s;
 	if ((s->ssh = ssh_new()) == NULL)
 		goto fail;
