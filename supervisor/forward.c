@@ -579,7 +579,7 @@ conn_step(struct conn *c)
 		 * The flush sent what held this connection back, and no
 		 * event will come for that: step it again next turn.
 		 */
-		session_look_later(f->node->sess);
+		session_kick(f->node->sess);
 }
 
 /*

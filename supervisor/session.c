@@ -52,8 +52,7 @@ struct session {
 	struct event		*ev_read;
 	struct event		*ev_write;
 	struct event		*ev_timer;	/* handshake deadline, then keepalive */
-	struct event		*ev_kick;	/* deferred forward_poll */
-	struct event		*ev_look;	/* see session_flush() */
+	struct event		*ev_look;	/* session_kick(): see session_flush() */
 	/*
 	 * libssh's counters: SOCK counts bytes on the socket only; RAW counts
 	 * packets (and payload bytes) both ways.  Packet counts come from RAW.
@@ -130,13 +129,17 @@ session_flush(struct session *s)
 	pending = session_flush_out(s);
 	if (s->phase == S_UP && s->sock.in_bytes != s->look_rx &&
 	    (s->greq != NULL || forward_wants_opens(s->node)))
-		session_look_later(s);
+		session_kick(s);
 	return pending;
 }
 
-/* Step the node's forwards (and the global request) on the next turn. */
+/*
+ * Step the node's forwards (and look at the global request) on the next
+ * loop turn: a zero timer, so that it runs after other I/O and a stream of
+ * kicks cannot hold the loop in place.
+ */
 void
-session_look_later(struct session *s)
+session_kick(struct session *s)
 {
 	struct timeval	now = { 0, 0 };
 
@@ -175,23 +178,6 @@ session_flush_out(struct session *s)
 	}
 	event_add(s->ev_write, NULL);
 	return 1;
-}
-
-void
-session_kick(struct session *s)
-{
-	event_active(s->ev_kick, 0, 0);
-}
-
-static void
-session_kick_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	struct session	*s = arg;
-
-	if (s->phase == S_UP) {
-		forward_poll(s->node);
-		session_flush(s);
-	}
 }
 
 static void	session_greq(struct session *);
@@ -251,8 +237,6 @@ session_close(struct session *s)
 		event_free(s->ev_write);
 	if (s->ev_timer)
 		event_free(s->ev_timer);
-	if (s->ev_kick)
-		event_free(s->ev_kick);
 	if (s->ev_look)
 		event_free(s->ev_look);
 	if (s->sshev != NULL) {
@@ -876,9 +860,8 @@ session_start(struct node *n)
 	snprintf(portstr, sizeof(portstr), "%u", port);
 
 	s->ev_timer = event_new(td->base, -1, EV_PERSIST, session_timer, s);
-	s->ev_kick = event_new(td->base, -1, 0, session_kick_cb, s);
 	s->ev_look = evtimer_new(td->base, session_look, s);
-	if (s->ev_timer == NULL || s->ev_kick == NULL || s->ev_look == NULL)
+	if (s->ev_timer == NULL || s->ev_look == NULL)
 		fatalx("%s: event_new", __func__);
 	tv.tv_sec = c->connect_timeout / 1000;
 	tv.tv_usec = (c->connect_timeout % 1000) * 1000;

@@ -22,7 +22,6 @@ ssh_session	 session_ssh(struct session *);
 int		 session_server_key(struct session *, char *, size_t);
 /* After queueing channel writes: arm EV_WRITE if libssh holds output. */
 int		 session_flush(struct session *);
-void		 session_look_later(struct session *);
 /* Ask the one global-request slot for a tcpip-forward (remote forwards). */
 void		 session_want_listen(struct session *);
 /* Schedule a channel-level sweep (forward_poll) outside any libssh callback. */
