@@ -39,8 +39,8 @@ BENCH_UP_RUNS=${BENCH_UP_RUNS:-3}
 td_setup
 bench_prepare scale
 
-# Each node holds a session socket and a listener, each carried connection
-# two more; sshd forks a process per session.
+# Each node holds a session socket, libssh's copy of it and a listener,
+# each carried connection two more; sshd forks a process per session.
 nofile=$(ulimit -Hn)
 [ "$nofile" = unlimited ] && nofile=65536
 [ "$nofile" -gt 65536 ] && nofile=65536
@@ -219,7 +219,7 @@ sleep 2
 rss=$(bench_status_kb "$TUNNELD_PID" VmRSS)
 hwm=$(bench_status_kb "$TUNNELD_PID" VmHWM)
 pss=$(pss_kb "$TUNNELD_PID")
-fds=$(find "/proc/$TUNNELD_PID/fd" -mindepth 1 2>/dev/null | wc -l)
+fds=$(td_fds "$TUNNELD_PID")
 td_cpu=$(idle_cpu_per_min "$BENCH_IDLE" "$TUNNELD_PID")
 up_after_idle=$(nodes_up)
 

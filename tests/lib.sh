@@ -182,6 +182,24 @@ td_alive() {
 	td__stat "$1" && [ "$TD__STATE" != Z ] && [ "$TD__STATE" != X ]
 }
 
+# td_fds PID: how many descriptors PID holds now.
+td_fds() {
+	find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l
+}
+
+# td_fds_min PID SAMPLES SECONDS: the fewest descriptors PID held over
+# SAMPLES samples SECONDS apart (a probe in flight holds a socket or two
+# for a moment; a leak raises the floor).
+td_fds_min() {
+	local i n min=999999
+	for ((i = 0; i < $2; i++)); do
+		n=$(td_fds "$1")
+		[ "$n" -lt "$min" ] && min=$n
+		sleep "$3"
+	done
+	echo "$min"
+}
+
 # td_state PID: the one-letter process state (R, S, T, Z...), or "-".
 td_state() {
 	if td__stat "$1"; then echo "$TD__STATE"; else echo -; fi

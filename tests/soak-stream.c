@@ -93,6 +93,8 @@
 
 #include <jansson.h>
 
+#include "netutil.h"
+
 #define CHUNK		(16 * 1024)
 #define RESUME_GAP_MS	250
 #define ABORT_AFTER_MS	60000
@@ -216,49 +218,6 @@ wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int
-parse_port(const char *s)
-{
-	char	*end;
-	long	 p = strtol(s, &end, 10);
-
-	if (*s == '\0' || *end != '\0' || p < 1 || p > 65535) {
-		fprintf(stderr, "soak-stream: bad port '%s'\n", s);
-		exit(2);
-	}
-	return (int)p;
-}
-
-static void
-loopback(struct sockaddr_in *sin, int port)
-{
-	memset(sin, 0, sizeof(*sin));
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons((uint16_t)port);
-	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-}
-
-static int
-listen_on(int port, int backlog)
-{
-	struct sockaddr_in	sin;
-	int			fd, one = 1;
-
-	loopback(&sin, port);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    listen(fd, backlog) == -1) {
-		int e = errno;
-
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
 /* Close with RST: the peer must see an error, not an end. */
 static void
 close_reset(int fd)
@@ -328,7 +287,7 @@ cmd_echo(int port)
 	pthread_t	t;
 	int		lfd, fd;
 
-	if ((lfd = listen_on(port, 512)) == -1) {
+	if ((lfd = net_listen(port, 512)) == -1) {
 		perror("soak-stream echo: listen");
 		return 1;
 	}
@@ -417,7 +376,7 @@ connect_port(int port, int timeout_ms, int *err)
 	socklen_t		len = sizeof(*err);
 	int			fd;
 
-	loopback(&sin, port);
+	net_loopback(&sin, port);
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1) {
 		*err = errno;
@@ -687,7 +646,7 @@ cmd_squat(int port, int ms)
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	while (!stop && (lfd = listen_on(port, 64)) == -1) {
+	while (!stop && (lfd = net_listen(port, 64)) == -1) {
 		if (errno != EADDRINUSE || wall_ms() - t0 > 5000) {
 			perror("soak-stream squat: listen");
 			return 1;
@@ -1006,9 +965,9 @@ main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 3 && strcmp(argv[1], "echo") == 0)
-		return cmd_echo(parse_port(argv[2]));
+		return cmd_echo(net_parse_port("soak-stream", argv[2]));
 	if (argc == 4 && strcmp(argv[1], "squat") == 0)
-		return cmd_squat(parse_port(argv[2]), (int)num(argv[3]));
+		return cmd_squat(net_parse_port("soak-stream", argv[2]), (int)num(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "status") == 0 &&
 	    strcmp(argv[2], "--socket") == 0)
 		return cmd_status(argv[3]);
@@ -1026,7 +985,7 @@ main(int argc, char **argv)
 			const char *k = argv[i], *v = argv[i + 1];
 
 			if (strcmp(k, "--port") == 0)
-				o.port = parse_port(v);
+				o.port = net_parse_port("soak-stream", v);
 			else if (strcmp(k, "--node") == 0)
 				o.node = v;
 			else if (strcmp(k, "--kind") == 0)

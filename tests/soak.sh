@@ -147,17 +147,8 @@ quiet() {
 	[ "$(status_lines | awk '{ s += $6 } END { print s + 0 }')" = 0 ]
 }
 
-# fds_min: tunneld's open fds, the least of 10 samples 100 ms apart (a
-# probe in flight holds a socket or two for a moment).
-fds_min() {
-	local i n min=999999
-	for ((i = 0; i < 10; i++)); do
-		n=$(find "/proc/$TUNNELD_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
-		[ "$n" -lt "$min" ] && min=$n
-		sleep 0.1
-	done
-	echo "$min"
-}
+# fds_min: tunneld's open fds, the least of 10 samples 100 ms apart.
+fds_min() { td_fds_min "$TUNNELD_PID" 10 0.1; }
 
 rss_kib() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$TUNNELD_PID/status"

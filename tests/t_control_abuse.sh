@@ -153,7 +153,7 @@ for k in idle half trickle; do
 done
 td_ok "idle, half-sent and trickling clients dropped at the 5 s request timeout (longest: idle $(get idle max_open_ms) ms, half $(get half max_open_ms) ms, trickle $(get trickle max_open_ms) ms)"
 
-fds() { find "/proc/$TUNNELD_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+fds() { td_fds "$TUNNELD_PID"; }
 
 # ------------------------------------------------- one user's flood
 

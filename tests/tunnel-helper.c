@@ -69,6 +69,8 @@
 
 #include <jansson.h>
 
+#include "netutil.h"
+
 static double
 now_ms(void)
 {
@@ -76,44 +78,6 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-static int
-parse_port(const char *s)
-{
-	char	*end;
-	long	 p = strtol(s, &end, 10);
-
-	if (*s == '\0' || *end != '\0' || p < 1 || p > 65535) {
-		fprintf(stderr, "tunnel-helper: bad port '%s'\n", s);
-		exit(2);
-	}
-	return (int)p;
-}
-
-static void
-loopback(struct sockaddr_in *sin, int port)
-{
-	memset(sin, 0, sizeof(*sin));
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons((uint16_t)port);
-	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-}
-
-static int
-connect_to(int port)
-{
-	struct sockaddr_in	sin;
-	int			fd;
-
-	loopback(&sin, port);
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 /* ------------------------------------------------------------------ json */
@@ -196,18 +160,15 @@ cmd_hole(int port)
 {
 	struct sockaddr_in	sin;
 	struct sigaction	sa;
-	int			lfd, one = 1, filler[4], nfill = 0, i;
+	int			lfd, filler[4], nfill = 0, i;
 	double			t0;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	loopback(&sin, port);
-	if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
-	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    listen(lfd, 0) == -1) {
+	net_loopback(&sin, port);
+	if ((lfd = net_listen(port, 0)) == -1) {
 		perror("tunnel-helper hole: listen");
 		return 1;
 	}
@@ -262,7 +223,7 @@ cmd_eof(int port, int max_ms)
 	int		fd, left;
 
 	t0 = now_ms();
-	if ((fd = connect_to(port)) == -1) {
+	if ((fd = net_connect(port)) == -1) {
 		printf("refused %.0f\n", now_ms() - t0);
 		return 1;
 	}
@@ -312,7 +273,7 @@ cmd_rtt(int port, int count, int max_ms)
 	if (count < 1 || count > 100000 || (t = calloc(count, sizeof(*t))) ==
 	    NULL)
 		return 2;
-	if ((fd = connect_to(port)) == -1) {
+	if ((fd = net_connect(port)) == -1) {
 		perror("tunnel-helper rtt: connect");
 		return 1;
 	}
@@ -374,7 +335,7 @@ cmd_slowread(int port, long kib_per_s)
 
 	if (kib_per_s < 1)
 		return 2;
-	if ((fd = connect_to(port)) == -1) {
+	if ((fd = net_connect(port)) == -1) {
 		perror("tunnel-helper slowread: connect");
 		return 1;
 	}
@@ -445,7 +406,6 @@ greet_conn(int fd)
 static int
 cmd_greeted(int port, int count, int max_ms)
 {
-	struct sockaddr_in	sin;
 	struct pollfd		pfd;
 	char			buf[16];
 	size_t			got;
@@ -453,10 +413,8 @@ cmd_greeted(int port, int count, int max_ms)
 	double			t0, ms, worst = 0;
 	int			i, fd, ok = 0;
 
-	loopback(&sin, port);
 	for (i = 0; i < count; i++) {
-		if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
-		    connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		if ((fd = net_connect(port)) == -1) {
 			perror("tunnel-helper greeted: connect");
 			return 1;
 		}
@@ -500,21 +458,16 @@ cmd_greet(int port)
 static int
 serve(int port, void (*conn)(int), const char *name, const char *hello)
 {
-	struct sockaddr_in	sin;
 	struct sigaction	sa;
 	struct pollfd		pfd;
-	int			lfd, fd, one = 1;
+	int			lfd, fd;
 	double			t0;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGCHLD, SIG_IGN);	/* children reaped by the kernel */
-	loopback(&sin, port);
-	if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
-	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    listen(lfd, 64) == -1) {
+	if ((lfd = net_listen(port, 64)) == -1) {
 		fprintf(stderr, "tunnel-helper %s: listen: %s\n", name,
 		    strerror(errno));
 		return 1;
@@ -555,22 +508,22 @@ main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "json") == 0)
 		return cmd_json(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "hole") == 0)
-		return cmd_hole(parse_port(argv[2]));
+		return cmd_hole(net_parse_port("tunnel-helper", argv[2]));
 	if ((argc == 3 || argc == 4) && strcmp(argv[1], "eof") == 0)
-		return cmd_eof(parse_port(argv[2]), argc == 4 ?
+		return cmd_eof(net_parse_port("tunnel-helper", argv[2]), argc == 4 ?
 		    atoi(argv[3]) : 5000);
 	if ((argc == 4 || argc == 5) && strcmp(argv[1], "rtt") == 0)
-		return cmd_rtt(parse_port(argv[2]), atoi(argv[3]), argc == 5 ?
+		return cmd_rtt(net_parse_port("tunnel-helper", argv[2]), atoi(argv[3]), argc == 5 ?
 		    atoi(argv[4]) : 10000);
 	if (argc == 3 && strcmp(argv[1], "splitecho") == 0)
-		return cmd_splitecho(parse_port(argv[2]));
+		return cmd_splitecho(net_parse_port("tunnel-helper", argv[2]));
 	if (argc == 3 && strcmp(argv[1], "greet") == 0)
-		return cmd_greet(parse_port(argv[2]));
+		return cmd_greet(net_parse_port("tunnel-helper", argv[2]));
 	if ((argc == 4 || argc == 5) && strcmp(argv[1], "greeted") == 0)
-		return cmd_greeted(parse_port(argv[2]), atoi(argv[3]),
+		return cmd_greeted(net_parse_port("tunnel-helper", argv[2]), atoi(argv[3]),
 		    argc == 5 ? atoi(argv[4]) : 3000);
 	if (argc == 4 && strcmp(argv[1], "slowread") == 0)
-		return cmd_slowread(parse_port(argv[2]), atol(argv[3]));
+		return cmd_slowread(net_parse_port("tunnel-helper", argv[2]), atol(argv[3]));
 	fprintf(stderr, "usage: tunnel-helper json PATH | hole PORT | "
 	    "eof PORT [MAX_MS] | rtt PORT COUNT [MAX_MS] | "
 	    "slowread PORT KIB_PER_S | splitecho PORT | greet PORT | "
