@@ -13,7 +13,6 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <jansson.h>
 
 #include "control.h"
@@ -24,14 +23,19 @@
 #include "tunneld.h"
 
 /*
- * Past CTL_CLIENTS_MAX a client is dropped to make room (control_victim()):
- * a flood of idle or hostile connections can never lock out an operator's
- * `tunnelctl status`.
+ * Past CTL_CLIENTS_MAX a client is dropped to make room, or the newcomer
+ * turned away (control_victim()): a flood of idle or hostile connections
+ * can never lock out another user's `tunnelctl status`, nor one of its own
+ * user's that has already connected.
  */
 #define CTL_CLIENTS_MAX		128
 #define CTL_IDLE_TIMEOUT	5	/* s to send a whole request */
 #define CTL_WRITE_TIMEOUT	10	/* s for a reader to take an answer */
 #define CTL_WATCH_BUF_MAX	(1024 * 1024)
+#define CTL_GRACE_MS		1000	/* to send a request before a newer
+					   client of the same user may take
+					   the slot */
+#define CTL_ACCEPT_BURST	16
 
 struct ctl_client {
 	TAILQ_ENTRY(ctl_client)	 entry;
@@ -42,11 +46,13 @@ struct ctl_client {
 	int			 admin;
 	int			 watching;
 	int			 answered;	/* reply queued: close once written */
+	uint64_t		 since;		/* ms, when accepted */
 };
 TAILQ_HEAD(ctl_clients, ctl_client);
 
 struct control {
-	struct evconnlistener	*listener;
+	struct event		*ev_listen;
+	struct event		*ev_rest;	/* out of fds: accept later */
 	char			*path;
 	struct ctl_clients	 clients;	/* oldest first */
 	unsigned		 nclients;
@@ -455,16 +461,19 @@ control_peer_is_admin(int fd, uid_t *uidp, pid_t *pidp)
 }
 
 /*
- * The oldest client still waiting for its request, of the user who holds
- * the most clients; that user's oldest if all of theirs are done.  A flood
- * crowds out only its own user: another user's request, an operator's
- * `tunnelctl status`, is never dropped to make room for it, however many
- * connections arrive before the daemon reads that request.
+ * Of the user who holds the most clients: the oldest still waiting for its
+ * request, past its grace; else the oldest that is done.  A flood crowds
+ * out only its own user: another user's request, an operator's `tunnelctl
+ * status`, is never dropped to make room for it.  Within one user, a
+ * client in its grace is not dropped for a newer one of the same user:
+ * the newcomer is turned away.  Otherwise a burst of connections, all
+ * accepted before the daemon reads any, would push out a request that
+ * had already arrived.
  */
 size_t
-control_victim(const struct ctl_slot *slots, size_t n)
+control_victim(const struct ctl_slot *slots, size_t n, unsigned uid)
 {
-	size_t	i, j, count, best = 0, most = 0, oldest_done = n;
+	size_t	i, j, count, top = 0, most = 0, oldest_done = n, oldest_fresh = n;
 
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < i; j++)
@@ -476,60 +485,83 @@ control_victim(const struct ctl_slot *slots, size_t n)
 			count += slots[j].uid == slots[i].uid;
 		if (count > most) {
 			most = count;
-			best = i;
+			top = i;
 		}
 	}
-	for (i = best; i < n; i++) {
-		if (slots[i].uid != slots[best].uid)
+	for (i = top; i < n; i++) {
+		if (slots[i].uid != slots[top].uid)
 			continue;
-		if (!slots[i].done)
+		if (slots[i].done) {
+			if (oldest_done == n)
+				oldest_done = i;
+		} else if (!slots[i].fresh)
 			return i;
-		if (oldest_done == n)
-			oldest_done = i;
+		else if (oldest_fresh == n)
+			oldest_fresh = i;
 	}
-	return oldest_done;
+	if (oldest_done < n)
+		return oldest_done;
+	return uid == slots[top].uid ? n : oldest_fresh;
+}
+
+/*
+ * Room for a client of user UID: 0 when there is (a victim dropped if the
+ * table was full), -1 when the newcomer is to be turned away.
+ */
+static int
+control_make_room(uid_t uid)
+{
+	struct ctl_slot		 slots[CTL_CLIENTS_MAX];
+	struct ctl_client	*old;
+	uint64_t		 now = now_ms();
+	size_t			 n = 0, v;
+
+	if (ctl->nclients < CTL_CLIENTS_MAX)
+		return 0;
+	TAILQ_FOREACH(old, &ctl->clients, entry) {
+		if (n == CTL_CLIENTS_MAX)
+			break;
+		slots[n].uid = old->uid;
+		slots[n].done = old->watching || old->answered;
+		slots[n++].fresh = now - old->since < CTL_GRACE_MS;
+	}
+	if (n == 0)
+		fatalx("%s: %u clients counted, none listed", __func__,
+		    ctl->nclients);
+	if ((v = control_victim(slots, n, uid)) == n) {
+		log_debug("%s: client limit reached, turning away uid %u",
+		    __func__, (unsigned)uid);
+		return -1;
+	}
+	TAILQ_FOREACH(old, &ctl->clients, entry)
+		if (v-- == 0)
+			break;
+	log_debug("%s: client limit reached, dropping pid %d uid %u",
+	    __func__, (int)old->pid, (unsigned)old->uid);
+	control_client_free(old);
+	return 0;
 }
 
 static void
-control_accept(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+control_client_new(int fd)
 {
-	struct ctl_client	*cl, *old;
+	struct ctl_client	*cl;
 	struct timeval		 dtv = { CTL_IDLE_TIMEOUT, 0 };
 	struct timeval		 wtv = { CTL_WRITE_TIMEOUT, 0 };
 	int			 admin;
 
-	if (ctl->nclients >= CTL_CLIENTS_MAX) {
-		struct ctl_slot	 slots[CTL_CLIENTS_MAX];
-		size_t		 n = 0, v;
-
-		TAILQ_FOREACH(old, &ctl->clients, entry) {
-			if (n == CTL_CLIENTS_MAX)
-				break;
-			slots[n].uid = old->uid;
-			slots[n++].done = old->watching || old->answered;
-		}
-		v = n > 0 ? control_victim(slots, n) : 0;
-		TAILQ_FOREACH(old, &ctl->clients, entry)
-			if (v-- == 0)
-				break;
-		if (old == NULL)
-			fatalx("%s: %u clients counted, none listed", __func__,
-			    ctl->nclients);
-		log_debug("%s: client limit reached, dropping pid %d uid %u",
-		    __func__, (int)old->pid, (unsigned)old->uid);
-		control_client_free(old);
-	}
 	if ((cl = calloc(1, sizeof(*cl))) == NULL) {
 		close(fd);
 		return;
 	}
-	if ((admin = control_peer_is_admin(fd, &cl->uid, &cl->pid)) == -1) {
+	if ((admin = control_peer_is_admin(fd, &cl->uid, &cl->pid)) == -1 ||
+	    control_make_room(cl->uid) == -1) {
 		close(fd);
 		free(cl);
 		return;
 	}
 	cl->admin = admin;
+	cl->since = now_ms();
 	cl->bev = bufferevent_socket_new(td->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (cl->bev == NULL) {
 		close(fd);
@@ -550,6 +582,41 @@ control_accept(struct evconnlistener *l, evutil_socket_t fd,
 	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&ctl->clients, cl, entry);
 	ctl->nclients++;
+}
+
+/*
+ * At most CTL_ACCEPT_BURST connections per wakeup, so that requests
+ * already accepted are read between bursts.  Any other failure than "none
+ * left" (out of descriptors, most likely) would come back at once on
+ * every turn of the loop: the listener rests a second, as the others do
+ * (tunneld_listener_rest()).
+ */
+static void
+control_accept(evutil_socket_t lfd, short ev, void *arg)
+{
+	struct timeval	 rest = { 1, 0 };
+	int		 i, fd;
+
+	for (i = 0; i < CTL_ACCEPT_BURST; i++) {
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EAGAIN || errno == EINTR ||
+			    errno == ECONNABORTED)
+				return;
+			log_warnx("control socket %s: accept: %s; not "
+			    "accepting for 1 s", ctl->path, strerror(errno));
+			event_del(ctl->ev_listen);
+			evtimer_add(ctl->ev_rest, &rest);
+			return;
+		}
+		control_client_new(fd);
+	}
+}
+
+static void
+control_rested(evutil_socket_t fd, short ev, void *arg)
+{
+	event_add(ctl->ev_listen, NULL);
 }
 
 /* 1 when something accepts connections on SUN (a live daemon). */
@@ -681,9 +748,14 @@ control_init(const char *path)
 		unlink(path);
 		goto fail;
 	}
-	ctl->listener = evconnlistener_new(td->base, control_accept, NULL,
-	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
-	if (ctl->listener == NULL) {
+	if ((ctl->ev_listen = event_new(td->base, fd, EV_READ | EV_PERSIST,
+	    control_accept, NULL)) == NULL ||
+	    (ctl->ev_rest = evtimer_new(td->base, control_rested, NULL)) ==
+	    NULL || event_add(ctl->ev_listen, NULL) == -1) {
+		if (ctl->ev_listen != NULL)
+			event_free(ctl->ev_listen);
+		if (ctl->ev_rest != NULL)
+			event_free(ctl->ev_rest);
 		close(fd);
 		unlink(path);
 		goto fail;
@@ -701,12 +773,16 @@ void
 control_close(void)
 {
 	struct ctl_client	*cl;
+	evutil_socket_t		 fd;
 
 	if (ctl == NULL)
 		return;
 	while ((cl = TAILQ_FIRST(&ctl->clients)) != NULL)
 		control_client_free(cl);
-	evconnlistener_free(ctl->listener);
+	fd = event_get_fd(ctl->ev_listen);
+	event_free(ctl->ev_listen);
+	event_free(ctl->ev_rest);
+	close(fd);
 	unlink(ctl->path);
 	free(ctl->path);
 	free(ctl);

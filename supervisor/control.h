@@ -42,12 +42,14 @@ int	control_cmd_mutates(enum ctl_cmd);
 struct ctl_slot {
 	unsigned	uid;
 	int		done;		/* answered, or a watcher: not waiting */
+	int		fresh;		/* still within its grace to send */
 };
 /*
  * Which of the N clients in SLOTS (oldest first, N > 0) to drop when the
- * table is full.  Pure; returns an index.
+ * table is full and a client of user UID connects.  Pure; returns an
+ * index, or N to turn the newcomer away instead.
  */
-size_t	control_victim(const struct ctl_slot *slots, size_t n);
+size_t	control_victim(const struct ctl_slot *slots, size_t n, unsigned uid);
 
 int	control_init(const char *path);
 void	control_close(void);

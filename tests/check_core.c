@@ -150,20 +150,48 @@ START_TEST(control_victim_floods_only_itself)
 {
 	/* root (0) waits; 65534 floods with waiting and answered clients. */
 	struct ctl_slot	s[6] = {
-		{ 0, 0 }, { 65534, 1 }, { 65534, 0 }, { 1000, 0 },
-		{ 65534, 0 }, { 0, 1 },
+		{ 0, 0, 0 }, { 65534, 1, 0 }, { 65534, 0, 0 }, { 1000, 0, 0 },
+		{ 65534, 0, 0 }, { 0, 1, 0 },
 	};
-	struct ctl_slot	one[1] = { { 0, 0 } };
-	struct ctl_slot	done[3] = { { 7, 0 }, { 8, 1 }, { 8, 1 } };
-	struct ctl_slot	tie[4] = { { 5, 1 }, { 6, 0 }, { 6, 1 }, { 5, 0 } };
+	struct ctl_slot	one[1] = { { 0, 0, 0 } };
+	struct ctl_slot	done[3] = { { 7, 0, 0 }, { 8, 1, 0 }, { 8, 1, 0 } };
+	struct ctl_slot	tie[4] = {
+		{ 5, 1, 0 }, { 6, 0, 0 }, { 6, 1, 0 }, { 5, 0, 0 },
+	};
 
 	/* The flooder's oldest client still waiting, not root's older one. */
-	ck_assert_uint_eq(control_victim(s, 6), 2);
-	ck_assert_uint_eq(control_victim(one, 1), 0);
+	ck_assert_uint_eq(control_victim(s, 6, 0), 2);
+	ck_assert_uint_eq(control_victim(s, 6, 65534), 2);
+	ck_assert_uint_eq(control_victim(one, 1, 1000), 0);
 	/* All of the top user's clients are done: its oldest goes. */
-	ck_assert_uint_eq(control_victim(done, 3), 1);
+	ck_assert_uint_eq(control_victim(done, 3, 7), 1);
 	/* A tie: the user met first (the oldest client) is the one to yield. */
-	ck_assert_uint_eq(control_victim(tie, 4), 3);
+	ck_assert_uint_eq(control_victim(tie, 4, 6), 3);
+}
+END_TEST
+
+START_TEST(control_victim_spares_fresh_requests)
+{
+	/* 65534's waiting clients, the oldest two still in their grace. */
+	struct ctl_slot	fresh[4] = {
+		{ 65534, 0, 1 }, { 0, 0, 0 }, { 65534, 0, 1 }, { 65534, 0, 0 },
+	};
+	struct ctl_slot	all_fresh[3] = {
+		{ 65534, 0, 1 }, { 65534, 0, 1 }, { 0, 0, 0 },
+	};
+	struct ctl_slot	fresh_or_done[3] = {
+		{ 65534, 0, 1 }, { 0, 0, 0 }, { 65534, 1, 1 },
+	};
+
+	/* Past its grace beats older: the first one that had its chance. */
+	ck_assert_uint_eq(control_victim(fresh, 4, 65534), 3);
+	/* Only fresh ones: the same user is turned away at the door... */
+	ck_assert_uint_eq(control_victim(all_fresh, 3, 65534), 3);
+	/* ...another user still gets in, at the flooder's expense. */
+	ck_assert_uint_eq(control_victim(all_fresh, 3, 0), 0);
+	ck_assert_uint_eq(control_victim(all_fresh, 3, 1000), 0);
+	/* An answered client yields before a fresh one still sending. */
+	ck_assert_uint_eq(control_victim(fresh_or_done, 3, 65534), 2);
 }
 END_TEST
 
@@ -331,6 +359,7 @@ core_suite(void)
 	tcase_add_test(tc, control_parse_good);
 	tcase_add_test(tc, control_parse_bad);
 	tcase_add_test(tc, control_victim_floods_only_itself);
+	tcase_add_test(tc, control_victim_spares_fresh_requests);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("pool");
 	tcase_add_test(tc, pool_priority_keeps_listed_order);

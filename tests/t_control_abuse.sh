@@ -13,7 +13,10 @@
 #      each reconnecting when dropped, while `tunnelctl status` keeps
 #      answering within a few seconds; bad requests get an error object,
 #      silent and slow clients are dropped within the request timeout;
-#   3. afterwards the daemon holds as many file descriptors as before.
+#   3. afterwards the daemon holds as many file descriptors as before;
+#   4. one user's flood cannot push out another user's request, and a
+#      burst of a user's own clients cannot push out its request that is
+#      about to arrive (1 s grace, newcomers turned away instead).
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
@@ -157,19 +160,36 @@ fds() { td_fds "$TUNNELD_PID"; }
 
 # ------------------------------------------------- one user's flood
 
+# held_open NAME: a control client that connects and waits (socat reading
+# the fifo $T/NAME.in, its answer in $T/NAME.out); sets HELD_PID and HOLD,
+# the fifo's write end.  held_say: send it "status" and wait (10 s) for
+# the answer, which must be ok.
+held_open() {
+	local base
+	base=$(fds)
+	mkfifo "$T/$1.in"
+	socat -t 10 - UNIX-CONNECT:"$T/control.sock" <"$T/$1.in" >"$T/$1.out" 2>&1 &
+	HELD_PID=$!
+	HELD_NAME=$1
+	td_track "$HELD_PID"
+	exec {HOLD}>"$T/$1.in"
+	td_wait 5 eval '[ "$(fds)" -gt "$base" ]' || td_fail "held client $1 never connected"
+}
+held_say() {
+	echo status >&"$HOLD"
+	exec {HOLD}>&-
+	td_wait 10 td__gone "$HELD_PID" || td_fail "held client $HELD_NAME got no answer ($1)"
+	grep -q '"ok":true' "$T/$HELD_NAME.out" ||
+		td_fail "held client $HELD_NAME: request dropped ($1): $(head -c 300 "$T/$HELD_NAME.out")"
+}
+
 # root connects and waits before sending its request; meanwhile nobody
 # opens 200 idle clients at once, far past the 128 the daemon keeps, and
 # reconnects each one it loses.  Room is made at the flooder's expense:
 # root's request, the oldest unanswered one, is still read and answered.
 flood_by_nobody() {
-	local base fifo=$T/held.in held_pid abuse_pid
-	base=$(fds)
-	mkfifo "$fifo"
-	socat -t 10 - UNIX-CONNECT:"$T/control.sock" <"$fifo" >"$T/held.out" 2>&1 &
-	held_pid=$!
-	td_track "$held_pid"
-	exec {hold}>"$fifo"
-	td_wait 5 eval '[ "$(fds)" -gt "$base" ]' || td_fail "root's held client never connected"
+	local abuse_pid
+	held_open held
 	setpriv --reuid=$nobody_uid --regid=$nobody_uid --clear-groups \
 	    "$ABUSE" "$T/control.sock" 200 8 idle >"$T/abuse-nobody.out" 2>&1 &
 	abuse_pid=$!
@@ -179,11 +199,7 @@ flood_by_nobody() {
 	# fill the table in well under that).
 	td_wait 3 eval '[ "$(grep -c "dropping pid [0-9]* uid $nobody_uid" "$T/tunneld.log")" -ge 20 ]' ||
 		td_fail "nobody's flood made no room: $(grep -c "dropping pid" "$T/tunneld.log") drops, $(fds) fds"
-	echo status >&"$hold"
-	exec {hold}>&-
-	td_wait 10 td__gone "$held_pid" || td_fail "root's held client got no answer"
-	grep -q '"ok":true' "$T/held.out" ||
-		td_fail "root's request was dropped during nobody's flood: $(head -c 300 "$T/held.out")"
+	held_say "root's, during nobody's flood"
 	td_wait 30 td__gone "$abuse_pid" || td_fail "ctl-abuse (as nobody) did not finish"
 	wait "$abuse_pid" || td_fail "ctl-abuse (as nobody) failed: $(cat "$T/abuse-nobody.out")"
 	td_ok "nobody's 200 idle clients filled the table ($(grep -c "dropping pid [0-9]* uid $nobody_uid" "$T/tunneld.log") of theirs dropped); root's request, sent after, was answered"
@@ -192,6 +208,39 @@ if [ "$perms" = 1 ]; then
 	command -v socat >/dev/null || td_fail "no socat (apt-get install socat)"
 	flood_by_nobody
 fi
+
+# ------------------------------------------------ a burst from oneself
+
+# The table is full of this user's idle clients, old enough to go; one
+# more connects and sends its request 200 ms later, while 300 more of the
+# same user arrive at once.  The burst may take the old clients' places,
+# but not the one that is about to speak: a client has 1 s to send before
+# a newer one of its own user may take its place, and newcomers beyond
+# that are turned away.  (Before, a burst accepted in one go pushed out
+# every older waiting client, the request about to arrive with them.)
+burst_by_self() {
+	local base old_pid burst_pid
+	command -v socat >/dev/null || td_fail "no socat (apt-get install socat)"
+	base=$(fds)
+	"$ABUSE" "$T/control.sock" 127 6 idle >"$T/abuse-old.out" 2>&1 &
+	old_pid=$!
+	td_track "$old_pid"
+	td_wait 5 eval '[ "$(fds)" -ge $((base + 120)) ]' ||
+		td_fail "127 idle clients did not connect ($(fds) fds, base $base)"
+	sleep 1.5	# past their grace
+	held_open burst
+	"$ABUSE" "$T/control.sock" 300 3 idle >"$T/abuse-burst.out" 2>&1 &
+	burst_pid=$!
+	td_track "$burst_pid"
+	sleep 0.2
+	held_say "sent into a burst of its own user's clients"
+	td_wait 20 td__gone "$burst_pid" || td_fail "ctl-abuse (burst) did not finish"
+	td_wait 20 td__gone "$old_pid" || td_fail "ctl-abuse (idle) did not finish"
+	wait "$burst_pid" || td_fail "ctl-abuse (burst) failed: $(cat "$T/abuse-burst.out")"
+	wait "$old_pid" || td_fail "ctl-abuse (idle) failed: $(cat "$T/abuse-old.out")"
+	td_ok "a burst of 300 clients of one user: its request sent 200 ms after connecting was answered ($(grep -c "turning away uid $(id -u)\$" "$T/tunneld.log") newcomers turned away)"
+}
+burst_by_self
 
 # ------------------------------------------------------------- abuse
 
