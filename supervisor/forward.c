@@ -640,6 +640,19 @@ forward_accept(struct evconnlistener *l, evutil_socket_t fd,
 		close(fd);
 }
 
+static void
+forward_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct forward	*f = arg;
+	char		 what[512];
+	char		 hp[CONFIG_HOST_MAX + 8];
+
+	config_fmt_hostport(hp, sizeof(hp), f->conf->listen_host,
+	    f->conf->listen_port);
+	snprintf(what, sizeof(what), "%s: %s", f->node->conf->name, hp);
+	tunneld_listener_rest(l, &f->ev_rest, what);
+}
+
 static int
 forward_bind(struct forward *f)
 {
@@ -668,6 +681,7 @@ forward_bind(struct forward *f)
 		    strerror(errno));
 		return -1;
 	}
+	evconnlistener_set_error_cb(f->listener, forward_accept_error);
 	f->reason[0] = '\0';
 	return 0;
 }
@@ -756,6 +770,8 @@ forward_free(struct node *n)
 		struct forward *f = &n->fwds[i];
 
 		forward_drop_conns(f);
+		if (f->ev_rest)
+			event_free(f->ev_rest);
 		if (f->listener)
 			evconnlistener_free(f->listener);
 		if (f->ev_retry)

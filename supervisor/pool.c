@@ -26,6 +26,7 @@ struct pool {
 	TAILQ_ENTRY(pool)	 entry;
 	struct pool_conf	*conf;		/* owned by the running config */
 	struct evconnlistener	*listener;	/* NULL: not bound, see reason */
+	struct event		*ev_rest;	/* listener out of fds */
 	char			 reason[256];
 	uint64_t		 total;		/* clients handed to a node */
 	uint64_t		 failovers;	/* candidates skipped after a failure */
@@ -454,6 +455,16 @@ pool_accept(struct evconnlistener *l, evutil_socket_t fd,
 
 /* --------------------------------------------------------- lifecycle */
 
+static void
+pool_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct pool	*p = arg;
+	char		 what[256];
+
+	snprintf(what, sizeof(what), "pool %s", p->conf->name);
+	tunneld_listener_rest(l, &p->ev_rest, what);
+}
+
 /* Bind P's listener, or say why not in p->reason.  0 or -1. */
 static int
 pool_bind(struct pool *p)
@@ -485,6 +496,7 @@ pool_bind(struct pool *p)
 		    strerror(rc));
 		return -1;
 	}
+	evconnlistener_set_error_cb(p->listener, pool_accept_error);
 	p->reason[0] = '\0';
 	return 0;
 }
@@ -523,6 +535,8 @@ pool_free(struct pool *p)
 		if (pc->up != NULL)
 			pool_client_free(pc);
 	}
+	if (p->ev_rest != NULL)
+		event_free(p->ev_rest);
 	if (p->listener != NULL)
 		evconnlistener_free(p->listener);
 	TAILQ_REMOVE(&pools, p, entry);
