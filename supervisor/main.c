@@ -60,6 +60,13 @@ main(int argc, char *argv[])
 	int		 bindfail = 0;
 	const char	*capture;
 
+	/*
+	 * What whoever started us left open (a shell's descriptors, make's
+	 * jobserver pipe) would count against our limit and be handed on to
+	 * every probe we spawn, holding its far end open.  sshd does the same.
+	 */
+	closefrom(STDERR_FILENO + 1);
+
 	while ((ch = getopt_long(argc, argv, "c:ndvVh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
