@@ -212,7 +212,7 @@ fi
 # ------------------------------------------------ a burst from oneself
 
 # The table is full of this user's idle clients, old enough to go; one
-# more connects and sends its request 200 ms later, while 300 more of the
+# more connects and sends its request 100 ms later, while 300 more of the
 # same user arrive at once.  The burst may take the old clients' places,
 # but not the one that is about to speak: a client has 1 s to send before
 # a newer one of its own user may take its place, and newcomers beyond
@@ -232,13 +232,13 @@ burst_by_self() {
 	"$ABUSE" "$T/control.sock" 300 3 idle >"$T/abuse-burst.out" 2>&1 &
 	burst_pid=$!
 	td_track "$burst_pid"
-	sleep 0.2
+	sleep 0.1
 	held_say "sent into a burst of its own user's clients"
 	td_wait 20 td__gone "$burst_pid" || td_fail "ctl-abuse (burst) did not finish"
 	td_wait 20 td__gone "$old_pid" || td_fail "ctl-abuse (idle) did not finish"
 	wait "$burst_pid" || td_fail "ctl-abuse (burst) failed: $(cat "$T/abuse-burst.out")"
 	wait "$old_pid" || td_fail "ctl-abuse (idle) failed: $(cat "$T/abuse-old.out")"
-	td_ok "a burst of 300 clients of one user: its request sent 200 ms after connecting was answered ($(grep -c "turning away uid $(id -u)\$" "$T/tunneld.log") newcomers turned away)"
+	td_ok "a burst of 300 clients of one user: its request sent 100 ms after connecting was answered ($(grep -c "turning away uid $(id -u)\$" "$T/tunneld.log") newcomers turned away)"
 }
 burst_by_self
 
