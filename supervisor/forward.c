@@ -20,6 +20,7 @@
 
 #include "backoff.h"
 #include "forward.h"
+#include "listener.h"
 #include "log.h"
 #include "session.h"
 #include "tunneld.h"
@@ -644,20 +645,15 @@ static void
 forward_accept_error(struct evconnlistener *l, void *arg)
 {
 	struct forward	*f = arg;
-	char		 what[512];
-	char		 hp[CONFIG_HOST_MAX + 8];
 
-	config_fmt_hostport(hp, sizeof(hp), f->conf->listen_host,
-	    f->conf->listen_port);
-	snprintf(what, sizeof(what), "%s: %s", f->node->conf->name, hp);
-	tunneld_listener_rest(l, &f->ev_rest, what);
+	listener_rest_error(f->rest, EVUTIL_SOCKET_ERROR());
 }
 
 static int
 forward_bind(struct forward *f)
 {
 	struct addrinfo	 hints, *res = NULL;
-	char		 port[8], hp[CONFIG_HOST_MAX + 8];
+	char		 port[8], hp[CONFIG_HOST_MAX + 8], what[512];
 	int		 rc;
 
 	memset(&hints, 0, sizeof(hints));
@@ -679,6 +675,14 @@ forward_bind(struct forward *f)
 	if (f->listener == NULL) {
 		snprintf(f->reason, sizeof(f->reason), "listen %.200s: %s", hp,
 		    strerror(errno));
+		return -1;
+	}
+	snprintf(what, sizeof(what), "%s: %s", f->node->conf->name, hp);
+	if ((f->rest = listener_rest_new(f->listener, what)) == NULL) {
+		evconnlistener_free(f->listener);
+		f->listener = NULL;
+		snprintf(f->reason, sizeof(f->reason), "listen %.200s: %s", hp,
+		    strerror(ENOMEM));
 		return -1;
 	}
 	evconnlistener_set_error_cb(f->listener, forward_accept_error);
@@ -770,8 +774,7 @@ forward_free(struct node *n)
 		struct forward *f = &n->fwds[i];
 
 		forward_drop_conns(f);
-		if (f->ev_rest)
-			event_free(f->ev_rest);
+		listener_rest_free(f->rest);
 		if (f->listener)
 			evconnlistener_free(f->listener);
 		if (f->ev_retry)

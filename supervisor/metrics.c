@@ -11,7 +11,9 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
+#include "listener.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -452,6 +454,7 @@ metrics_render(size_t *lenp)
 /* HTTP                                                                */
 
 static struct evhttp	*mhttp;
+static struct listener_rest *mrest;
 static char		*mbound;	/* metrics_listen being served */
 static char		*mfailed;	/* metrics_listen that failed to bind */
 static uint64_t		 mretry_at;
@@ -498,11 +501,19 @@ metrics_http_cb(struct evhttp_request *req, void *arg)
 void
 metrics_close(void)
 {
+	listener_rest_free(mrest);
+	mrest = NULL;
 	if (mhttp != NULL)
 		evhttp_free(mhttp);
 	mhttp = NULL;
 	free(mbound);
 	mbound = NULL;
+}
+
+static void
+metrics_accept_error(struct evconnlistener *l, void *arg)
+{
+	listener_rest_error(mrest, EVUTIL_SOCKET_ERROR());
 }
 
 static int
@@ -515,7 +526,9 @@ int
 metrics_sync(void)
 {
 	const char	*want = td->conf->metrics_listen;
-	char		 host[CONFIG_HOST_MAX];
+	struct evhttp_bound_socket *bound;
+	struct evconnlistener *l;
+	char		 host[CONFIG_HOST_MAX], what[CONFIG_HOST_MAX + 16];
 	uint16_t	 port;
 	uint64_t	 now = now_ms();
 
@@ -540,7 +553,8 @@ metrics_sync(void)
 	evhttp_set_max_headers_size(mhttp, 16384);
 	evhttp_set_max_body_size(mhttp, 1024);
 	evhttp_set_gencb(mhttp, metrics_http_cb, NULL);
-	if (evhttp_bind_socket_with_handle(mhttp, host, port) == NULL) {
+	if ((bound = evhttp_bind_socket_with_handle(mhttp, host, port)) ==
+	    NULL) {
 		/* Logged once per address, retried quietly (a port in TIME_WAIT). */
 		if (!streq(want, mfailed))
 			log_entry(LOG_WARNING, NULL, "metrics-bind-failed", NULL,
@@ -553,6 +567,15 @@ metrics_sync(void)
 		mhttp = NULL;
 		return -1;
 	}
+	l = evhttp_bound_socket_get_listener(bound);
+	snprintf(what, sizeof(what), "metrics %s", want);
+	if ((mrest = listener_rest_new(l, what)) == NULL) {
+		log_warnx("%s: out of memory", __func__);
+		evhttp_free(mhttp);
+		mhttp = NULL;
+		return -1;
+	}
+	evconnlistener_set_error_cb(l, metrics_accept_error);
 	free(mfailed);
 	mfailed = NULL;
 	if ((mbound = strdup(want)) == NULL)

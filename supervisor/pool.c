@@ -14,6 +14,7 @@
 #include <event2/listener.h>
 
 #include "forward.h"
+#include "listener.h"
 #include "log.h"
 #include "pool.h"
 #include "probe.h"
@@ -26,7 +27,7 @@ struct pool {
 	TAILQ_ENTRY(pool)	 entry;
 	struct pool_conf	*conf;		/* owned by the running config */
 	struct evconnlistener	*listener;	/* NULL: not bound, see reason */
-	struct event		*ev_rest;	/* listener out of fds */
+	struct listener_rest	*rest;		/* when accept() fails */
 	char			 reason[256];
 	uint64_t		 total;		/* clients handed to a node */
 	uint64_t		 failovers;	/* candidates skipped after a failure */
@@ -459,10 +460,8 @@ static void
 pool_accept_error(struct evconnlistener *l, void *arg)
 {
 	struct pool	*p = arg;
-	char		 what[256];
 
-	snprintf(what, sizeof(what), "pool %s", p->conf->name);
-	tunneld_listener_rest(l, &p->ev_rest, what);
+	listener_rest_error(p->rest, EVUTIL_SOCKET_ERROR());
 }
 
 /* Bind P's listener, or say why not in p->reason.  0 or -1. */
@@ -470,7 +469,7 @@ static int
 pool_bind(struct pool *p)
 {
 	struct evutil_addrinfo hints, *ai = NULL;
-	char		 port[8], hp[CONFIG_HOST_MAX + 8];
+	char		 port[8], hp[CONFIG_HOST_MAX + 8], what[256];
 	int		 rc;
 
 	config_fmt_hostport(hp, sizeof(hp), p->conf->listen_host,
@@ -494,6 +493,14 @@ pool_bind(struct pool *p)
 	if (p->listener == NULL) {
 		snprintf(p->reason, sizeof(p->reason), "listen %.200s: %s", hp,
 		    strerror(rc));
+		return -1;
+	}
+	snprintf(what, sizeof(what), "pool %s", p->conf->name);
+	if ((p->rest = listener_rest_new(p->listener, what)) == NULL) {
+		evconnlistener_free(p->listener);
+		p->listener = NULL;
+		snprintf(p->reason, sizeof(p->reason), "listen %.200s: %s", hp,
+		    strerror(ENOMEM));
 		return -1;
 	}
 	evconnlistener_set_error_cb(p->listener, pool_accept_error);
@@ -535,8 +542,7 @@ pool_free(struct pool *p)
 		if (pc->up != NULL)
 			pool_client_free(pc);
 	}
-	if (p->ev_rest != NULL)
-		event_free(p->ev_rest);
+	listener_rest_free(p->rest);
 	if (p->listener != NULL)
 		evconnlistener_free(p->listener);
 	TAILQ_REMOVE(&pools, p, entry);

@@ -15,7 +15,6 @@
 
 #include <event2/dns.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <libssh/libssh.h>
 
 #include "alert.h"
@@ -285,36 +284,6 @@ tunneld_tick(evutil_socket_t fd, short ev, void *arg)
 			last_ping = now;
 		}
 	}
-}
-
-static void
-tunneld_listener_wake(evutil_socket_t fd, short ev, void *arg)
-{
-	evconnlistener_enable(arg);
-}
-
-/*
- * A listener's error callback.  Out of descriptors or memory, accept()
- * fails at once on every turn of the loop, and libevent, finding the
- * socket still readable, would try again at once: a busy loop that logs
- * without end.  The listener rests a second instead; the connections wait
- * in the backlog.  *EVP is the owner's timer, made here, freed with the
- * listener.
- */
-void
-tunneld_listener_rest(struct evconnlistener *l, struct event **evp,
-    const char *what)
-{
-	struct timeval	tv = { 1, 0 };
-	int		saved = errno;
-
-	if (*evp == NULL &&
-	    (*evp = evtimer_new(td->base, tunneld_listener_wake, l)) == NULL)
-		fatal("%s: evtimer_new", __func__);
-	evconnlistener_disable(l);
-	evtimer_add(*evp, &tv);
-	log_warnx("%s: accept: %s; not accepting for 1 s", what,
-	    strerror(saved));
 }
 
 void

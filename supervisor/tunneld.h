@@ -47,7 +47,7 @@ struct forward {
 	enum fwd_state		 state;
 	char			 reason[REASON_MAX];
 	struct evconnlistener	*listener;	/* local forwards */
-	struct event		*ev_rest;	/* listener out of fds */
+	struct listener_rest	*rest;		/* when accept() fails */
 	struct conn_list	 conns;
 	unsigned		 attempt;	/* remote: refused requests in a row */
 	struct event		*ev_retry;	/* remote: next tcpip-forward */
@@ -132,8 +132,6 @@ void		 tunneld_status_changed(void);
 void		 tunneld_signal(evutil_socket_t, short, void *);
 void		 tunneld_tick(evutil_socket_t, short, void *);
 void		 tunneld_raise_nofile(void);
-void		 tunneld_listener_rest(struct evconnlistener *,
-		    struct event **, const char *what);
 
 /* node.c */
 struct node_facts {
