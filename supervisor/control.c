@@ -1,3 +1,4 @@
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -16,6 +17,7 @@
 #include <jansson.h>
 
 #include "control.h"
+#include "listener.h"
 #include "pool.h"
 #include "log.h"
 #include "metrics.h"
@@ -25,14 +27,14 @@
 /*
  * Past CTL_CLIENTS_MAX a client is dropped to make room, or the newcomer
  * turned away (control_victim()): a flood of idle or hostile connections
- * can never lock out another user's `tunnelctl status`, nor one of its own
- * user's that has already connected.
+ * can never lock out another user's `tunnelctl status`, nor push out one
+ * of its own user's that has just connected or just been answered.
  */
 #define CTL_CLIENTS_MAX		128
 #define CTL_IDLE_TIMEOUT	5	/* s to send a whole request */
 #define CTL_WRITE_TIMEOUT	10	/* s for a reader to take an answer */
 #define CTL_WATCH_BUF_MAX	(1024 * 1024)
-#define CTL_GRACE_MS		1000	/* to send a request before a newer
+#define CTL_GRACE_MS		1000	/* after each step, before a newer
 					   client of the same user may take
 					   the slot */
 #define CTL_ACCEPT_BURST	16
@@ -46,7 +48,8 @@ struct ctl_client {
 	int			 admin;
 	int			 watching;
 	int			 answered;	/* reply queued: close once written */
-	uint64_t		 since;		/* ms, when accepted */
+	uint64_t		 since;		/* ms of its last step: accepted,
+						   answered, watching */
 };
 TAILQ_HEAD(ctl_clients, ctl_client);
 
@@ -230,12 +233,20 @@ control_send(struct ctl_client *cl, json_t *o)
 	free(s);
 }
 
+/* The reply is queued; libevent writes it on a later turn. */
+static void
+control_answered(struct ctl_client *cl)
+{
+	cl->answered = 1;
+	cl->since = now_ms();
+	bufferevent_disable(cl->bev, EV_READ);
+}
+
 static void
 control_reply_error(struct ctl_client *cl, const char *msg)
 {
 	control_send(cl, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
-	cl->answered = 1;
-	bufferevent_disable(cl->bev, EV_READ);
+	control_answered(cl);
 }
 
 static json_t *
@@ -334,6 +345,7 @@ control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 		break;
 	case CTL_WATCH:
 		cl->watching = 1;
+		cl->since = now_ms();
 		/* A watcher stays silent and may read rarely: no timeouts. */
 		bufferevent_set_timeouts(cl->bev, NULL, NULL);
 		control_send(cl, json_pack("{s:b,s:s}", "ok", 1, "event",
@@ -356,8 +368,7 @@ control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 		control_best(cl, req);
 		break;
 	}
-	cl->answered = 1;
-	bufferevent_disable(cl->bev, EV_READ);
+	control_answered(cl);
 }
 
 static void
@@ -461,19 +472,21 @@ control_peer_is_admin(int fd, uid_t *uidp, pid_t *pidp)
 }
 
 /*
- * Of the user who holds the most clients: the oldest still waiting for its
- * request, past its grace; else the oldest that is done.  A flood crowds
- * out only its own user: another user's request, an operator's `tunnelctl
- * status`, is never dropped to make room for it.  Within one user, a
- * client in its grace is not dropped for a newer one of the same user:
- * the newcomer is turned away.  Otherwise a burst of connections, all
- * accepted before the daemon reads any, would push out a request that
- * had already arrived.
+ * Of the user who holds the most clients, the oldest that has had its
+ * grace: one still waiting for its request first, else one that is done.
+ * A flood crowds out only its own user: another user's request, an
+ * operator's `tunnelctl status`, is never dropped to make room for it.
+ * A client in its grace (just connected, so its request may be on the
+ * way; just answered, so its reply may not be written yet) is not dropped
+ * for a newer client of its own user, which is turned away instead.
+ * Otherwise a burst of connections, all accepted before the daemon reads
+ * any, would push out a request that had already arrived.
  */
 size_t
 control_victim(const struct ctl_slot *slots, size_t n, unsigned uid)
 {
-	size_t	i, j, count, top = 0, most = 0, oldest_done = n, oldest_fresh = n;
+	size_t	i, j, count, top = 0, most = 0;
+	size_t	stale_done = n, fresh = n;
 
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < i; j++)
@@ -491,17 +504,17 @@ control_victim(const struct ctl_slot *slots, size_t n, unsigned uid)
 	for (i = top; i < n; i++) {
 		if (slots[i].uid != slots[top].uid)
 			continue;
-		if (slots[i].done) {
-			if (oldest_done == n)
-				oldest_done = i;
-		} else if (!slots[i].fresh)
+		if (slots[i].fresh) {
+			if (fresh == n)
+				fresh = i;
+		} else if (!slots[i].done)
 			return i;
-		else if (oldest_fresh == n)
-			oldest_fresh = i;
+		else if (stale_done == n)
+			stale_done = i;
 	}
-	if (oldest_done < n)
-		return oldest_done;
-	return uid == slots[top].uid ? n : oldest_fresh;
+	if (stale_done < n)
+		return stale_done;
+	return uid == slots[top].uid ? n : fresh;
 }
 
 /*
@@ -514,7 +527,8 @@ control_make_room(uid_t uid)
 	struct ctl_slot		 slots[CTL_CLIENTS_MAX];
 	struct ctl_client	*old;
 	uint64_t		 now = now_ms();
-	size_t			 n = 0, v;
+	size_t			 n = 0, v, i;
+	int			 pending;
 
 	if (ctl->nclients < CTL_CLIENTS_MAX)
 		return 0;
@@ -528,14 +542,28 @@ control_make_room(uid_t uid)
 	if (n == 0)
 		fatalx("%s: %u clients counted, none listed", __func__,
 		    ctl->nclients);
-	if ((v = control_victim(slots, n, uid)) == n) {
-		log_debug("%s: client limit reached, turning away uid %u",
-		    __func__, (unsigned)uid);
-		return -1;
-	}
-	TAILQ_FOREACH(old, &ctl->clients, entry)
-		if (v-- == 0)
+	/*
+	 * A waiting client whose request is already in the kernel's buffer
+	 * is read on this turn: it counts as fresh, whatever its age (the
+	 * loop may have been held up, by a SIGSTOP say).  Each pass marks
+	 * one more, so this ends.
+	 */
+	for (;;) {
+		if ((v = control_victim(slots, n, uid)) == n) {
+			log_debug("%s: client limit reached, turning away "
+			    "uid %u", __func__, (unsigned)uid);
+			return -1;
+		}
+		i = 0;
+		TAILQ_FOREACH(old, &ctl->clients, entry)
+			if (i++ == v)
+				break;
+		if (slots[v].done || slots[v].fresh ||
+		    ioctl(bufferevent_getfd(old->bev), FIONREAD, &pending) ==
+		    -1 || pending == 0)
 			break;
+		slots[v].fresh = 1;
+	}
 	log_debug("%s: client limit reached, dropping pid %d uid %u",
 	    __func__, (int)old->pid, (unsigned)old->uid);
 	control_client_free(old);
@@ -586,10 +614,10 @@ control_client_new(int fd)
 
 /*
  * At most CTL_ACCEPT_BURST connections per wakeup, so that requests
- * already accepted are read between bursts.  Any other failure than "none
- * left" (out of descriptors, most likely) would come back at once on
- * every turn of the loop: the listener rests a second, as the others do
- * (tunneld_listener_rest()).
+ * already accepted are read between bursts.  A failure that is not one
+ * connection's own (out of descriptors, most likely) would come back at
+ * once on every turn of the loop: the socket rests a second, as the other
+ * listeners do (listener.c).
  */
 static void
 control_accept(evutil_socket_t lfd, short ev, void *arg)
@@ -600,8 +628,7 @@ control_accept(evutil_socket_t lfd, short ev, void *arg)
 	for (i = 0; i < CTL_ACCEPT_BURST; i++) {
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno == EAGAIN || errno == EINTR ||
-			    errno == ECONNABORTED)
+			if (listener_transient(errno))
 				return;
 			log_warnx("control socket %s: accept: %s; not "
 			    "accepting for 1 s", ctl->path, strerror(errno));
@@ -616,7 +643,13 @@ control_accept(evutil_socket_t lfd, short ev, void *arg)
 static void
 control_rested(evutil_socket_t fd, short ev, void *arg)
 {
-	event_add(ctl->ev_listen, NULL);
+	struct timeval	 rest = { 1, 0 };
+
+	if (event_add(ctl->ev_listen, NULL) == -1) {
+		log_warnx("control socket %s: cannot listen again; retrying "
+		    "in 1 s", ctl->path);
+		evtimer_add(ctl->ev_rest, &rest);
+	}
 }
 
 /* 1 when something accepts connections on SUN (a live daemon). */
@@ -779,11 +812,15 @@ control_close(void)
 		return;
 	while ((cl = TAILQ_FIRST(&ctl->clients)) != NULL)
 		control_client_free(cl);
+	/*
+	 * Unlinked before it is closed: once closed, a successor may find it
+	 * stale and bind its own socket there, which must not be removed.
+	 */
+	unlink(ctl->path);
 	fd = event_get_fd(ctl->ev_listen);
 	event_free(ctl->ev_listen);
 	event_free(ctl->ev_rest);
 	close(fd);
-	unlink(ctl->path);
 	free(ctl->path);
 	free(ctl);
 	ctl = NULL;

@@ -179,8 +179,12 @@ START_TEST(control_victim_spares_fresh_requests)
 	struct ctl_slot	all_fresh[3] = {
 		{ 65534, 0, 1 }, { 65534, 0, 1 }, { 0, 0, 0 },
 	};
-	struct ctl_slot	fresh_or_done[3] = {
-		{ 65534, 0, 1 }, { 0, 0, 0 }, { 65534, 1, 1 },
+	/* Just answered (its reply may not be written yet), or long ago. */
+	struct ctl_slot	answered[4] = {
+		{ 65534, 1, 1 }, { 65534, 0, 1 }, { 0, 0, 0 }, { 65534, 1, 0 },
+	};
+	struct ctl_slot	just_answered[3] = {
+		{ 65534, 1, 1 }, { 65534, 0, 1 }, { 0, 0, 0 },
 	};
 
 	/* Past its grace beats older: the first one that had its chance. */
@@ -190,8 +194,11 @@ START_TEST(control_victim_spares_fresh_requests)
 	/* ...another user still gets in, at the flooder's expense. */
 	ck_assert_uint_eq(control_victim(all_fresh, 3, 0), 0);
 	ck_assert_uint_eq(control_victim(all_fresh, 3, 1000), 0);
-	/* An answered client yields before a fresh one still sending. */
-	ck_assert_uint_eq(control_victim(fresh_or_done, 3, 65534), 2);
+	/* Answered long ago yields before anything in its grace... */
+	ck_assert_uint_eq(control_victim(answered, 4, 65534), 3);
+	/* ...and one just answered is as safe as one just connected. */
+	ck_assert_uint_eq(control_victim(just_answered, 3, 65534), 3);
+	ck_assert_uint_eq(control_victim(just_answered, 3, 0), 0);
 }
 END_TEST
 

@@ -162,8 +162,9 @@ fds() { td_fds "$TUNNELD_PID"; }
 
 # held_open NAME: a control client that connects and waits (socat reading
 # the fifo $T/NAME.in, its answer in $T/NAME.out); sets HELD_PID and HOLD,
-# the fifo's write end.  held_say: send it "status" and wait (10 s) for
-# the answer, which must be ok.
+# the fifo's write end, which whatever runs meanwhile must not inherit
+# (CMD {HOLD}>&-): socat would not see the end of its input.  held_say
+# WHEN: send it "status" and wait (10 s) for the answer, which must be ok.
 held_open() {
 	local base
 	base=$(fds)
@@ -191,13 +192,13 @@ flood_by_nobody() {
 	local abuse_pid
 	held_open held
 	setpriv --reuid=$nobody_uid --regid=$nobody_uid --clear-groups \
-	    "$ABUSE" "$T/control.sock" 200 8 idle >"$T/abuse-nobody.out" 2>&1 &
+	    "$ABUSE" "$T/control.sock" 200 8 idle >"$T/abuse-nobody.out" 2>&1 {HOLD}>&- &
 	abuse_pid=$!
 	td_track "$abuse_pid"
-	# Full, and evictions under way: nobody's idle clients were dropped
-	# (the request must come within 5 s of connecting; 200 idle clients
-	# fill the table in well under that).
-	td_wait 3 eval '[ "$(grep -c "dropping pid [0-9]* uid $nobody_uid" "$T/tunneld.log")" -ge 20 ]' ||
+	# Full, and evictions under way: nobody's idle clients were dropped,
+	# once past their 1 s of grace (root's request must come within 5 s
+	# of connecting; 200 idle clients fill the table in well under that).
+	td_wait 4 eval '[ "$(grep -c "dropping pid [0-9]* uid $nobody_uid" "$T/tunneld.log")" -ge 20 ]' ||
 		td_fail "nobody's flood made no room: $(grep -c "dropping pid" "$T/tunneld.log") drops, $(fds) fds"
 	held_say "root's, during nobody's flood"
 	td_wait 30 td__gone "$abuse_pid" || td_fail "ctl-abuse (as nobody) did not finish"
@@ -229,7 +230,7 @@ burst_by_self() {
 		td_fail "127 idle clients did not connect ($(fds) fds, base $base)"
 	sleep 1.5	# past their grace
 	held_open burst
-	"$ABUSE" "$T/control.sock" 300 3 idle >"$T/abuse-burst.out" 2>&1 &
+	"$ABUSE" "$T/control.sock" 300 3 idle >"$T/abuse-burst.out" 2>&1 {HOLD}>&- &
 	burst_pid=$!
 	td_track "$burst_pid"
 	sleep 0.1
