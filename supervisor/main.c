@@ -2,6 +2,8 @@
  * tunneld: keeps SSH tunnels to GPU nodes up and says how they are.
  * This file is the command line; the daemon lives in the other modules.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +39,21 @@ usage(FILE *f)
 	    CONFIG_DEFAULT_PATH);
 }
 
+/*
+ * Standard descriptors that are closed are opened on /dev/null, so that
+ * no socket of ours becomes fd 2 and receives the log (as sshd does).
+ */
+static void
+main_stdfds(void)
+{
+	int	fd;
+
+	for (fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++)
+		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF &&
+		    open("/dev/null", O_RDWR) == -1)
+			exit(1);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -60,12 +77,7 @@ main(int argc, char *argv[])
 	int		 bindfail = 0;
 	const char	*capture;
 
-	/*
-	 * What whoever started us left open (a shell's descriptors, make's
-	 * jobserver pipe) would count against our limit and be handed on to
-	 * every probe we spawn, holding its far end open.  sshd does the same.
-	 */
-	closefrom(STDERR_FILENO + 1);
+	main_stdfds();
 
 	while ((ch = getopt_long(argc, argv, "c:ndvVh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -115,6 +127,14 @@ main(int argc, char *argv[])
 		config_free(conf);
 		return 0;
 	}
+
+	/*
+	 * What whoever started us left open (a shell's descriptors, make's
+	 * jobserver pipe) would count against our limit and be handed on to
+	 * every probe we spawn, holding its far end open.  Closed once the
+	 * config is read, which may come from one of them (-c /dev/fd/N).
+	 */
+	closefrom(STDERR_FILENO + 1);
 
 	/* A detached daemon's stderr is /dev/null: the journal hears it. */
 	if (!foreground)

@@ -175,13 +175,14 @@ td_ok "a local forward that cannot be bound: no READY=1, exit 1, port named"
 
 write_conf
 n0=$(notify_lines)
-# A descriptor left open by whoever starts the daemon is not kept.
-exec {leak}>"$T/leaked"
+# The config may come from a descriptor the daemon inherits (-c /dev/fd/N);
+# neither it nor any other left open by whoever starts the daemon is kept.
+exec {conf_fd}<"$T/tunneld.conf" {leak}>"$T/leaked"
 # TUNNELD_LOG_CAPTURE: each log entry's journal fields, one line each.
-WATCHDOG_USEC=2000000 TUNNELD_LOG_CAPTURE=$T/capture tunneld_start "$T/tunneld.conf"
-exec {leak}>&-
-! find "/proc/$TUNNELD_PID/fd" -mindepth 1 -lname "$T/leaked" | grep -q . ||
-	td_fail "tunneld keeps the descriptor it inherited open on $T/leaked"
+WATCHDOG_USEC=2000000 TUNNELD_LOG_CAPTURE=$T/capture tunneld_start "/dev/fd/$conf_fd"
+exec {conf_fd}<&- {leak}>&-
+! find "/proc/$TUNNELD_PID/fd" -mindepth 1 \( -lname "$T/leaked" -o -lname "$T/tunneld.conf" \) |
+	grep -q . || td_fail "tunneld keeps descriptors it inherited: $(ls -l "/proc/$TUNNELD_PID/fd")"
 # READY=1 has been received: the control socket and the listener must
 # already accept (the kernel completes the handshake on a bound listener).
 exec 3<>"/dev/tcp/127.0.0.1/$p_far" || td_fail "READY=1 but 127.0.0.1:$p_far refuses"
