@@ -566,6 +566,13 @@ control_make_room(uid_t uid)
 	}
 	log_debug("%s: client limit reached, dropping pid %d uid %u",
 	    __func__, (int)old->pid, (unsigned)old->uid);
+	/*
+	 * An answer not yet written (the loop was held up) goes to the
+	 * kernel first: a close still delivers what it holds.
+	 */
+	if (old->answered)
+		(void)evbuffer_write(bufferevent_get_output(old->bev),
+		    bufferevent_getfd(old->bev));
 	control_client_free(old);
 	return 0;
 }
@@ -777,8 +784,8 @@ control_init(const char *path)
 	umask(old);
 	if (listen(fd, 128) == -1) {
 		log_warn("%s: listen %s", __func__, path);
-		close(fd);
 		unlink(path);
+		close(fd);
 		goto fail;
 	}
 	if ((ctl->ev_listen = event_new(td->base, fd, EV_READ | EV_PERSIST,
@@ -789,8 +796,8 @@ control_init(const char *path)
 			event_free(ctl->ev_listen);
 		if (ctl->ev_rest != NULL)
 			event_free(ctl->ev_rest);
-		close(fd);
 		unlink(path);
+		close(fd);
 		goto fail;
 	}
 	if ((ctl->path = strdup(path)) == NULL)

@@ -42,7 +42,8 @@ int	control_cmd_mutates(enum ctl_cmd);
 struct ctl_slot {
 	unsigned	uid;
 	int		done;		/* answered, or a watcher: not waiting */
-	int		fresh;		/* still within its grace to send */
+	int		fresh;		/* within 1 s of connecting or of its
+					   answer, or its request is in */
 };
 /*
  * Which of the N clients in SLOTS (oldest first, N > 0) to drop when the

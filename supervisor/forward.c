@@ -671,10 +671,11 @@ forward_bind(struct forward *f)
 	f->listener = evconnlistener_new_bind(td->base, forward_accept, f,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 	    128, res->ai_addr, (int)res->ai_addrlen);
+	rc = errno;
 	freeaddrinfo(res);
 	if (f->listener == NULL) {
 		snprintf(f->reason, sizeof(f->reason), "listen %.200s: %s", hp,
-		    strerror(errno));
+		    strerror(rc));
 		return -1;
 	}
 	snprintf(what, sizeof(what), "%s: %s", f->node->conf->name, hp);

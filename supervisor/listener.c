@@ -46,6 +46,7 @@ listener_transient(int err)
 	case EHOSTUNREACH:
 	case EOPNOTSUPP:
 	case ENETUNREACH:
+	case EPERM:		/* a firewall refused this one */
 		return 1;
 	}
 	return 0;

@@ -102,12 +102,12 @@ td_track "$metrics_pid"
 
 lines0=$(wc -l <"$T/tunneld.log")
 cpu0=$(awk '{ print $14 + $15 }' "/proc/$TUNNELD_PID/stat")
-t0=$EPOCHREALTIME
+td__now_us; t0=$TD__NOW
 sleep "$WINDOW"
 cpu1=$(awk '{ print $14 + $15 }' "/proc/$TUNNELD_PID/stat")
 tail -n +"$((lines0 + 1))" "$T/tunneld.log" >"$T/window.log"
-t1=$EPOCHREALTIME
-secs=$(( (${t1/./} - ${t0/./} + 999999) / 1000000 ))	# rounded up
+td__now_us
+secs=$(( (TD__NOW - t0 + 999999) / 1000000 ))	# rounded up
 td_alive "$TUNNELD_PID" || td_fail "tunneld died out of descriptors"
 td_alive "$status_pid" || td_fail "the queued status finished while tunneld had no descriptor: $(cat "$T/queued-status")"
 # One line a second from each listener, and one more for the window's
