@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,41 @@ main_stdfds(void)
 		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF &&
 		    open("/dev/null", O_RDWR) == -1)
 			exit(1);
+}
+
+/*
+ * What whoever started us left open (a shell's descriptors, a pipe of the
+ * test harness) would count against our limit and be handed on to every
+ * probe we spawn, holding its far end open: closed, as sshd does.  All
+ * but the config's own when it names one (-c /dev/fd/N), which a reload
+ * reads again.
+ */
+static void
+main_close_inherited(const char *path)
+{
+	static const char *const prefixes[] = { "/dev/fd/", "/proc/self/fd/" };
+	const char	*digits = NULL;
+	char		*end;
+	long		 keep = -1;
+	size_t		 i;
+	int		 fd;
+
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (strncmp(path, prefixes[i], strlen(prefixes[i])) == 0)
+			digits = path + strlen(prefixes[i]);
+	if (digits != NULL && *digits != '\0') {
+		errno = 0;
+		keep = strtol(digits, &end, 10);
+		if (*end != '\0' || errno != 0 || keep > INT_MAX)
+			keep = -1;
+	}
+	if (keep <= STDERR_FILENO) {
+		closefrom(STDERR_FILENO + 1);
+		return;
+	}
+	for (fd = STDERR_FILENO + 1; fd < keep; fd++)
+		(void)close(fd);
+	closefrom((int)keep + 1);
 }
 
 int
@@ -128,13 +164,7 @@ main(int argc, char *argv[])
 		return 0;
 	}
 
-	/*
-	 * What whoever started us left open (a shell's descriptors, make's
-	 * jobserver pipe) would count against our limit and be handed on to
-	 * every probe we spawn, holding its far end open.  Closed once the
-	 * config is read, which may come from one of them (-c /dev/fd/N).
-	 */
-	closefrom(STDERR_FILENO + 1);
+	main_close_inherited(config_path);
 
 	/* A detached daemon's stderr is /dev/null: the journal hears it. */
 	if (!foreground)

@@ -175,14 +175,16 @@ td_ok "a local forward that cannot be bound: no READY=1, exit 1, port named"
 
 write_conf
 n0=$(notify_lines)
-# The config may come from a descriptor the daemon inherits (-c /dev/fd/N);
-# neither it nor any other left open by whoever starts the daemon is kept.
+# The config may come from a descriptor the daemon inherits (-c /dev/fd/N),
+# kept for a reload; any other left open by whoever starts it is closed.
 exec {conf_fd}<"$T/tunneld.conf" {leak}>"$T/leaked"
 # TUNNELD_LOG_CAPTURE: each log entry's journal fields, one line each.
 WATCHDOG_USEC=2000000 TUNNELD_LOG_CAPTURE=$T/capture tunneld_start "/dev/fd/$conf_fd"
 exec {conf_fd}<&- {leak}>&-
-! find "/proc/$TUNNELD_PID/fd" -mindepth 1 \( -lname "$T/leaked" -o -lname "$T/tunneld.conf" \) |
-	grep -q . || td_fail "tunneld keeps descriptors it inherited: $(ls -l "/proc/$TUNNELD_PID/fd")"
+! find "/proc/$TUNNELD_PID/fd" -mindepth 1 -lname "$T/leaked" | grep -q . ||
+	td_fail "tunneld keeps a descriptor it inherited: $(ls -l "/proc/$TUNNELD_PID/fd")"
+[ "$(readlink "/proc/$TUNNELD_PID/fd/$conf_fd")" = "$T/tunneld.conf" ] ||
+	td_fail "tunneld closed the descriptor its config came from: $(ls -l "/proc/$TUNNELD_PID/fd")"
 # READY=1 has been received: the control socket and the listener must
 # already accept (the kernel completes the handshake on a bound listener).
 exec 3<>"/dev/tcp/127.0.0.1/$p_far" || td_fail "READY=1 but 127.0.0.1:$p_far refuses"
@@ -327,6 +329,10 @@ rc=0
 out=$(ctl stop nosuchnode 2>&1) || rc=$?
 [ "$rc" = 4 ] && grep -q 'no such node: nosuchnode' <<<"$out" || td_fail "stop of an unknown node: rc $rc: $out"
 td_ok "tunnelctl watch: state events for stop/start (json and text); unknown node refused (4)"
+
+# The config came from an inherited descriptor: a reload reads it again.
+out=$(ctl reload 2>&1) || td_fail "reload of the config on /dev/fd/$conf_fd exited $?: $out"
+td_ok "a config read from /dev/fd/$conf_fd, a descriptor tunneld inherited, reloads: $out"
 
 # ------------------------------------------------ socket: mode, ownership
 
