@@ -70,7 +70,6 @@ main_close_inherited(const char *path)
 	char		*end;
 	long		 keep = -1;
 	size_t		 i;
-	int		 fd;
 
 	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
 		if (strncmp(path, prefixes[i], strlen(prefixes[i])) == 0)
@@ -85,8 +84,8 @@ main_close_inherited(const char *path)
 		closefrom(STDERR_FILENO + 1);
 		return;
 	}
-	for (fd = STDERR_FILENO + 1; fd < keep; fd++)
-		(void)close(fd);
+	if (keep > STDERR_FILENO + 1)
+		(void)close_range(STDERR_FILENO + 1, (unsigned)keep - 1, 0);
 	closefrom((int)keep + 1);
 }
 
