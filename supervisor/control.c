@@ -14,6 +14,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/listener.h>
 #include <jansson.h>
 
 #include "control.h"
@@ -37,7 +38,6 @@
 #define CTL_GRACE_MS		1000	/* after each step, before a newer
 					   client of the same user may take
 					   the slot */
-#define CTL_ACCEPT_BURST	16
 
 struct ctl_client {
 	TAILQ_ENTRY(ctl_client)	 entry;
@@ -54,8 +54,8 @@ struct ctl_client {
 TAILQ_HEAD(ctl_clients, ctl_client);
 
 struct control {
-	struct event		*ev_listen;
-	struct event		*ev_rest;	/* out of fds: accept later */
+	struct evconnlistener	*listener;
+	struct listener_rest	*rest;		/* when accept() fails */
 	char			*path;
 	struct ctl_clients	 clients;	/* oldest first */
 	unsigned		 nclients;
@@ -525,9 +525,9 @@ static int
 control_make_room(uid_t uid)
 {
 	struct ctl_slot		 slots[CTL_CLIENTS_MAX];
-	struct ctl_client	*old;
+	struct ctl_client	*cls[CTL_CLIENTS_MAX], *old;
 	uint64_t		 now = now_ms();
-	size_t			 n = 0, v, i;
+	size_t			 n = 0, v;
 	int			 pending;
 
 	if (ctl->nclients < CTL_CLIENTS_MAX)
@@ -535,6 +535,7 @@ control_make_room(uid_t uid)
 	TAILQ_FOREACH(old, &ctl->clients, entry) {
 		if (n == CTL_CLIENTS_MAX)
 			break;
+		cls[n] = old;
 		slots[n].uid = old->uid;
 		slots[n].done = old->watching || old->answered;
 		slots[n++].fresh = now - old->since < CTL_GRACE_MS;
@@ -554,10 +555,7 @@ control_make_room(uid_t uid)
 			    "uid %u", __func__, (unsigned)uid);
 			return -1;
 		}
-		i = 0;
-		TAILQ_FOREACH(old, &ctl->clients, entry)
-			if (i++ == v)
-				break;
+		old = cls[v];
 		if (slots[v].done || slots[v].fresh ||
 		    ioctl(bufferevent_getfd(old->bev), FIONREAD, &pending) ==
 		    -1 || pending == 0)
@@ -619,44 +617,17 @@ control_client_new(int fd)
 	ctl->nclients++;
 }
 
-/*
- * At most CTL_ACCEPT_BURST connections per wakeup, so that requests
- * already accepted are read between bursts.  A failure that is not one
- * connection's own (out of descriptors, most likely) would come back at
- * once on every turn of the loop: the socket rests a second, as the other
- * listeners do (listener.c).
- */
 static void
-control_accept(evutil_socket_t lfd, short ev, void *arg)
+control_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
 {
-	struct timeval	 rest = { 1, 0 };
-	int		 i, fd;
-
-	for (i = 0; i < CTL_ACCEPT_BURST; i++) {
-		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (listener_transient(errno))
-				return;
-			log_warnx("control socket %s: accept: %s; not "
-			    "accepting for 1 s", ctl->path, strerror(errno));
-			event_del(ctl->ev_listen);
-			evtimer_add(ctl->ev_rest, &rest);
-			return;
-		}
-		control_client_new(fd);
-	}
+	control_client_new(fd);
 }
 
 static void
-control_rested(evutil_socket_t fd, short ev, void *arg)
+control_accept_error(struct evconnlistener *l, void *arg)
 {
-	struct timeval	 rest = { 1, 0 };
-
-	if (event_add(ctl->ev_listen, NULL) == -1) {
-		log_warnx("control socket %s: cannot listen again; retrying "
-		    "in 1 s", ctl->path);
-		evtimer_add(ctl->ev_rest, &rest);
-	}
+	listener_rest_error(ctl->rest, EVUTIL_SOCKET_ERROR());
 }
 
 /* 1 when something accepts connections on SUN (a live daemon). */
@@ -735,6 +706,7 @@ control_init(const char *path)
 	struct sockaddr_un	 sun;
 	struct stat		 st;
 	mode_t			 old;
+	char			 what[sizeof(sun.sun_path) + 32];
 	int			 fd;
 
 	if ((ctl = calloc(1, sizeof(*ctl))) == NULL)
@@ -788,18 +760,19 @@ control_init(const char *path)
 		close(fd);
 		goto fail;
 	}
-	if ((ctl->ev_listen = event_new(td->base, fd, EV_READ | EV_PERSIST,
-	    control_accept, NULL)) == NULL ||
-	    (ctl->ev_rest = evtimer_new(td->base, control_rested, NULL)) ==
-	    NULL || event_add(ctl->ev_listen, NULL) == -1) {
-		if (ctl->ev_listen != NULL)
-			event_free(ctl->ev_listen);
-		if (ctl->ev_rest != NULL)
-			event_free(ctl->ev_rest);
+	if ((ctl->listener = evconnlistener_new(td->base, control_accept, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd)) == NULL) {
 		unlink(path);
 		close(fd);
 		goto fail;
 	}
+	snprintf(what, sizeof(what), "control socket %s", path);
+	if ((ctl->rest = listener_rest_new(ctl->listener, what)) == NULL) {
+		unlink(path);
+		evconnlistener_free(ctl->listener);
+		goto fail;
+	}
+	evconnlistener_set_error_cb(ctl->listener, control_accept_error);
 	if ((ctl->path = strdup(path)) == NULL)
 		fatal("%s: strdup", __func__);
 	return 0;
@@ -813,7 +786,6 @@ void
 control_close(void)
 {
 	struct ctl_client	*cl;
-	evutil_socket_t		 fd;
 
 	if (ctl == NULL)
 		return;
@@ -824,10 +796,8 @@ control_close(void)
 	 * stale and bind its own socket there, which must not be removed.
 	 */
 	unlink(ctl->path);
-	fd = event_get_fd(ctl->ev_listen);
-	event_free(ctl->ev_listen);
-	event_free(ctl->ev_rest);
-	close(fd);
+	listener_rest_free(ctl->rest);
+	evconnlistener_free(ctl->listener);
 	free(ctl->path);
 	free(ctl);
 	ctl = NULL;

@@ -31,7 +31,7 @@ struct listener_rest {
  * Linux hands a new connection's pending network error to accept(), to be
  * retried as EAGAIN is (accept(2)); the others need no rest either.
  */
-int
+static int
 listener_transient(int err)
 {
 	switch (err) {

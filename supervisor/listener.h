@@ -4,8 +4,6 @@
 struct evconnlistener;
 struct listener_rest;
 
-int	listener_transient(int err);
-
 struct listener_rest *listener_rest_new(struct evconnlistener *,
 	    const char *what);
 void	listener_rest_free(struct listener_rest *);
