@@ -384,7 +384,124 @@ START_TEST(test_nsmi_17_gpus)
 }
 END_TEST
 
+/*
+ * Real captures: an NVIDIA H200 with driver 580.159.04 (tests/fixtures/
+ * README.md), idle and while a CUDA program held 60 GiB and ran at 100 %.
+ */
+#define H200_UUID	"GPU-8dc0a74d-116a-f25d-764c-b98f64f50e7b"
+
+START_TEST(test_nsmi_h200_idle)
+{
+	struct gpu_sample s;
+	const struct gpu_info *g = &s.gpus[0];
+
+	ck_assert_int_eq(nsmi_fixture("nvidia-smi-h200.txt", 0, &s), 0);
+	ck_assert_int_eq(s.ok, 1);
+	ck_assert_uint_eq(s.ngpus, 1);
+	ck_assert_uint_eq(s.ngpus_total, 1);
+	assert_gpu(g, 0, H200_UUID, "NVIDIA H200");
+	ck_assert_int_eq(g->has_temp, 1);
+	ck_assert_int_eq(g->temp_c, 36);
+	ck_assert_int_eq(g->has_util, 1);
+	ck_assert_int_eq(g->util_pct, 0);
+	ck_assert_int_eq(g->has_mem_used, 1);
+	ck_assert_int_eq(g->mem_used_mib, 0);
+	ck_assert_int_eq(g->has_mem_total, 1);
+	ck_assert_int_eq(g->mem_total_mib, 143771);
+	ck_assert_int_eq(g->has_power, 1);
+	ck_assert_double_eq_tol(g->power_w, 108.21, TOL);
+	ck_assert_int_eq(g->has_power_limit, 1);
+	ck_assert_double_eq_tol(g->power_limit_w, 700.0, TOL);
+	ck_assert_int_eq(gpu_mem_pct(g), 0);
+}
+END_TEST
+
+START_TEST(test_nsmi_h200_busy)
+{
+	struct gpu_sample s;
+	const struct gpu_info *g = &s.gpus[0];
+
+	ck_assert_int_eq(nsmi_fixture("nvidia-smi-h200-busy.txt", 0, &s), 0);
+	ck_assert_int_eq(s.ok, 1);
+	ck_assert_uint_eq(s.ngpus, 1);
+	assert_gpu(g, 0, H200_UUID, "NVIDIA H200");
+	ck_assert_int_eq(g->temp_c, 49);
+	ck_assert_int_eq(g->util_pct, 100);
+	ck_assert_int_eq(g->mem_used_mib, 61967);
+	ck_assert_int_eq(g->mem_total_mib, 143771);
+	ck_assert_double_eq_tol(g->power_w, 473.21, TOL);
+	ck_assert_double_eq_tol(g->power_limit_w, 700.0, TOL);
+	/* 61967 of 143771 MiB: 43 %, over a 40 % limit, under 50 %. */
+	ck_assert_int_eq(gpu_mem_pct(g), 43);
+	ck_assert_int_eq(gpu_mem_over(g, 40), 1);
+	ck_assert_int_eq(gpu_mem_over(g, 50), 0);
+	ck_assert_int_eq(gpu_temp_over(g, 45), 1);
+	ck_assert_int_eq(gpu_temp_over(g, 85), 0);
+}
+END_TEST
+
+/* Each of the 8 samples taken under load, parsed as one answer. */
+START_TEST(test_nsmi_h200_busy_samples)
+{
+	static const double	 power[] = { 473.21, 430.19, 430.42, 430.13,
+				    430.10, 430.21, 430.38, 430.69 };
+	static const int	 temp[] = { 49, 48, 49, 49, 49, 49, 49, 49 };
+	struct gpu_sample	 s;
+	const struct gpu_info	*g = &s.gpus[0];
+	size_t			 n, i = 0, len;
+	char			*b = fixture("nvidia-smi-h200-busy-samples.txt",
+				    &n), *p = b, *nl;
+
+	while (p < b + n) {
+		nl = memchr(p, '\n', (size_t)(b + n - p));
+		ck_assert_ptr_nonnull(nl);
+		len = (size_t)(nl - p) + 1;
+		ck_assert_uint_lt(i, 8);
+		ck_assert_int_eq(gpu_parse_nvidia_smi(p, len, 0, &s), 0);
+		ck_assert_uint_eq(s.ngpus, 1);
+		assert_gpu(g, 0, H200_UUID, "NVIDIA H200");
+		ck_assert_int_eq(g->temp_c, temp[i]);
+		ck_assert_int_eq(g->util_pct, 100);
+		ck_assert_int_eq(g->mem_used_mib, 61967);
+		ck_assert_int_eq(g->mem_total_mib, 143771);
+		ck_assert_double_eq_tol(g->power_w, power[i], TOL);
+		ck_assert_double_eq_tol(g->power_limit_w, 700.0, TOL);
+		p = nl + 1;
+		i++;
+	}
+	ck_assert_uint_eq(i, 8);
+	free(b);
+}
+END_TEST
+
 /* ------------------------------------------------------- nvidia-smi: bad */
+
+/* Real failures of nvidia-smi 580.159.04 (H200), with their exit codes. */
+START_TEST(test_nsmi_h200_failures)
+{
+	struct gpu_sample s;
+
+	ck_assert_int_eq(nsmi_fixture("nvidia-smi-bad-field.txt", 2, &s), -1);
+	ck_assert_int_eq(s.ok, 0);
+	ck_assert_uint_eq(s.ngpus, 0);
+	ck_assert_str_eq(s.reason,
+	    "Field \"nosuchfield\" is not a valid field to query. (exit 2)");
+	ck_assert_int_eq(nsmi_fixture("nvidia-smi-bad-format.txt", 2, &s), -1);
+	ck_assert_int_eq(s.ok, 0);
+	ck_assert_str_eq(s.reason, "Format modifier is not recognized. (exit 2)");
+	ck_assert_int_eq(nsmi_fixture("nvidia-smi-no-devices.txt", 6, &s), -1);
+	ck_assert_int_eq(s.ok, 0);
+	ck_assert_uint_eq(s.ngpus, 0);
+	ck_assert_str_eq(s.reason, "No devices were found (exit 6)");
+	/* The text alone is enough when the exit status is unknown. */
+	ck_assert_int_eq(nsmi_fixture("nvidia-smi-bad-field.txt", -1, &s), -1);
+	ck_assert_str_eq(s.reason,
+	    "Field \"nosuchfield\" is not a valid field to query.");
+	ck_assert_int_eq(nsmi_fixture("nvidia-smi-no-devices.txt", -1, &s), -1);
+	ck_assert_str_eq(s.reason, "No devices were found");
+}
+END_TEST
+
 
 START_TEST(test_nsmi_driver_fail)
 {
@@ -1352,6 +1469,10 @@ probes_suite(void)
 	tcase_add_test(tc, test_nsmi_bad_values);
 	tcase_add_test(tc, test_nsmi_reason_capped_and_clean);
 	tcase_add_test(tc, test_nsmi_long_fields_truncated);
+	tcase_add_test(tc, test_nsmi_h200_idle);
+	tcase_add_test(tc, test_nsmi_h200_busy);
+	tcase_add_test(tc, test_nsmi_h200_busy_samples);
+	tcase_add_test(tc, test_nsmi_h200_failures);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("tegrastats");
