@@ -29,6 +29,12 @@ listening() {
 	[ -n "$(ss -Htln "sport = :$1")" ]
 }
 
+# squatted PORT: a socat (the squatter, or a child it forked) listens on
+# PORT.
+squatted() {
+	ss -Htlnp "sport = :$1" 2>/dev/null | grep -q '(("socat",'
+}
+
 sshd_setup
 sshd_key rp
 sshd_start
@@ -42,8 +48,8 @@ socat TCP-LISTEN:"$R_PORT",bind=127.0.0.1,fork SYSTEM:'echo squatter' \
     </dev/null >>"$T/socat-squatter.log" 2>&1 &
 SQUATTER_PID=$!
 td_track "$SQUATTER_PID"
-td_wait 10 listening "$R_PORT" || td_fail "the squatter did not bind $R_PORT"
-td_wait 10 listening "$ECHO" || td_fail "the echo target did not bind $ECHO"
+td_wait 30 listening "$R_PORT" || td_fail "the squatter did not bind $R_PORT"
+td_wait 30 listening "$ECHO" || td_fail "the echo target did not bind $ECHO"
 
 { tunneld_conf_head keepalive_interval=1s keepalive_count=3 \
     backoff_initial=300ms backoff_max=2s; cat <<EOF; } >"$T/tunneld.conf"
@@ -62,7 +68,7 @@ want="remote port $R_PORT in use"
 degraded() {
 	node_state rp degraded && [ "$(jget nodes.name=rp.reason)" = "$want" ]
 }
-td_wait 20 degraded || td_fail "node is $(jget nodes.name=rp.state) ($(jget nodes.name=rp.reason)), want degraded: $want"
+td_wait 60 degraded || td_fail "node is $(jget nodes.name=rp.state) ($(jget nodes.name=rp.reason)), want degraded: $want"
 [ "$(jget nodes.name=rp.forwards.1.state)" = refused ] || td_fail "remote forward state is $(jget nodes.name=rp.forwards.1.state)"
 td_ok "squatted remote port: node degraded, reason '$want', forward refused"
 
@@ -81,8 +87,11 @@ n=$(grep -c "remote port $R_PORT in use (server" "$T/tunneld.log")
 td_ok "the refusal was logged once"
 
 td_stop "$SQUATTER_PID"
-td_wait 10 eval "! listening $R_PORT" || td_fail "the squatter still holds $R_PORT"
-td_wait 15 node_state rp up || td_fail "node not up 15 s after the squatter left: $(jget nodes.name=rp.state) $(jget nodes.name=rp.reason)"
+# Not "nobody listens": the daemon's next retry may already have had sshd
+# take the port (backoff_max 2 s; stopping the squatter can take longer on
+# a busy machine).
+td_wait 30 eval "! squatted $R_PORT" || td_fail "the squatter still holds $R_PORT"
+td_wait 60 node_state rp up || td_fail "node not up 60 s after the squatter left: $(jget nodes.name=rp.state) $(jget nodes.name=rp.reason)"
 [ "$(jget nodes.name=rp.forwards.1.state)" = up ] || td_fail "remote forward state is $(jget nodes.name=rp.forwards.1.state)"
 grep -q "remote port $R_PORT granted after" "$T/tunneld.log" || td_fail "the grant was not logged"
 reply=$(printf 'ping\n' | timeout 20 socat -t 10 - TCP:127.0.0.1:"$R_PORT")
