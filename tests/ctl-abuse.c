@@ -17,8 +17,10 @@
  *	noread    "status\n", then never reads the answer
  *	watchmute "watch\n", then never reads the events
  *
- * Everything is non-blocking in one poll() loop, bounded by SECONDS.  At
- * the end it closes every connection and prints one line per kind:
+ * Everything is non-blocking in one poll() loop, bounded by SECONDS, or
+ * ended sooner by SIGUSR1 (a test that needs the flood for as long as its
+ * own checks take, however slow the machine).  At the end it closes every
+ * connection and prints one line per kind:
  *
  *	KIND conns=N replies=N closed=N max_open_ms=N first_reply=TEXT
  *
@@ -207,9 +209,19 @@ client_read(struct client *c, long long now)
 	return 0;
 }
 
+static volatile sig_atomic_t	stop;
+
+static void
+on_usr1(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
 int
 main(int argc, char *argv[])
 {
+	struct sigaction	 sa;
 	static struct client	 cl[MAX_CLIENTS];
 	static struct pollfd	 pfd[MAX_CLIENTS];
 	long long		 start, end, now;
@@ -229,6 +241,10 @@ main(int argc, char *argv[])
 	}
 	sockpath = argv[1];
 	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;	/* no SA_RESTART: poll() returns */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
 	srand((unsigned)getpid());
 	for (i = 0; i < nclients; i++) {
 		cl[i].fd = -1;
@@ -236,7 +252,7 @@ main(int argc, char *argv[])
 	}
 	start = now_ms();
 	end = start + (long long)seconds * 1000;
-	for (now = start; now < end; now = now_ms()) {
+	for (now = start; now < end && !stop; now = now_ms()) {
 		for (i = 0; i < nclients; i++) {
 			if (cl[i].fd == -1 && now >= cl[i].next_open &&
 			    client_open(&cl[i]) == -1)
