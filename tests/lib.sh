@@ -382,7 +382,7 @@ sshd_ssh() {
 }
 
 # sshd_start: run sshd in the foreground (-D -e) in the background, log in
-# $T/sshd/log, and wait (10 s) until it listens.  Sets SSHD_PID.
+# $T/sshd/log, and wait (30 s) until it listens.  Sets SSHD_PID.
 sshd_start() {
 	td__sshd_try_start ||
 		td_fail "sshd_start: sshd did not come up on port $SSHD_PORT: $(tail -n 5 "$SSHD_DIR/log")"
@@ -468,7 +468,7 @@ notify_listen() {
 	"$TD_NOTIFY_LISTEN" "$T/notify.sock" </dev/null >>"$T/notify.log" 2>&1 &
 	NOTIFY_LISTEN_PID=$!
 	td_track "$NOTIFY_LISTEN_PID"
-	td_wait 5 test -S "$T/notify.sock" || td_fail "notify_listen: no socket after 5 s"
+	td_wait 30 test -S "$T/notify.sock" || td_fail "notify_listen: no socket after 30 s"
 	export NOTIFY_SOCKET=$T/notify.sock
 }
 
@@ -501,7 +501,7 @@ ollama_start() {
 	    </dev/null >>"$T/ollama-$name.log" 2>&1 &
 	OLLAMA_PID=$!
 	td_track "$OLLAMA_PID"
-	td_wait 10 td__ready_or_dead "$OLLAMA_PID" test -s "$T/ollama-$name.pid" || :
+	td_wait 30 td__ready_or_dead "$OLLAMA_PID" test -s "$T/ollama-$name.pid" || :
 	if ! td_alive "$OLLAMA_PID" || [ ! -s "$T/ollama-$name.pid" ]; then
 		td_fail "ollama_start: stand-in '$name' did not come up: $(tail -n 3 "$T/ollama-$name.log")"
 	fi
@@ -520,13 +520,13 @@ ollama_mode() {
 
 # echo_start PORT: an echo server on 127.0.0.1:PORT, one process per
 # client; EXEC:cat keeps half-close (EOF in, the rest out, then EOF), and
-# -t 60 lets the other direction finish after one ends.  Waits (10 s) until
+# -t 60 lets the other direction finish after one ends.  Waits (30 s) until
 # it listens.
 echo_start() {
 	socat -t 60 TCP-LISTEN:"$1",bind=127.0.0.1,reuseaddr,fork,backlog=256 \
 	    EXEC:cat </dev/null >>"$T/socat-echo-$1.log" 2>&1 &
 	td_track $!
-	td_wait 10 eval "[ -n \"\$(ss -Htln 'sport = :$1')\" ]" ||
+	td_wait 30 eval "[ -n \"\$(ss -Htln 'sport = :$1')\" ]" ||
 		td_fail "echo server on $1 did not listen"
 }
 
@@ -565,9 +565,9 @@ tunneld_conf_head() {
 }
 
 # tunneld_start CONF [ARGS...]: run the daemon in the foreground, in the
-# background, stdout+stderr appended to $T/tunneld.log; wait (15 s) for a
-# new READY=1 when NOTIFY_SOCKET is set (see notify_listen), else for
-# $T/control.sock.  Sets TUNNELD_PID.
+# background, stdout+stderr appended to $T/tunneld.log; wait (up to
+# TD_START_TIMEOUT seconds, default 60) for a new READY=1 when NOTIFY_SOCKET
+# is set (see notify_listen), else for $T/control.sock.  Sets TUNNELD_PID.
 tunneld_start() {
 	local conf=$1 before rc
 	shift
@@ -581,21 +581,21 @@ tunneld_start() {
 	    </dev/null >>"$T/tunneld.log" 2>&1 &
 	TUNNELD_PID=$!
 	td_track "$TUNNELD_PID"
-	td_wait "${TD_START_TIMEOUT:-15}" td__tunneld_ready "$before" || :
+	td_wait "${TD_START_TIMEOUT:-60}" td__tunneld_ready "$before" || :
 	if ! td_alive "$TUNNELD_PID"; then
 		rc=0
 		wait "$TUNNELD_PID" || rc=$?
 		TUNNELD_PID=
 		td_fail "tunneld_start: tunneld exited with status $rc during start-up"
 	fi
-	td__tunneld_ready "$before" || td_fail "tunneld_start: not ready after ${TD_START_TIMEOUT:-15} s"
+	td__tunneld_ready "$before" || td_fail "tunneld_start: not ready after ${TD_START_TIMEOUT:-60} s"
 }
 
-# tunneld_stop: SIGTERM, wait (TD_STOP_TIMEOUT seconds, default 10; then
+# tunneld_stop: SIGTERM, wait (TD_STOP_TIMEOUT seconds, default 30; then
 # SIGKILL), and return the daemon's exit status (128+N for a signal N).
 # With set -e, call it as: rc=0; tunneld_stop || rc=$?
 tunneld_stop() {
-	local pid=${TUNNELD_PID:-} rc timeout=${TD_STOP_TIMEOUT:-10}
+	local pid=${TUNNELD_PID:-} rc timeout=${TD_STOP_TIMEOUT:-30}
 	[ -n "$pid" ] || return 0
 	kill -CONT "$pid" 2>/dev/null || :
 	kill -TERM "$pid" 2>/dev/null || :
@@ -688,7 +688,7 @@ td__sshd_try_start() {
 	env -u NOTIFY_SOCKET "$SSHD_BIN" -D -e -f "$SSHD_CONFIG" </dev/null >>"$SSHD_DIR/log" 2>&1 &
 	SSHD_PID=$!
 	td_track "$SSHD_PID"
-	td_wait 10 td__sshd_listening || :
+	td_wait 30 td__sshd_listening || :
 	if td_alive "$SSHD_PID" && td__sshd_listening; then
 		return 0
 	fi
