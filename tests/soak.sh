@@ -2,7 +2,8 @@
 # soak.sh: tunneld under random faults, with every byte it carries checked.
 #
 #	tests/soak.sh [--duration 5m|30m|SECONDS] [--nodes N] [--seed S]
-#	    [--clients N] [--rate BYTES_PER_S]
+#	    [--clients N] [--rate BYTES_PER_S] [--partition auto|yes|no]
+#	    [--first KIND]
 #
 # Run it after `make check` has built the test helpers (tests/soak-stream,
 # tests/ollama-standin, tests/notify-listen).  Loopback only; everything it
@@ -26,9 +27,20 @@
 #	squat		sshd stopped, its remote-forward port taken by another
 #			process, sshd started again: the node reconnects and
 #			finds its port held for 2-8 s
+#	partition	the SSH hop dropped for 1-10 s: iptables DROPs every
+#			packet to and from the node's sshd port (the TCP
+#			connections stay open, nothing arrives: a cable pulled
+#			or a NAT mapping lost), then the rule is removed
 #	ollama-slow	the node's Ollama answers 3 s late (probe_timeout 2 s),
 #	ollama-fail	HTTP 500, or
 #	ollama-garbage	200 with a body that is not JSON, for 3-8 s
+# --first KIND makes KIND the first fault (t_soak.sh: a partition).
+#
+# Partitions need root, unshare(1), ip(8) and iptables(8): the soak then
+# runs in a network namespace of its own (`unshare -n`, `ip link set lo
+# up`), so the rules it adds touch nothing else.  --partition auto (the
+# default) leaves partitions out, saying why, when one of those is
+# missing; yes fails instead; no leaves them out.
 #
 # What counts, per stream (see tests/soak-stream.c):
 #	verified	all bytes back, equal, SHA-256 equal, then a clean EOF
@@ -46,10 +58,12 @@
 #
 # Times, from the monitor (`status` over the control socket every 100 ms):
 #	to notice a dead peer	fault start -> the node leaves `up` (kill,
-#				freeze, squat; a freeze shorter than the
-#				keepalive limit may be survived, and is counted)
-#	to carry traffic again	fault end -> bytes flow again through every
-#				echo forward of the node
+#				freeze, squat, partition; a freeze or partition
+#				shorter than the keepalive limit may be
+#				survived, and is counted)
+#	to carry traffic again	fault end (for a partition: the link's
+#				return) -> bytes flow again through every echo
+#				forward of the node
 #	Ollama			fault start -> the probe fails; fault end ->
 #				the probe passes again (a request through the
 #				tunnel)
@@ -57,14 +71,15 @@
 # Exit status: 0 when no stream was corrupt or truncated without error,
 # tunneld did not die and exited 0 on SIGTERM, every fault was recovered
 # from, every forward carries traffic at the end, and tunneld's open fds
-# did not grow by more than FD_SLACK (2; RSS is printed, not judged).
+# did not grow by more than FD_SLACK (2; RSS is printed, not judged; both
+# as start, peak and end, sampled after each fault).
 # 77: a tool is missing.  The summary is also written to $SOAK_REPORT when
 # that is set.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/lib.sh"
 
 usage() {
-	echo "usage: $0 [--duration 5m|30m|SECONDS] [--nodes N] [--seed S] [--clients N] [--rate BYTES_PER_S]" >&2
+	echo "usage: $0 [--duration 5m|30m|SECONDS] [--nodes N] [--seed S] [--clients N] [--rate BYTES_PER_S] [--partition auto|yes|no] [--first KIND]" >&2
 	exit 2
 }
 
@@ -73,6 +88,9 @@ NODES=4
 SEED=
 CLIENTS=2
 RATE=1000000
+PARTITION=auto
+FIRST=
+ARGS=("$@")
 while [ $# -gt 0 ]; do
 	[ $# -ge 2 ] || usage
 	case $1 in
@@ -87,6 +105,8 @@ while [ $# -gt 0 ]; do
 	--seed) SEED=$2 ;;
 	--clients) CLIENTS=$2 ;;
 	--rate) RATE=$2 ;;
+	--partition) PARTITION=$2 ;;
+	--first) FIRST=$2 ;;
 	*) usage ;;
 	esac
 	shift 2
@@ -106,6 +126,44 @@ if [ -z "$SEED" ]; then
 	SEED=$(((RANDOM << 15 | RANDOM) % 1000000))
 fi
 in_range --seed "$SEED" 0 999999999
+case $FIRST in
+'' | kill | freeze | squat | partition | ollama-slow | ollama-fail | ollama-garbage) ;;
+*) echo "$0: --first: no fault kind '$FIRST'" >&2; usage ;;
+esac
+
+# Partitions: the whole soak in a network namespace of its own, where
+# iptables rules touch nothing else.  This script runs again in it.
+case $PARTITION in
+auto | yes)
+	why=
+	if [ "$(id -u)" != 0 ]; then
+		why="not root"
+	else
+		for tool in unshare ip iptables; do
+			command -v "$tool" >/dev/null || why="no $tool (apt-get install util-linux iproute2 iptables)"
+		done
+	fi
+	if [ -z "$why" ] && [ -z "${TD_SOAK_NETNS:-}" ]; then
+		exec env TD_SOAK_NETNS=1 unshare -n -- bash "$0" "${ARGS[@]}" --seed "$SEED"
+	fi
+	if [ -z "$why" ]; then
+		ip link set lo up || { echo "$0: cannot bring lo up in the namespace" >&2; exit 1; }
+		iptables -w 5 -S INPUT >/dev/null || why="iptables does not work here"
+	fi
+	if [ -n "$why" ]; then
+		[ "$PARTITION" = auto ] || { echo "$0: --partition yes: $why" >&2; exit 77; }
+		echo "soak: partition faults left out: $why"
+		PARTITION=no
+		[ "$FIRST" != partition ] || FIRST=
+	else
+		PARTITION=yes
+	fi
+	;;
+no)
+	[ "$FIRST" != partition ] || { echo "$0: --first partition with --partition no" >&2; usage; }
+	;;
+*) usage ;;
+esac
 
 td_setup
 
@@ -120,8 +178,9 @@ KA_COUNT=3
 WARMUP=5		# s of traffic without faults before the baseline
 STALL_MS=20000
 
-echo "soak: seed $SEED, $DURATION s, $NODES nodes, $CLIENTS clients per forward at $RATE B/s" \
-    "(replay: $0 --seed $SEED --duration $DURATION --nodes $NODES --clients $CLIENTS --rate $RATE)"
+echo "soak: seed $SEED, $DURATION s, $NODES nodes, $CLIENTS clients per forward at $RATE B/s," \
+    "partitions: $PARTITION${TD_SOAK_NETNS:+ (in a network namespace of its own)}" \
+    "(replay: $0 --seed $SEED --duration $DURATION --nodes $NODES --clients $CLIENTS --rate $RATE --partition $PARTITION${FIRST:+ --first $FIRST})"
 
 now_ms() {
 	td__now_us
@@ -152,6 +211,29 @@ fds_min() { td_fds_min "$TUNNELD_PID" 10 0.1; }
 
 rss_kib() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$TUNNELD_PID/status"
+}
+
+# peaks: RSS_PEAK and FD_PEAK, the most tunneld held at any sample (its fds
+# now, streams in flight included).
+RSS_PEAK=0
+FD_PEAK=0
+peaks() {
+	local r f
+	r=$(rss_kib) || return 0
+	f=$(td_fds "$TUNNELD_PID")
+	[ -n "$r" ] && [ "$r" -gt "$RSS_PEAK" ] && RSS_PEAK=$r
+	[ "$f" -gt "$FD_PEAK" ] && FD_PEAK=$f
+	return 0
+}
+
+# partition on|off PORT: drop, or stop dropping, every TCP packet to or
+# from PORT (the node's sshd) in this namespace.  On loopback both
+# directions pass INPUT.
+partition() {
+	local op=-I
+	[ "$1" = on ] || op=-D
+	iptables -w 5 "$op" INPUT -p tcp --dport "$2" -j DROP &&
+		iptables -w 5 "$op" INPUT -p tcp --sport "$2" -j DROP
 }
 
 # sshd_kill9: SIGKILL the current sshd and all its sessions (a crash, not a
@@ -264,6 +346,7 @@ td_wait 30 quiet || td_fail "connections still open after the warm-up: $(status_
 td_wait 30 all_up || td_fail "not every node up after the warm-up: $(status_lines)"
 RSS0=$(rss_kib)
 FD0=$(fds_min)
+peaks
 grep -h '^S' "$T"/streams/warm-*.log | awk '$11 != "ok" { bad++ } END { exit bad > 0 }' ||
 	td_fail "streams failed during the warm-up, before any fault: $(grep -h '^S' "$T"/streams/warm-*.log | awk '$11 != "ok"' | head -5)"
 echo "soak: warm-up done: $(grep -hc '^S' "$T"/streams/warm-*.log | awk '{ s += $1 } END { print s }') streams verified; tunneld RSS $RSS0 KiB, $FD0 fds"
@@ -279,6 +362,7 @@ RANDOM=$SEED
 : >"$T/faults.log"
 CRASH=0
 KINDS=(kill freeze squat ollama-slow ollama-fail ollama-garbage)
+[ "$PARTITION" = no ] || KINDS+=(partition)
 FAULT_END_BY=$((RUN_END - 10000))	# leave traffic to show the last recovery
 nf=0
 while :; do
@@ -289,9 +373,13 @@ while :; do
 	gap=$((300 + RANDOM % 3700))
 	node=$((1 + RANDOM % NODES))
 	kind=${KINDS[RANDOM % ${#KINDS[@]}]}
+	if [ "$nf" = 0 ] && [ -n "$FIRST" ]; then
+		kind=$FIRST
+	fi
 	case $kind in
 	kill) dur=$((RANDOM % 3000)) ;;
 	freeze) dur=$((1000 + RANDOM % 8000)) ;;
+	partition) dur=$((1000 + RANDOM % 9000)) ;;
 	squat) dur=$((2000 + RANDOM % 6000)) ;;
 	*) dur=$((3000 + RANDOM % 5000)) ;;
 	esac
@@ -315,6 +403,11 @@ while :; do
 		sshd_freeze
 		sleep "$(printf '%d.%03d' $((dur / 1000)) $((dur % 1000)))"
 		sshd_thaw
+		;;
+	partition)
+		partition on "$SSHD_PORT" || td_fail "iptables could not drop port $SSHD_PORT"
+		sleep "$(printf '%d.%03d' $((dur / 1000)) $((dur % 1000)))"
+		partition off "$SSHD_PORT" || td_fail "iptables could not remove the rule for port $SSHD_PORT"
 		;;
 	squat)
 		sshd_stop
@@ -340,6 +433,7 @@ while :; do
 	fi
 	te=$(now_ms)
 	echo "F $nf $kind n$node $ts $te $up $aux" >>"$T/faults.log"
+	peaks
 	echo "soak: $(date +%T) fault $nf: $kind on n$node for $((te - ts)) ms"
 done
 
@@ -353,6 +447,7 @@ td_wait 30 quiet || SETTLED=0
 clients $(($(now_ms) + 3000)) final
 clients_wait
 if td_alive "$TUNNELD_PID"; then
+	peaks
 	RSS1=$(rss_kib)
 	FD1=$(fds_min)
 else
@@ -376,6 +471,7 @@ fi
 cat "$T"/streams/warm-*.log "$T"/streams/run-*.log >"$T/streams.all"
 cat "$T"/streams/final-*.log >"$T/streams.final"
 awk -v nodes="$NODES" -v crash="$CRASH" -v rss0="$RSS0" -v rss1="$RSS1" \
+    -v rssp="$RSS_PEAK" -v fdp="$FD_PEAK" \
     -v fd0="$FD0" -v fd1="$FD1" -v slack="$FD_SLACK" -v settled="$SETTLED" \
     -v stop_rc="$STOP_RC" -v ka=$((KA_INTERVAL_MS * KA_COUNT)) '
 function median(a, n,   i, j, t) {
@@ -418,7 +514,7 @@ FILENAME == ARGV[4] && $1 == "S" {
 	next
 }
 END {
-	sshkinds["kill"] = sshkinds["freeze"] = sshkinds["squat"] = 1
+	sshkinds["kill"] = sshkinds["freeze"] = sshkinds["squat"] = sshkinds["partition"] = 1
 	# First byte of each stream and each resumption, per node and kind.
 	for (i = 1; i <= ns; i++) {
 		split(sl[i], f, " ")
@@ -497,7 +593,7 @@ END {
 			if (fup[i] == 1 && noticed != "") {
 				nn++; notice[nn] = noticed - fs[i]
 				kn[fk[i]]++; knotice[fk[i], kn[fk[i]]] = noticed - fs[i]
-			} else if (fup[i] == 1 && fk[i] == "freeze")
+			} else if (fup[i] == 1 && (fk[i] == "freeze" || fk[i] == "partition"))
 				survived++
 			else if (fup[i] == 1)
 				unnoticed = unnoticed " " i ":" fk[i] ":" n
@@ -557,7 +653,7 @@ END {
 		for (j = 1; j <= kn[k]; j++) tmp[j] = knotice[k, j]
 		printf "    %-6s %s\n", k, fig(tmp, kn[k])
 	}
-	printf "    freezes survived (shorter than the keepalive limit of %d ms, session kept): %d\n", ka, survived
+	printf "    freezes and partitions survived (shorter than the keepalive limit of %d ms, session kept): %d\n", ka, survived
 	if (unnoticed != "")
 		printf "    NOT noticed:%s\n", unnoticed
 	printf "time to carry traffic again (fault end -> bytes through every echo forward of the node): %s\n", fig(carryt, nc)
@@ -589,7 +685,9 @@ END {
 	    settled ? "every node up, no connection left open" : "NOT settled (a node not up or connections left open after 90 s)",
 	    fwd_bad == "" ? "yes" : "NO (" substr(fwd_bad, 2) ")"
 	printf "control socket while under fire: status %s\n", poll
-	printf "tunneld: RSS %s KiB at start (after warm-up), %s KiB at end; open fds %s at start, %s at end\n", rss0, rss1, fd0, fd1
+	printf "worst: to notice a dead peer %s ms, to carry traffic again %s ms\n", worst(notice, nn), worst(carryt, nc)
+	printf "tunneld RSS (KiB): start %s (after warm-up), peak %s, end %s\n", rss0, rssp, rss1
+	printf "tunneld open fds: start %s, peak %s (streams in flight included), end %s (start and end: the least of 10 samples)\n", fd0, fdp, fd1
 	printf "crashes: %d (exit status on SIGTERM: %s)\n", crash, stop_rc
 	fail = ""
 	if (corrupt) fail = fail ", corrupt streams"
@@ -606,5 +704,5 @@ rc=$?
 echo "==== soak summary (seed $SEED, $DURATION s, $NODES nodes)"
 cat "$T/summary"
 [ -z "${SOAK_REPORT:-}" ] || cp "$T/summary" "$SOAK_REPORT"
-[ "$rc" = 0 ] || td_fail "soak failed (replay: $0 --seed $SEED --duration $DURATION --nodes $NODES --clients $CLIENTS --rate $RATE; TD_KEEP=1 keeps the logs)"
+[ "$rc" = 0 ] || td_fail "soak failed (replay: $0 --seed $SEED --duration $DURATION --nodes $NODES --clients $CLIENTS --rate $RATE --partition $PARTITION${FIRST:+ --first $FIRST}; TD_KEEP=1 keeps the logs)"
 td_ok "soak passed"
