@@ -72,6 +72,7 @@ prepare() {
 	mkdir -p "$FRESH_HOME"
 	rm -rf "$CACHE" "$CACHE".tmp.*
 	tmp=$(mktemp -d "$CACHE.tmp.XXXXXX")
+	chmod 755 "$tmp"	# the root directory: every user must get through it
 	t0=$(date +%s)
 	say "debootstrap --variant=minbase $SUITE from $mirror (once; cached in $CACHE)"
 	if ! debootstrap --variant=minbase --include=git "$SUITE" "$tmp" "$mirror" \
