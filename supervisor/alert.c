@@ -720,6 +720,10 @@ alert_all_down(struct alert_engine *e, struct node *trigger, uint64_t now)
 	int			 w;
 
 	names[0] = reason[0] = '\0';
+	/*
+	 * Runs on every transition of every node: counting only.  The text
+	 * (two short buffers) is made only when every node is down.
+	 */
 	TAILQ_FOREACH(m, &td->nodes, entry) {
 		if (m->state == NODE_STOPPED)
 			continue;
@@ -730,15 +734,27 @@ alert_all_down(struct alert_engine *e, struct node *trigger, uint64_t now)
 				back = m->conf->name;
 		} else if (m->state == NODE_BACKOFF)
 			down++;
+	}
+	TAILQ_FOREACH(m, &td->nodes, entry) {
+		if (live > 0 || down != total)
+			break;
+		if (ol + 1 >= sizeof(names) && orr + 1 >= sizeof(reason))
+			break;		/* both full: the rest would not show */
+		if (m->state == NODE_STOPPED)
+			continue;
 		w = snprintf(names + ol, sizeof(names) - ol, "%s%s",
 		    ol ? " " : "", m->conf->name);
 		if (w > 0 && ol + (size_t)w < sizeof(names))
 			ol += (size_t)w;
+		else
+			ol = sizeof(names);
 		w = snprintf(reason + orr, sizeof(reason) - orr, "%s%s: %s",
 		    orr ? "; " : "", m->conf->name,
 		    m->reason[0] ? m->reason : node_state_name(m->state));
 		if (w > 0 && orr + (size_t)w < sizeof(reason))
 			orr += (size_t)w;
+		else
+			orr = sizeof(reason);
 	}
 	if (total == 0) {
 		/* Every node stopped on purpose: nothing to alert about. */
