@@ -39,6 +39,8 @@ static const struct {
 					  "gpu memory back under the limit" },
 	[ALERT_ALL_NODES_DOWN] =	{ "all nodes down",
 					  "mesh serving again" },
+	[ALERT_HOST_KEY_UNRECORDED] =	{ "host key not recorded",
+					  "host key recorded" },
 };
 
 /* msgid.h keeps each kind and its twin side by side, in enum order. */
@@ -631,6 +633,47 @@ alert_host_key(struct alert_engine *e, struct node *n, uint64_t now)
 	    &v, now);
 }
 
+/*
+ * accept-new could not write the server's key (session_record_key()): the
+ * reason says "host key unrecorded for node X: server sent KEY, WHY
+ * (errno N)".  Cleared once the node is up, i.e. the key is on disk.
+ */
+static void
+alert_host_key_unrecorded(struct alert_engine *e, struct node *n,
+    uint64_t now)
+{
+	const struct node_conf	*nc = n->conf;
+	struct alert_fieldbuf	 fb;
+	struct alert_vals	 v;
+	const char		*p;
+	char			 key[128];
+	int			 active, err = 0;
+
+	if (n->state == NODE_BACKOFF &&
+	    strncmp(n->last_error, "host key unrecorded", 19) == 0) {
+		active = 1;
+		alert_hostkey_from_reason(n->last_error, key, sizeof(key));
+		if ((p = strstr(n->last_error, "(errno ")) != NULL)
+			err = atoi(p + 7);
+	} else if (n->state == NODE_UP || n->state == NODE_DEGRADED) {
+		active = 0;
+		if (!alert_engine_active(e, ALERT_HOST_KEY_UNRECORDED, nc->name,
+		    NULL))
+			return;
+		alert_hostkey_of_session(n, key, sizeof(key));
+	} else
+		return;
+	vals_init(&v, &fb, active ? n->last_error :
+	    "the server's host key is recorded");
+	fb_add(&fb, &v, "TUNNELD_SSH_TARGET=%s", nc->ssh);
+	fb_add(&fb, &v, "TUNNELD_HOST_KEY=%s", key[0] ? key : "unknown");
+	fb_add(&fb, &v, "TUNNELD_KNOWN_HOSTS_FILE=%s", td->conf->known_hosts);
+	if (active && err > 0)
+		fb_add(&fb, &v, "ERRNO=%d", err);
+	alert_engine_update(e, ALERT_HOST_KEY_UNRECORDED, nc->name, NULL,
+	    active, &v, now);
+}
+
 static void
 alert_remote_ports(struct alert_engine *e, struct node *n, uint64_t now)
 {
@@ -677,6 +720,10 @@ alert_all_down(struct alert_engine *e, struct node *trigger, uint64_t now)
 	int			 w;
 
 	names[0] = reason[0] = '\0';
+	/*
+	 * Runs on every transition of every node: counting only.  The text
+	 * (two short buffers) is made only when every node is down.
+	 */
 	TAILQ_FOREACH(m, &td->nodes, entry) {
 		if (m->state == NODE_STOPPED)
 			continue;
@@ -687,15 +734,27 @@ alert_all_down(struct alert_engine *e, struct node *trigger, uint64_t now)
 				back = m->conf->name;
 		} else if (m->state == NODE_BACKOFF)
 			down++;
+	}
+	TAILQ_FOREACH(m, &td->nodes, entry) {
+		if (live > 0 || down != total)
+			break;
+		if (ol + 1 >= sizeof(names) && orr + 1 >= sizeof(reason))
+			break;		/* both full: the rest would not show */
+		if (m->state == NODE_STOPPED)
+			continue;
 		w = snprintf(names + ol, sizeof(names) - ol, "%s%s",
 		    ol ? " " : "", m->conf->name);
 		if (w > 0 && ol + (size_t)w < sizeof(names))
 			ol += (size_t)w;
+		else
+			ol = sizeof(names);
 		w = snprintf(reason + orr, sizeof(reason) - orr, "%s%s: %s",
 		    orr ? "; " : "", m->conf->name,
 		    m->reason[0] ? m->reason : node_state_name(m->state));
 		if (w > 0 && orr + (size_t)w < sizeof(reason))
 			orr += (size_t)w;
+		else
+			orr = sizeof(reason);
 	}
 	if (total == 0) {
 		/* Every node stopped on purpose: nothing to alert about. */
@@ -749,6 +808,7 @@ alert_node(struct node *n)
 	}
 	if (!nc->local && n->state != NODE_STOPPED) {
 		alert_host_key(e, n, now);
+		alert_host_key_unrecorded(e, n, now);
 		alert_remote_ports(e, n, now);
 	}
 	alert_all_down(e, n, now);

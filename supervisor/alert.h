@@ -57,6 +57,7 @@ enum alert_kind {
 	ALERT_GPU_HOT,
 	ALERT_GPU_MEMORY_HIGH,
 	ALERT_ALL_NODES_DOWN,
+	ALERT_HOST_KEY_UNRECORDED,	/* accept-new could not write the key */
 	ALERT_NKINDS
 };
 

@@ -693,6 +693,56 @@ ssh_parse(struct cfg_parse *p, struct node_conf *n, const char *v, char *why,
 	return 0;
 }
 
+/*
+ * The port of an http:// URL, judged like every other port: the probe
+ * would otherwise quietly dial port 80 for ":0" and fail for ":99999".
+ * No port is fine (80).
+ */
+static int
+url_port_check(const char *v, char *why, size_t whysz)
+{
+	char		 port[16];
+	const char	*a = v + 7, *ae, *hp, *c;
+	uint16_t	 p;
+
+	ae = a + strcspn(a, "/?#");
+	hp = a;
+	for (c = a; c < ae; c++)	/* userinfo@ */
+		if (*c == '@')
+			hp = c + 1;
+	if (*hp == '[') {
+		if ((c = memchr(hp, ']', (size_t)(ae - hp))) == NULL) {
+			snprintf(why, whysz, "missing ']' in '%s'", v);
+			return -1;
+		}
+		if (c + 1 == ae)
+			return 0;
+		if (c[1] != ':') {
+			snprintf(why, whysz, "malformed address in '%s'", v);
+			return -1;
+		}
+		c++;
+	} else if ((c = memchr(hp, ':', (size_t)(ae - hp))) == NULL)
+		return 0;
+	if ((size_t)(ae - c - 1) >= sizeof(port)) {
+		snprintf(why, whysz, "port %.*s out of range in '%s'",
+		    (int)(ae - c - 1), c + 1, v);
+		return -1;
+	}
+	memcpy(port, c + 1, (size_t)(ae - c - 1));
+	port[ae - c - 1] = '\0';
+	if (port_parse(port, v, &p, why, whysz) == -1) {
+		/* port_parse names the port, not the URL it came from. */
+		if (*port != '\0') {
+			size_t l = strlen(why);
+
+			snprintf(why + l, whysz - l, " in '%s'", v);
+		}
+		return -1;
+	}
+	return 0;
+}
+
 static int
 url_check(const char *v, char *why, size_t whysz)
 {
@@ -703,7 +753,7 @@ url_check(const char *v, char *why, size_t whysz)
 	else if (strpbrk(v, " \t") != NULL)
 		snprintf(why, whysz, "'%s' contains blanks", v);
 	else
-		return 0;
+		return url_port_check(v, why, whysz);
 	return -1;
 }
 

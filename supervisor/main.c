@@ -233,7 +233,7 @@ main(int argc, char *argv[])
 		node_start(n);
 	log_info("tunneld %s started with %zu nodes from %s", PACKAGE_VERSION,
 	    conf->nnodes, config_path);
-	tunneld_status_changed();
+	tunneld_status_flush();
 	notify_ready();
 	if (td->watchdog_usec)
 		notify_watchdog();
@@ -252,6 +252,7 @@ main(int argc, char *argv[])
 	event_free(ev_int);
 	event_free(ev_hup);
 	event_free(td->ev_tick);
+	tunneld_status_free();
 	evdns_base_free(td->dns, 0);
 	event_base_free(td->base);
 	config_free(td->conf);

@@ -36,6 +36,10 @@
  *   gpu-memory-high-cleared    the same + TUNNELD_DURATION
  *   all-nodes-down             TUNNELD_NODES (no TUNNELD_NODE)
  *   all-nodes-down-cleared     TUNNELD_NODE (the first node back) TUNNELD_DURATION
+ *   host-key-unrecorded        TUNNELD_SSH_TARGET TUNNELD_HOST_KEY
+ *                              TUNNELD_KNOWN_HOSTS_FILE ERRNO
+ *   host-key-unrecorded-cleared TUNNELD_SSH_TARGET TUNNELD_HOST_KEY
+ *                              TUNNELD_KNOWN_HOSTS_FILE TUNNELD_DURATION
  *
  * Repeats and flapping (supervisor/alert.h has the rules and the bound):
  *   a condition still true after [alerts] repeat_after is logged again with
@@ -59,6 +63,8 @@
  *   TUNNELD_GPU                GPU index as nvidia-smi numbers it (0 for tegrastats)
  *   TUNNELD_GPU_*              integers: degrees C, percent, MiB
  *   TUNNELD_MODELS, _NODES     space-separated names
+ *   ERRNO                      journald's own field: the errno(3) number of
+ *                              the failed write, in decimal
  *   TUNNELD_DURATION           how long the condition lasted (the node was down),
  *                              in the config's syntax: "45s", "2m13s", "1h4m"
  */
@@ -87,6 +93,8 @@
 #define MSGID_GPU_MEMORY_HIGH_CLEARED    "72aedb10a4d847a189999a162410c90b"
 #define MSGID_ALL_NODES_DOWN             "0de9e55e690348a38ca6b8e28edffc03"
 #define MSGID_ALL_NODES_DOWN_CLEARED     "6223962c645a4e98808765e6cf3aaf23"
+#define MSGID_HOST_KEY_UNRECORDED        "17307a11857a47b8b8018eb4f7f3f141"
+#define MSGID_HOST_KEY_UNRECORDED_CLEARED "4f0fc8e211754ad2a05743c3b0fe6d42"
 
 struct alert_kind_def {
 	const char	*event;		/* TUNNELD_EVENT */
@@ -113,6 +121,8 @@ static const struct alert_kind_def alert_kinds[] = {
 	{ "gpu-memory-high-cleared",    MSGID_GPU_MEMORY_HIGH_CLEARED,     LOG_NOTICE },
 	{ "all-nodes-down",             MSGID_ALL_NODES_DOWN,              LOG_CRIT },
 	{ "all-nodes-down-cleared",     MSGID_ALL_NODES_DOWN_CLEARED,      LOG_NOTICE },
+	{ "host-key-unrecorded",        MSGID_HOST_KEY_UNRECORDED,         LOG_ERR },
+	{ "host-key-unrecorded-cleared", MSGID_HOST_KEY_UNRECORDED_CLEARED, LOG_NOTICE },
 };
 
 #define ALERT_KINDS_N	(sizeof(alert_kinds) / sizeof(alert_kinds[0]))

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <libssh/server.h>	/* ssh_send_keepalive(), usable by clients */
 
 #include "forward.h"
+#include "knownhosts.h"
 #include "log.h"
 #include "session.h"
 #include "tunneld.h"
@@ -447,6 +449,35 @@ session_tcp_done(struct session *s)
 	session_step(s);
 }
 
+/*
+ * accept-new: the key is trusted only once it is on disk (knownhosts.h);
+ * a failed write refuses the connection.  Fails the session; -1 then.
+ */
+static int
+session_record_key(struct session *s, const char *key)
+{
+	char	*entry = NULL, why[PATH_MAX + 128];
+	int	 err;
+
+	if (ssh_session_export_known_hosts_entry(s->ssh, &entry) != SSH_OK) {
+		session_fail(s, 0, "host key unrecorded for node %s: server "
+		    "sent %s, libssh: %s", s->node->conf->name, key,
+		    ssh_get_error(s->ssh));
+		return -1;
+	}
+	if (knownhosts_record(td->conf->known_hosts, entry, why,
+	    sizeof(why)) == -1) {
+		err = errno;
+		ssh_string_free_char(entry);
+		session_fail(s, 0, "host key unrecorded for node %s: server "
+		    "sent %s, %s (errno %d)", s->node->conf->name, key, why,
+		    err);
+		return -1;
+	}
+	ssh_string_free_char(entry);
+	return 0;
+}
+
 static int
 session_hostkey(struct session *s)
 {
@@ -471,12 +502,8 @@ session_hostkey(struct session *s)
 	case SSH_KNOWN_HOSTS_UNKNOWN:
 	case SSH_KNOWN_HOSTS_NOT_FOUND:
 		if (td->conf->host_key_policy == HOSTKEY_ACCEPT_NEW) {
-			if (ssh_session_update_known_hosts(s->ssh) != SSH_OK) {
-				session_fail(s, 0, "cannot record host key in "
-				    "%s: %s", td->conf->known_hosts,
-				    ssh_get_error(s->ssh));
+			if (session_record_key(s, key) == -1)
 				break;
-			}
 			log_entry(LOG_NOTICE, n->conf->name, "host-key-recorded",
 			    NULL, NULL, "%s: recorded new host key %s in %s",
 			    n->conf->name, key, td->conf->known_hosts);

@@ -25,7 +25,7 @@
  *	3  daemon unreachable or unintelligible: cannot connect, no reply in
  *	   time, connection closed without a reply (or a `watch` stream closed
  *	   by the daemon), a reply line that is not a JSON object with a boolean
- *	   "ok" or that lacks the field the command needs, a line over 1 MiB
+ *	   "ok" or that lacks the field the command needs, a line over 4 GiB
  *	4  refused by the daemon: {"ok":false,"error":...}, the error is printed
  *	   as "tunnelctl: <error>" on standard error
  *	5  local failure: standard output cannot be written (other than a closed
@@ -87,7 +87,15 @@
 #define EXIT_LOCAL	5
 
 #define REQUEST_MAX	1024		/* a request line is shorter than this */
-#define REPLY_LINE_MAX	(1024 * 1024)	/* longest reply line accepted */
+/*
+ * Longest reply line accepted.  The daemon's status has no size limit of
+ * its own (a node can list 256 models; a config may hold 20,000 nodes),
+ * so the bound is a guard against a stream that never ends its line, far
+ * above any real reply: a 5,000-node status is about 2 MB, 20,000 nodes
+ * each at every field's limit under 2 GiB.  The reply deadline bounds the
+ * time as well.
+ */
+#define REPLY_LINE_MAX	((size_t)4 << 30)
 #define TIMEOUT_DEFAULT_MS 10000
 #define MAX_WORDS	8
 
@@ -1235,6 +1243,7 @@ ctl_send(int fd, const char *path, const char *buf, size_t len,
 struct linebuf {
 	char	*buf;
 	size_t	 start, len, cap;	/* data is buf[start .. start+len) */
+	size_t	 scanned;		/* of len, known to hold no newline */
 	int	 eof;
 };
 
@@ -1254,9 +1263,12 @@ read_line(int fd, const char *path, struct linebuf *lb, int64_t deadline,
 	int	 r;
 
 	for (;;) {
-		nl = lb->len ? memchr(lb->buf + lb->start, '\n', lb->len) :
-		    NULL;
+		/* Only new bytes are searched: a long line stays linear. */
+		nl = lb->len > lb->scanned ? memchr(lb->buf + lb->start +
+		    lb->scanned, '\n', lb->len - lb->scanned) : NULL;
+		lb->scanned = lb->len;
 		if (nl != NULL) {
+			lb->scanned = 0;
 			*line = lb->buf + lb->start;
 			*linelen = (size_t)(nl - *line);
 			*nl = '\0';
@@ -1266,7 +1278,7 @@ read_line(int fd, const char *path, struct linebuf *lb, int64_t deadline,
 		}
 		if (lb->len > REPLY_LINE_MAX)
 			die(EXIT_UNREACH, "malformed reply from daemon: line "
-			    "longer than 1 MiB");
+			    "longer than 4 GiB");
 		if (lb->eof) {
 			if (lb->len == 0)
 				return 0;
@@ -1274,7 +1286,7 @@ read_line(int fd, const char *path, struct linebuf *lb, int64_t deadline,
 			*linelen = lb->len;
 			(*line)[lb->len] = '\0';
 			lb->start += lb->len;
-			lb->len = 0;
+			lb->len = lb->scanned = 0;
 			return 1;
 		}
 		/* Room for a read and the terminating NUL. */
@@ -1286,8 +1298,8 @@ read_line(int fd, const char *path, struct linebuf *lb, int64_t deadline,
 			size_t	 cap = lb->cap ? lb->cap * 2 : 16384;
 			char	*p;
 
-			if (cap > REPLY_LINE_MAX + 8192)
-				cap = REPLY_LINE_MAX + 8192;
+			if (cap > REPLY_LINE_MAX + 65536)
+				cap = REPLY_LINE_MAX + 65536;
 			if ((p = realloc(lb->buf, cap)) == NULL)
 				die(EXIT_LOCAL, "out of memory");
 			lb->buf = p;

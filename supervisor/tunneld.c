@@ -84,13 +84,61 @@ tunneld_admin_gid(void)
 		    "state", td->conf->admin_group);
 }
 
-void
-tunneld_status_changed(void)
+/*
+ * STATUS= is rebuilt over every node, so it is not rebuilt on every
+ * transition: a start-up of N nodes would cost N^2 (20,000 nodes kept a
+ * core busy for minutes).  A change asks for a rebuild at the next turn of
+ * the loop, so a burst of transitions makes one line, and at most every
+ * STATUS_GAP_MS; systemd shows a few a second at most anyway.
+ */
+#define STATUS_GAP_MS	200
+
+static struct event	*status_ev;
+static uint64_t		 status_at;	/* when STATUS= was last rebuilt */
+
+static void
+tunneld_status_send(evutil_socket_t fd, short ev, void *arg)
 {
 	char	line[512];
 
+	status_at = now_ms();
 	status_line(line, sizeof(line));
 	notify_status(line);
+}
+
+void
+tunneld_status_changed(void)
+{
+	struct timeval	tv = { 0, 0 };
+	uint64_t	now = now_ms(), due = status_at + STATUS_GAP_MS;
+
+	if (status_ev == NULL &&
+	    (status_ev = evtimer_new(td->base, tunneld_status_send, NULL)) == NULL)
+		fatal("%s: evtimer_new", __func__);
+	if (evtimer_pending(status_ev, NULL))
+		return;
+	if (status_at != 0 && due > now) {
+		tv.tv_sec = (time_t)((due - now) / 1000);
+		tv.tv_usec = (suseconds_t)((due - now) % 1000) * 1000;
+	}
+	evtimer_add(status_ev, &tv);
+}
+
+/* Now, not at the next turn: READY=1 and STOPPING=1 follow a true line. */
+void
+tunneld_status_flush(void)
+{
+	if (status_ev != NULL)
+		evtimer_del(status_ev);
+	tunneld_status_send(-1, 0, NULL);
+}
+
+void
+tunneld_status_free(void)
+{
+	if (status_ev != NULL)
+		event_free(status_ev);
+	status_ev = NULL;
 }
 
 /* Node conf pointers move to the new config; the node itself stays. */

@@ -129,6 +129,8 @@ struct config	*tunneld_load(const char *path, int print_errors);
 void		 tunneld_admin_gid(void);
 int		 tunneld_reload(char *err, size_t errsz);
 void		 tunneld_status_changed(void);
+void		 tunneld_status_flush(void);
+void		 tunneld_status_free(void);
 void		 tunneld_signal(evutil_socket_t, short, void *);
 void		 tunneld_tick(evutil_socket_t, short, void *);
 void		 tunneld_raise_nofile(void);

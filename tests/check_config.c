@@ -453,6 +453,17 @@ static const struct {
 	    { "t.conf:3: ollama: 'ftp://x' is not an http:// URL" } },
 	{ N_A "http = http://\n", { "t.conf:3: http: missing host in 'http://'" } },
 	{ N_A "http = http://a b\n", { "t.conf:3: http: 'http://a b' contains blanks" } },
+	{ N_A "ollama = http://127.0.0.1:0\n",
+	    { "t.conf:3: ollama: port 0 out of range in 'http://127.0.0.1:0'" } },
+	{ N_A "http = http://127.0.0.1:99999/health\n", { "t.conf:3: http: "
+	    "port 99999 out of range in 'http://127.0.0.1:99999/health'" } },
+	{ N_A "http = http://[::1]:0/\nollama = http://h:x1\n",
+	    { "t.conf:3: http: port 0 out of range in 'http://[::1]:0/'",
+	      "t.conf:4: ollama: invalid port 'x1' in 'http://h:x1'" } },
+	{ N_A "http = http://h:/\nollama = http://u@h:0000000\n",
+	    { "t.conf:3: http: missing port in 'http://h:/'",
+	      "t.conf:4: ollama: port 0000000 out of range in 'http://u@h:0000000'" } },
+	{ N_A "http = http://[::1/\n", { "t.conf:3: http: missing ']' in 'http://[::1/'" } },
 	{ N_A "identity = /" "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n"

@@ -145,6 +145,165 @@ HOST_FP=$NEW_FP
 read -r kt kb _ <"$SSHD_DIR/host_ed25519.pub"
 echo "[127.0.0.1]:$SSHD_PORT $kt $kb" >"$SSHD_KNOWN_HOSTS"
 
+# ------------------------------------------ accept-new: how a key is recorded
+# A key is trusted on first use only once it is on disk (knownhosts.h): a
+# write that fails refuses the connection with the host-key-unrecorded
+# alert; the file is replaced by rename, never written through a symbolic
+# link, its directory never created, a last line without its newline kept.
+export TUNNELD_LOG_CAPTURE=$T/capture
+tofu_conf() {	# tofu_conf KNOWN_HOSTS [NODE]
+	tunneld_conf_head known_hosts="$1" host_key_policy=accept-new
+	conf_node "${2:-tofu}" "$SSHD_USER@127.0.0.1:$SSHD_PORT" identity="$T/keys/good"
+}
+# unrecorded NODE TEXT: refused, with TEXT in the reason, never up.
+unrecorded() {
+	td_wait 15 reason_has "$1" "host key unrecorded for node $1" ||
+		td_fail "$1: reason '$(jget "nodes.name=$1.reason")' does not say unrecorded"
+	reason_has "$1" "$2" || td_fail "$1: reason '$(jget "nodes.name=$1.reason")' lacks '$2'"
+	reason_has "$1" "$HOST_FP" || td_fail "$1: reason lacks the key $HOST_FP"
+	never_up 2 "$1"
+	[ "$(jget "nodes.name=$1.ssh.connects")" = 0 ] || td_fail "$1: a session was established"
+}
+# alerted NODE ERRNO: a host-key-unrecorded entry with MESSAGE_ID and ERRNO.
+alerted() {
+	local line
+	line=$(grep -a "TUNNELD_EVENT=host-key-unrecorded	" "$T/capture" | grep -a "TUNNELD_NODE=$1	" | tail -n 1)
+	[ -n "$line" ] || td_fail "$1: no host-key-unrecorded alert in the capture"
+	[[ $line == *MESSAGE_ID=17307a11857a47b8b8018eb4f7f3f141* && $line == *"ERRNO=$2	"* &&
+	   $line == *PRIORITY=3* ]] || td_fail "$1: alert lacks MESSAGE_ID, PRIORITY or ERRNO=$2: $line"
+}
+
+# A full file system.  Before: "recorded new host key" on every start, the
+# node up, known_hosts 0 bytes, so every connection trusted any key.
+if [ "$(id -u)" -ne 0 ] || ! unshare -m --propagation private true 2>/dev/null; then
+	echo "note: full file system skipped: needs root and unshare -m"
+else
+	mkdir -p "$T/full"
+	cat >"$T/fullfs.sh" <<'EOF'
+#!/bin/bash
+# In tunneld's private mount namespace: a 16k tmpfs over $1, filled up.
+set -e
+mount -t tmpfs -o size=16k,mode=0755 tunneld-test-full "$1"
+dd if=/dev/zero of="$1/fill" bs=4k 2>/dev/null || :
+shift
+exec "$@"
+EOF
+	chmod +x "$T/fullfs.sh"
+	tofu_conf "$T/full/known_hosts" full >"$T/full.conf"
+	for run in 1 2; do
+		logged=$(wc -l <"$T/tunneld.log")
+		TD_TUNNELD_WRAPPER="unshare -m --propagation private $T/fullfs.sh $T/full" \
+			tunneld_start "$T/full.conf"
+		unrecorded full "No space left on device"
+		alerted full 28
+		root=/proc/$TUNNELD_PID/root$T/full
+		[ -e "$root/fill" ] || td_fail "full: cannot see tunneld's tmpfs at $root"
+		[ ! -s "$root/known_hosts" ] || td_fail "full: known_hosts has bytes: $(cat "$root/known_hosts")"
+		[ "$(ls -A "$root")" = fill ] || td_fail "full: left behind: $(ls -A "$root")"
+		tail -n "+$((logged + 1))" "$T/tunneld.log" | grep -q "recorded new host key" && td_fail "full: run $run: a key was reported recorded"
+		r=$(jget nodes.name=full.reason)
+		tunneld_stop || td_fail "tunneld exited $?"
+	done
+	td_ok "full file system: refused on both starts, alerted with ERRNO=28: $r"
+fi
+
+# The last line lacks its newline: the entry is a line of its own, is
+# enforced, and the next start does not record it again.
+mkdir -p "$T/nl"
+printf '# by hand\n[otherhost]:22 %s' "$(cut -d' ' -f1,2 "$T/other_host.pub")" >"$T/nl/known_hosts"
+tofu_conf "$T/nl/known_hosts" >"$T/nl.conf"
+logged=$(wc -l <"$T/tunneld.log")
+tunneld_start "$T/nl.conf"
+td_wait 15 node_state tofu up || td_fail "no newline: never up: $(jget nodes.name=tofu.reason)"
+[ "$(ssh-keygen -F "[127.0.0.1]:$SSHD_PORT" -f "$T/nl/known_hosts" | grep -vc '^#')" = 1 ] ||
+	td_fail "no newline: the entry is not a line of its own: $(cat "$T/nl/known_hosts")"
+[ "$(ssh-keygen -F "[otherhost]:22" -f "$T/nl/known_hosts" | grep -vc '^#')" = 1 ] ||
+	td_fail "no newline: the last line was damaged: $(cat "$T/nl/known_hosts")"
+tunneld_stop || td_fail "tunneld exited $?"
+cp "$T/nl/known_hosts" "$T/nl.orig"
+tunneld_start "$T/nl.conf"
+td_wait 15 node_state tofu up || td_fail "no newline, again: never up: $(jget nodes.name=tofu.reason)"
+[ "$(tail -n "+$((logged + 1))" "$T/tunneld.log" | grep -c "recorded new host key")" = 1 ] || td_fail "no newline: the key was recorded again"
+cmp -s "$T/nl/known_hosts" "$T/nl.orig" || td_fail "no newline: the second start changed known_hosts"
+tunneld_stop || td_fail "tunneld exited $?"
+td_ok "known_hosts without a final newline: the entry is its own line, enforced, recorded once"
+
+# A symbolic link, to a victim file and dangling; a missing directory.
+mkdir -p "$T/link"
+echo "precious" >"$T/victim"
+ln -s "$T/victim" "$T/link/known_hosts"
+tofu_conf "$T/link/known_hosts" >"$T/link.conf"
+tunneld_start "$T/link.conf"
+unrecorded tofu "is a symbolic link"
+alerted tofu 40
+tunneld_stop || td_fail "tunneld exited $?"
+[ "$(cat "$T/victim")" = precious ] || td_fail "symlink: the victim file was written: $(cat "$T/victim")"
+rm "$T/link/known_hosts"
+ln -s "$T/dangling" "$T/link/known_hosts"
+tunneld_start "$T/link.conf"
+unrecorded tofu "is a symbolic link"
+tunneld_stop || td_fail "tunneld exited $?"
+[ ! -e "$T/dangling" ] || td_fail "dangling symlink: its target was created"
+[ "$(ls -A "$T/link")" = known_hosts ] || td_fail "symlink: left behind: $(ls -A "$T/link")"
+td_ok "symbolic links, to a file or dangling, are never written through"
+tofu_conf "$T/missing/dir/known_hosts" >"$T/missing.conf"
+tunneld_start "$T/missing.conf"
+unrecorded tofu "cannot open directory $T/missing/dir: No such file or directory"
+alerted tofu 2
+tunneld_stop || td_fail "tunneld exited $?"
+[ ! -e "$T/missing" ] || td_fail "missing directory: it was created"
+td_ok "a missing directory is not created"
+unset TUNNELD_LOG_CAPTURE
+
+# Concurrent starts: two daemons record three hosts each in one file at
+# once; every entry survives.  The sshd listens on six more ports.
+sshd_stop
+cports=()
+for i in 1 2 3 4 5 6; do
+	p=$(td_port) || td_fail "no free port"
+	cports+=("$p")
+	echo "Port $p" >>"$SSHD_CONFIG"
+done
+sshd_start
+mkdir -p "$T/conc"
+for d in 0 1; do
+	{
+		tunneld_conf_head known_hosts="$T/conc/known_hosts" host_key_policy=accept-new \
+			control_socket="$T/conc$d.sock"
+		for i in 0 1 2; do
+			conf_node "c$d$i" "$SSHD_USER@127.0.0.1:${cports[d * 3 + i]}" identity="$T/keys/good"
+		done
+	} >"$T/conc$d.conf"
+done
+cpids=()
+for d in 0 1; do
+	"$TUNNELD" --config "$T/conc$d.conf" --foreground --log stderr </dev/null >>"$T/conc$d.log" 2>&1 &
+	td_track $!
+	cpids+=("$!")
+done
+all_up() {	# all_up SOCKET NODE...
+	local sock=$1 n
+	shift
+	for n; do
+		[ "$(timeout 10 "$TUNNELCTL" --socket "$sock" --json status | "$HELPER" json "nodes.name=$n.state")" = up ] || return 1
+	done
+}
+td_wait 20 all_up "$T/conc0.sock" c00 c01 c02 || td_fail "concurrent: daemon 0 not all up: $(tail -n 5 "$T/conc0.log")"
+td_wait 20 all_up "$T/conc1.sock" c10 c11 c12 || td_fail "concurrent: daemon 1 not all up: $(tail -n 5 "$T/conc1.log")"
+for p in "${cports[@]}"; do
+	[ "$(ssh-keygen -F "[127.0.0.1]:$p" -f "$T/conc/known_hosts" | grep -vc '^#')" = 1 ] ||
+		td_fail "concurrent: no single entry for [127.0.0.1]:$p in: $(cat "$T/conc/known_hosts")"
+done
+[ "$(wc -l <"$T/conc/known_hosts")" = 6 ] || td_fail "concurrent: $(wc -l <"$T/conc/known_hosts") lines, not 6"
+[ "$(ls -A "$T/conc")" = known_hosts ] || td_fail "concurrent: left behind: $(ls -A "$T/conc")"
+for pid in "${cpids[@]}"; do
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" = 0 ] || td_fail "concurrent: daemon $pid exited $rc"
+done
+td_ok "two daemons starting at once record six hosts in one known_hosts; none lost"
+
 # --------------------------------------- key permissions, ssh_config alias
 chmod 0644 "$T/keys/open" "$T/keys/open2"
 cat >"$T/ssh_config" <<EOF
