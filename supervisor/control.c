@@ -242,11 +242,87 @@ control_answered(struct ctl_client *cl)
 	bufferevent_disable(cl->bev, EV_READ);
 }
 
+/*
+ * An error reply.  KIND says what went wrong in a word a program can act
+ * on (doc/DESIGN.md, "Errors"); ERROR is the sentence for a person.
+ */
+static void
+control_reply_fail(struct ctl_client *cl, const char *kind, const char *msg)
+{
+	control_send(cl, json_pack("{s:b,s:s,s:s}", "ok", 0, "error", msg,
+	    "kind", kind));
+	control_answered(cl);
+}
+
 static void
 control_reply_error(struct ctl_client *cl, const char *msg)
 {
-	control_send(cl, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
+	control_reply_fail(cl, CTL_ERR_USAGE, msg);
+}
+
+/*
+ * "no such node 'runpd'; did you mean 'runpod'?", with the name and the
+ * suggestion also as fields.  WHAT is "node" or "pool"; CANDIDATES the
+ * names there are (NULL-terminated).
+ */
+static void
+control_reply_unknown(struct ctl_client *cl, const char *what,
+    const char *name, const char *const *candidates)
+{
+	const char	*sug = config_suggest(name, candidates);
+	char		 msg[256];
+	json_t		*o;
+
+	snprintf(msg, sizeof(msg), "no such %s '%s'%s%s%s", what, name,
+	    sug ? "; did you mean '" : "", sug ? sug : "", sug ? "'?" : "");
+	o = json_pack("{s:b,s:s,s:s,s:s,s:o}", "ok", 0, "error", msg,
+	    "kind", strcmp(what, "pool") == 0 ? CTL_ERR_NO_POOL :
+	    CTL_ERR_NO_NODE, "name", name, "did_you_mean",
+	    sug ? json_string(sug) : json_null());
+	control_send(cl, o);
 	control_answered(cl);
+}
+
+/* Every node's name, and "all" when ALL; NULL-terminated, or NULL. */
+static const char **
+control_node_names(int all)
+{
+	const char	**names;
+	struct node	 *n;
+	size_t		  i = 0, cnt = 2;
+
+	TAILQ_FOREACH(n, &td->nodes, entry)
+		cnt++;
+	if ((names = calloc(cnt, sizeof(*names))) == NULL)
+		return NULL;
+	TAILQ_FOREACH(n, &td->nodes, entry)
+		names[i++] = n->conf->name;
+	if (all)
+		names[i++] = "all";
+	return names;
+}
+
+static void
+control_no_node(struct ctl_client *cl, const char *name, int all)
+{
+	const char	**names = control_node_names(all);
+
+	control_reply_unknown(cl, "node", name, names);
+	free(names);
+}
+
+static void
+control_no_pool(struct ctl_client *cl, const char *name)
+{
+	const char	**names;
+	struct pool_conf *pc;
+	size_t		  i = 0;
+
+	if ((names = calloc(td->conf->npools + 1, sizeof(*names))) != NULL)
+		TAILQ_FOREACH(pc, &td->conf->pools, entry)
+			names[i++] = pc->name;
+	control_reply_unknown(cl, "pool", name, names);
+	free(names);
 }
 
 static json_t *
@@ -266,7 +342,7 @@ control_best(struct ctl_client *cl, const struct ctl_request *req)
 	n = pool_best(req->arg, req->model, addr, sizeof(addr), why,
 	    sizeof(why), &nopool);
 	if (nopool) {
-		control_reply_error(cl, why);
+		control_no_pool(cl, req->arg);
 		return;
 	}
 	if (n == NULL)
@@ -289,14 +365,13 @@ control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 		    req->cmd == CTL_RESTART ? "restart" : req->cmd == CTL_STOP ?
 		    "stop" : req->cmd == CTL_START ? "start" : "reload",
 		    td->conf->admin_group);
-		control_reply_error(cl, msg);
+		control_reply_fail(cl, CTL_ERR_PERMISSION, msg);
 		return;
 	}
 	if ((req->cmd == CTL_RESTART && strcmp(req->arg, "all") != 0) ||
 	    req->cmd == CTL_STOP || req->cmd == CTL_START) {
 		if ((n = node_find(req->arg)) == NULL) {
-			snprintf(msg, sizeof(msg), "no such node: %s", req->arg);
-			control_reply_error(cl, msg);
+			control_no_node(cl, req->arg, req->cmd == CTL_RESTART);
 			return;
 		}
 	}
@@ -304,8 +379,7 @@ control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 	switch (req->cmd) {
 	case CTL_STATUS:
 		if ((o = status_reply(req->arg[0] ? req->arg : NULL)) == NULL) {
-			snprintf(msg, sizeof(msg), "no such node: %s", req->arg);
-			control_reply_error(cl, msg);
+			control_no_node(cl, req->arg, 0);
 			return;
 		}
 		control_send(cl, o);
@@ -334,7 +408,7 @@ control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 		break;
 	case CTL_RELOAD:
 		if (tunneld_reload(msg, sizeof(msg)) == -1) {
-			control_reply_error(cl, msg);
+			control_reply_fail(cl, CTL_ERR_CONFIG, msg);
 			return;
 		}
 		control_send(cl, control_ok(msg));
@@ -356,7 +430,8 @@ control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 		size_t	 len;
 
 		if ((text = metrics_render(&len)) == NULL) {
-			control_reply_error(cl, "metrics: out of memory");
+			control_reply_fail(cl, CTL_ERR_INTERNAL,
+			    "metrics: out of memory");
 			return;
 		}
 		control_send(cl, json_pack("{s:b,s:s%}", "ok", 1, "text", text,
