@@ -2,6 +2,8 @@
  * tunneld: keeps SSH tunnels to GPU nodes up and says how they are.
  * This file is the command line; the daemon lives in the other modules.
  */
+#include <sys/wait.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -89,6 +91,79 @@ main_close_inherited(const char *path)
 	closefrom((int)keep + 1);
 }
 
+/*
+ * Detaching: the parent stays until the child is ready or dead, so that
+ * whoever started tunneld by hand sees every start-up error on its own
+ * stderr (the child still holds it) and gets a non-zero exit, instead of
+ * a 0 and a daemon that died a moment later.  The child writes one byte
+ * on the pipe once READY=1 is true; a pipe closed without it means the
+ * child exited, and its status is ours.  Returns in the child only.
+ */
+static int	main_ready_fd = -1;
+
+static void
+main_detach(void)
+{
+	int	 fds[2], st, fd;
+	pid_t	 pid;
+	char	 c;
+	ssize_t	 n;
+
+	if (pipe2(fds, O_CLOEXEC) == -1) {
+		fprintf(stderr, "tunneld: pipe: %s\n", strerror(errno));
+		exit(1);
+	}
+	if ((pid = fork()) == -1) {
+		fprintf(stderr, "tunneld: fork: %s\n", strerror(errno));
+		exit(1);
+	}
+	if (pid > 0) {
+		close(fds[1]);
+		while ((n = read(fds[0], &c, 1)) == -1 && errno == EINTR)
+			;
+		if (n == 1)
+			_exit(0);
+		while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+			;
+		if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
+			_exit(WEXITSTATUS(st));
+		if (WIFSIGNALED(st))
+			fprintf(stderr, "tunneld: the daemon died of signal "
+			    "%d before it was ready\n", WTERMSIG(st));
+		_exit(1);
+	}
+	close(fds[0]);
+	main_ready_fd = fds[1];
+	(void)setsid();
+	if (chdir("/") == -1)
+		fatal("chdir /");
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		(void)dup2(fd, STDIN_FILENO);
+		(void)dup2(fd, STDOUT_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+}
+
+/* Ready: stderr goes quiet, the log to the journal, the parent exits 0. */
+static void
+main_detach_ready(int verbose)
+{
+	int	fd;
+
+	if (main_ready_fd == -1)
+		return;
+	log_init(LOG_TARGET_JOURNAL, verbose);
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		(void)dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	(void)write(main_ready_fd, "R", 1);
+	close(main_ready_fd);
+	main_ready_fd = -1;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -165,14 +240,17 @@ main(int argc, char *argv[])
 
 	main_close_inherited(config_path);
 
-	/* A detached daemon's stderr is /dev/null: the journal hears it. */
+	/*
+	 * Detached, start-up errors go to the stderr of whoever started us
+	 * (main_detach()); once ready, to the journal.
+	 */
 	if (!foreground)
-		target = LOG_TARGET_JOURNAL;
+		target = LOG_TARGET_STDERR;
 	log_init(target, verbose);
 	if ((capture = getenv("TUNNELD_LOG_CAPTURE")) != NULL)
 		log_set_capture(capture);
-	if (!foreground && daemon(0, 0) == -1)
-		fatal("daemon");
+	if (!foreground)
+		main_detach();
 	signal(SIGPIPE, SIG_IGN);
 	tunneld_raise_nofile();
 	srandom((unsigned)(getpid() ^ now_ms()));
@@ -235,6 +313,7 @@ main(int argc, char *argv[])
 	    conf->nnodes, config_path);
 	tunneld_status_changed();
 	notify_ready();
+	main_detach_ready(verbose);
 	if (td->watchdog_usec)
 		notify_watchdog();
 

@@ -170,8 +170,30 @@ timeout 60 "${wrap[@]}" "$TUNNELD" --config "$T/tunneld.conf" --foreground --log
 grep -q "127.0.0.1:$p_busy" "$T/busy.out" || td_fail "the busy port is not named: $(cat "$T/busy.out")"
 ! td__notify_match ' READY=1$' "$n0" || td_fail "READY=1 although 127.0.0.1:$p_busy was not bound"
 [ ! -e "$T/control.sock" ] || td_fail "a failed start left $T/control.sock behind"
+# Started by hand (detaching, the default), the same: the reason on the
+# caller's stderr, exit 1, no daemon left behind.
+rc=0
+timeout 60 env -u NOTIFY_SOCKET "$TUNNELD" --config "$T/tunneld.conf" >"$T/detach.out" 2>"$T/detach.err" </dev/null || rc=$?
+[ "$rc" = 1 ] || td_fail "detaching tunneld with port $p_busy taken exited $rc, not 1: $(cat "$T/detach.err")"
+grep -q "127.0.0.1:$p_busy" "$T/detach.err" || td_fail "detaching tunneld did not say why: $(cat "$T/detach.err")"
+[ ! -e "$T/control.sock" ] || td_fail "a failed detached start left a daemon or its socket"
+[ -z "$(ss -Htln "sport = :$p_far")" ] || td_fail "a failed detached start left a listener on $p_far"
 td_stop "$busy_pid"
-td_ok "a local forward that cannot be bound: no READY=1, exit 1, port named"
+td_ok "a local forward that cannot be bound: no READY=1, exit 1, port named (also detached: $(head -n 1 "$T/detach.err" | cut -c1-90))"
+
+# Detached and well: the command returns once the daemon is ready, so the
+# control socket answers at once.
+write_conf
+rc=0
+timeout 60 env -u NOTIFY_SOCKET "$TUNNELD" --config "$T/tunneld.conf" >"$T/detach.out" 2>"$T/detach.err" </dev/null || rc=$?
+[ "$rc" = 0 ] || td_fail "detaching tunneld exited $rc: $(cat "$T/detach.err")"
+dpid=$(ctl --json status | sed -n 's/.*"pid":\([0-9]*\),.*/\1/p') || :
+[ -n "$dpid" ] || td_fail "a detached tunneld that said it was ready does not answer"
+td_track "$dpid"
+[ "$(ps -o ppid= -p "$dpid" | tr -d ' ')" != "$$" ] || td_fail "tunneld did not detach"
+kill -TERM "$dpid"
+td_wait 10 td__gone "$dpid" || td_fail "detached tunneld $dpid ignores SIGTERM"
+td_ok "detached: exit 0 only once ready (pid $dpid answered at once), SIGTERM stops it"
 
 write_conf
 n0=$(notify_lines)
@@ -252,17 +274,20 @@ td_ok "no WATCHDOG=1 for 3 s while frozen (SIGSTOP); resumed after SIGCONT (gaps
 rc=0
 ctl status >"$T/table" 2>&1 || rc=$?
 [ "$rc" = 1 ] || td_fail "tunnelctl status exited $rc, not 1 (a node is down): $(cat "$T/table")"
-head -n 1 "$T/table" | grep -Eq '^NODE +STATE +PORTS ' || td_fail "no table header: $(cat "$T/table")"
-grep -Eq '^hub +up [0-9]+[smhd]' "$T/table" || td_fail "hub not 'up AGE': $(cat "$T/table")"
-# The countdown is absent while an attempt is in flight (seen under
+head -n 1 "$T/table" | grep -Eq '^NODE +STATE +FOR +NEXT +SESSION +PORTS ' || td_fail "no table header: $(cat "$T/table")"
+d='[0-9]+[smhd]([0-9]+[smh])?'
+grep -Eq "^hub +up +$d " "$T/table" || td_fail "hub not 'up AGE': $(cat "$T/table")"
+# The countdown (NEXT) is '-' while an attempt is in flight (seen under
 # valgrind, where the 0.2 s retries overlap the query).
-grep -Eq "^far +backoff( [0-9]+[smhd])? +$p_far→9 .*connection refused\$" "$T/table" ||
-	td_fail "far's row lacks state, port map or reason: $(cat "$T/table")"
-grep -Eq "^off +stopped [0-9]+[smhd] +$p_off→9 .*disabled in config\$" "$T/table" ||
+grep -Eq "^far +backoff +$d +($d|-) +- +127\.0\.0\.1:$p_far->9 .*connection refused\$" "$T/table" ||
+	td_fail "far's row lacks state, time, next attempt, port map or reason: $(cat "$T/table")"
+grep -Eq "^off +stopped +$d +- +- +127\.0\.0\.1:$p_off->9 .*disabled in config\$" "$T/table" ||
 	td_fail "off's row lacks state, port map or reason: $(cat "$T/table")"
+# A pipe gets ASCII, whatever the locale.
+! LC_ALL=C grep -q '[^ -~]' "$T/table" || td_fail "non-ASCII in a piped table: $(cat "$T/table")"
 # Aligned: every column starts at the header's offset in every node row.
 hdr=$(head -n 1 "$T/table")
-for col in STATE PORTS REASON; do
+for col in STATE FOR NEXT PORTS REASON; do
 	pre=${hdr%%"$col"*}
 	off=${#pre}
 	while IFS= read -r row; do
@@ -272,7 +297,19 @@ for col in STATE PORTS REASON; do
 			td_fail "column $col is not at offset $off in '$row'"
 	done <"$T/table"
 done
-td_ok "tunnelctl status: aligned table, state + age, port map, reasons, exit 1"
+td_ok "tunnelctl status: aligned table, state, time in it, next attempt, port map, reasons, exit 1"
+
+# status NODE: the detail view, with what the session has done.
+rc=0
+ctl status far >"$T/detail" 2>&1 || rc=$?
+[ "$rc" = 1 ] || td_fail "tunnelctl status far exited $rc, not 1"
+grep -Eq "^far +backoff for $d" "$T/detail" || td_fail "detail: $(cat "$T/detail")"
+grep -Eq "^  ssh +root@127\.0\.0\.1:$closed, rtt -\$" "$T/detail" || td_fail "detail lacks ssh: $(cat "$T/detail")"
+grep -Eq "^  session +none; 0 connects, 0 reconnects\$" "$T/detail" || td_fail "detail lacks the session: $(cat "$T/detail")"
+grep -Eq "^  last error +connection refused\$" "$T/detail" || td_fail "detail lacks last error: $(cat "$T/detail")"
+grep -Eq "^  local +127\.0\.0\.1:$p_far -> 127\.0\.0\.1:9  down, 0 active, 0 total, in 0B, out 0B\$" "$T/detail" ||
+	td_fail "detail lacks the forward: $(cat "$T/detail")"
+td_ok "tunnelctl status far: ssh target, session, last error, forward with counters"
 
 # --json: the daemon's reply line, unchanged.
 rc=0
@@ -283,7 +320,7 @@ grep -q '^{"ok":true,"protocol":1,"version":"'"$version"'","pid":'"$TUNNELD_PID"
 	td_fail "--json status: $(cat "$T/json")"
 socat -t 5 - "UNIX-CONNECT:$T/control.sock" <<<"status" >"$T/raw" || td_fail "socat status failed"
 # The same bytes, but for the clocks that may have ticked in between.
-norm() { sed -E 's/"(uptime_s|since_s|next_attempt_s)":[0-9.e-]+|"next_attempt_s":null/"\1":N/g' "$1"; }
+norm() { sed -E 's/"(uptime_s|since_s|next_attempt_s|session_s)":([0-9.e-]+|null)/"\1":N/g' "$1"; }
 [ "$(norm "$T/json")" = "$(norm "$T/raw")" ] ||
 	td_fail "--json differs from the daemon's line:
 $(cat "$T/json")
@@ -295,7 +332,8 @@ done
 td_ok "tunnelctl --json status: the daemon's line unchanged, protocol 1"
 
 vout=$(ctl version) || td_fail "tunnelctl version exited $?"
-[ "$vout" = "tunnelctl $version, tunneld $version (protocol 1)" ] || td_fail "tunnelctl version: '$vout'"
+[ "$vout" = "tunnelctl $version
+tunneld $version (protocol 1)" ] || td_fail "tunnelctl version: '$vout'"
 out=$(ctl --json version) || td_fail "tunnelctl --json version exited $?"
 grep -q '"ok":true' <<<"$out" && grep -q '"version":"'"$version"'"' <<<"$out" &&
 	grep -q '"protocol":1' <<<"$out" || td_fail "--json version: $out"
@@ -327,8 +365,14 @@ td_stop "$watch_pid"
 ctl start far >/dev/null || td_fail "second start failed"
 rc=0
 out=$(ctl stop nosuchnode 2>&1) || rc=$?
-[ "$rc" = 4 ] && grep -q 'no such node: nosuchnode' <<<"$out" || td_fail "stop of an unknown node: rc $rc: $out"
-td_ok "tunnelctl watch: state events for stop/start (json and text); unknown node refused (4)"
+[ "$rc" = 2 ] && [ "$out" = "tunnelctl: no such node 'nosuchnode'" ] || td_fail "stop of an unknown node: rc $rc: $out"
+rc=0
+out=$(ctl restart fat 2>&1) || rc=$?
+[ "$rc" = 2 ] && [ "$out" = "tunnelctl: no such node 'fat'; did you mean 'far'?" ] ||
+	td_fail "restart of a misspelt node: rc $rc: $out"
+out=$(ctl --json status fat 2>/dev/null) || :
+grep -qF '"kind":"no-such-node","name":"fat","did_you_mean":"far"' <<<"$out" || td_fail "the error has no kind: $out"
+td_ok "tunnelctl watch: state events for stop/start (json and text); unknown node: usage error (2), did you mean"
 
 # The config came from an inherited descriptor: a reload reads it again.
 out=$(ctl reload 2>&1) || td_fail "reload of the config on /dev/fd/$conf_fd exited $?: $out"
