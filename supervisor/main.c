@@ -21,6 +21,7 @@
 #include "control.h"
 #include "forward.h"
 #include "pool.h"
+#include "preflight.h"
 #include "log.h"
 #include "notify.h"
 #include "tunneld.h"
@@ -164,6 +165,53 @@ main_detach_ready(int verbose)
 	main_ready_fd = -1;
 }
 
+/*
+ * --check-config on a file that parsed: what would fail at once here
+ * (preflight.c) is an error too, what may is a warning.
+ */
+static int
+main_check(struct config *conf)
+{
+	struct config_errors	 errs = { NULL, 0 }, warns = { NULL, 0 };
+	size_t			 i, nerr;
+
+	nerr = preflight_check(conf, &errs, &warns);
+	for (i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.msg[i]);
+	for (i = 0; i < warns.n; i++)
+		fprintf(stderr, "warning: %s\n", warns.msg[i]);
+	if (nerr > 0)
+		fprintf(stderr, "tunneld: %s: the file is valid, but %zu "
+		    "error%s above would fail at once on this machine\n",
+		    config_path, nerr, nerr == 1 ? "" : "s");
+	else
+		printf("%s: configuration OK (%zu node%s, %zu pool%s)\n",
+		    config_path, conf->nnodes, conf->nnodes == 1 ? "" : "s",
+		    conf->npools, conf->npools == 1 ? "" : "s");
+	config_errors_clear(&errs);
+	config_errors_clear(&warns);
+	config_free(conf);
+	return nerr > 0 ? EX_CONFIG_EXIT : 0;
+}
+
+/*
+ * The daemon runs with what preflight finds (the node concerned reports
+ * the failure as its reason): a service started with an unfinished config
+ * must not crash-loop.  It says so once, at start.
+ */
+static void
+main_preflight_log(const struct config *conf)
+{
+	struct config_errors	 errs = { NULL, 0 }, warns = { NULL, 0 };
+	size_t			 i;
+
+	(void)preflight_check(conf, &errs, &warns);
+	for (i = 0; i < errs.n; i++)
+		log_warnx("%s", errs.msg[i]);
+	config_errors_clear(&errs);
+	config_errors_clear(&warns);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -231,12 +279,8 @@ main(int argc, char *argv[])
 		    config_path);
 		return EX_CONFIG_EXIT;
 	}
-	if (checkonly) {
-		printf("%s: configuration OK (%zu nodes)\n", config_path,
-		    conf->nnodes);
-		config_free(conf);
-		return 0;
-	}
+	if (checkonly)
+		return main_check(conf);
 
 	main_close_inherited(config_path);
 
@@ -249,6 +293,7 @@ main(int argc, char *argv[])
 	log_init(target, verbose);
 	if ((capture = getenv("TUNNELD_LOG_CAPTURE")) != NULL)
 		log_set_capture(capture);
+	main_preflight_log(conf);
 	if (!foreground)
 		main_detach();
 	signal(SIGPIPE, SIG_IGN);

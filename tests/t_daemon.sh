@@ -52,14 +52,65 @@ rc=0
 [ "$rc" = 2 ] || td_fail "an unknown option exited $rc, not 2"
 td_ok "--help, --version ($version), bad option (2)"
 
-# The shipped example, pointed at paths of this test.
+# The shipped example as the package installs it: a valid file, but on
+# this machine its key, its known_hosts and its group do not exist, and
+# each would fail at once: reported with its line, exit 78.
 sed -e "s|^control_socket .*|control_socket = $T/example.sock|" \
     "$top_srcdir/etc/tunneld.conf" >"$T/example.conf"
-out=$("${wrap[@]}" "$TUNNELD" --check-config --config "$T/example.conf" 2>&1) ||
-	td_fail "--check-config on etc/tunneld.conf exited $?: $out"
-grep -q 'configuration OK (3 nodes)' <<<"$out" || td_fail "--check-config said: $out"
+ex=$T/example.conf
+rc=0
+out=$("${wrap[@]}" "$TUNNELD" --check-config --config "$ex" 2>&1) || rc=$?
+[ "$rc" = 78 ] || td_fail "--check-config on the untouched example exited $rc, not 78: $out"
+kl=$(grep -n '^known_hosts ' "$ex" | cut -d: -f1)
+gl=$(grep -n '^admin_group ' "$ex" | cut -d: -f1)
+il=$(grep -n '^identity ' "$ex" | head -n 1 | cut -d: -f1)
+grep -qF "$ex:$kl: known_hosts /etc/tunneld/known_hosts cannot be read (No such file or directory)" <<<"$out" ||
+	td_fail "a missing known_hosts is not reported at line $kl: $out"
+if ! getent group tunneld >/dev/null; then
+	grep -qF "$ex:$gl: admin_group 'tunneld' does not exist" <<<"$out" ||
+		td_fail "an unknown admin_group is not reported at line $gl: $out"
+fi
+# A systemd credential exists only while the service runs: a warning.
+grep -qF "warning: $ex:$il: node 'runpod': identity /run/credentials/tunneld.service/mesh_ed25519 cannot be read" <<<"$out" ||
+	td_fail "a missing credential is not warned about at line $il: $out"
+! grep -q 'configuration OK' <<<"$out" || td_fail "--check-config said OK to what fails: $out"
 [ ! -e "$T/example.sock" ] || td_fail "--check-config created the control socket"
-td_ok "--check-config: etc/tunneld.conf is valid"
+td_ok "--check-config: the untouched example's missing known_hosts and group, with their lines (78)"
+
+# Any other key file that cannot be read is an error.
+sed -e "s|^identity .*|identity = $T/no-such-key|" "$ex" >"$T/nokey.conf"
+rc=0
+out=$("${wrap[@]}" "$TUNNELD" --check-config --config "$T/nokey.conf" 2>&1) || rc=$?
+[ "$rc" = 78 ] && grep -qxF "$T/nokey.conf:$il: node 'runpod': identity $T/no-such-key cannot be read: No such file or directory" <<<"$out" ||
+	td_fail "a missing identity file: rc $rc: $out"
+td_ok "--check-config: an identity file that cannot be read, at its line (78)"
+
+# Pointed at files that exist and a group that does: valid.
+: >"$T/known_hosts"
+: >"$T/mesh_key"
+sed -i -e "s|^known_hosts .*|known_hosts = $T/known_hosts|" \
+    -e "s|^admin_group .*|admin_group = $(id -gn)|" \
+    -e "s|^identity .*|identity = $T/mesh_key|" "$ex"
+out=$("${wrap[@]}" "$TUNNELD" --check-config --config "$ex" 2>&1) ||
+	td_fail "--check-config on etc/tunneld.conf exited $?: $out"
+grep -q 'configuration OK (3 nodes, 0 pools)' <<<"$out" || td_fail "--check-config said: $out"
+td_ok "--check-config: etc/tunneld.conf is valid once its files exist"
+
+# A listen address another program holds now: a warning, with its line.
+socat TCP-LISTEN:0,bind=127.0.0.1,reuseaddr /dev/null </dev/null >/dev/null 2>&1 &
+squat_pid=$!
+td_track "$squat_pid"
+td_wait 5 eval '[ -n "$(ss -Htlnp | grep "pid=$squat_pid,")" ]' || td_fail "socat did not listen"
+p_squat=$(ss -Htlnp | grep "pid=$squat_pid," | awk '{print $4}' | sed 's/.*://')
+{ tunneld_conf_head; printf '[node hub]\nssh = none\ngpu = none\n\n[node n]\nssh = root@127.0.0.1:1\nlocal_forward = 127.0.0.1:%s 127.0.0.1:9\n' "$p_squat"; } >"$T/squat.conf"
+fl=$(grep -n '^local_forward' "$T/squat.conf" | cut -d: -f1)
+out=$("${wrap[@]}" "$TUNNELD" --check-config --config "$T/squat.conf" 2>&1) ||
+	td_fail "--check-config with a port in use exited $?: $out"
+grep -qF "warning: $T/squat.conf:$fl: node 'n': local_forward: 127.0.0.1:$p_squat is in use on this machine now" <<<"$out" ||
+	td_fail "a listen address in use is not warned about: $out"
+grep -q 'configuration OK (2 nodes, 0 pools)' <<<"$out" || td_fail "--check-config said: $out"
+td_stop "$squat_pid"
+td_ok "--check-config: a listen address in use on this machine is a warning at its line"
 
 rc=0
 out=$("${wrap[@]}" "$TUNNELD" --check-config --config "$T/missing.conf" 2>&1) || rc=$?
