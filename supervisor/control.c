@@ -753,22 +753,23 @@ control_dir(const char *path)
 		/* chmod: the umask must not lock readers out. */
 		if (errno != ENOENT || mkdir(dir, 0755) == -1 ||
 		    chmod(dir, 0755) == -1) {
-			log_warn("%s: %s", __func__, dir);
+			log_warn("control socket directory %s", dir);
 			return -1;
 		}
 		log_info("created %s for the control socket", dir);
 		if (stat(dir, &st) == -1) {
-			log_warn("%s: %s", __func__, dir);
+			log_warn("control socket directory %s", dir);
 			return -1;
 		}
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		log_warnx("%s: %s is not a directory", __func__, dir);
+		log_warnx("control socket directory %s is not a directory",
+		    dir);
 		return -1;
 	}
 	if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
-		log_warnx("%s: %s is writable by anyone (mode %04o, no sticky "
-		    "bit): anyone could replace the control socket", __func__,
+		log_warnx("%s is writable by anyone (mode %04o, no sticky "
+		    "bit): anyone could replace the control socket",
 		    dir, (unsigned)(st.st_mode & 07777));
 		return -1;
 	}
@@ -790,7 +791,7 @@ control_init(const char *path)
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		log_warnx("%s: control socket path too long: %s", __func__, path);
+		log_warnx("control socket path too long: %s", path);
 		goto fail;
 	}
 	strcpy(sun.sun_path, path);
@@ -804,33 +805,33 @@ control_init(const char *path)
 	 */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			log_warnx("%s: %s exists and is not a socket", __func__,
-			    path);
+			log_warnx("%s exists and is not a socket; it is left "
+			    "alone", path);
 			goto fail;
 		}
 		if (control_in_use(&sun)) {
-			log_warnx("%s: %s: another tunneld is listening there",
-			    __func__, path);
+			log_warnx("another tunneld is listening on %s",
+			    path);
 			goto fail;
 		}
 		unlink(path);
 	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1) {
-		log_warn("%s: socket", __func__);
+		log_warn("cannot create the control socket");
 		goto fail;
 	}
 	/* World-connectable: reading is open, mutating is SO_PEERCRED-gated. */
 	old = umask(0111);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		umask(old);
-		log_warn("%s: bind %s", __func__, path);
+		log_warn("cannot bind the control socket %s", path);
 		close(fd);
 		goto fail;
 	}
 	umask(old);
 	if (listen(fd, 128) == -1) {
-		log_warn("%s: listen %s", __func__, path);
+		log_warn("cannot listen on the control socket %s", path);
 		unlink(path);
 		close(fd);
 		goto fail;

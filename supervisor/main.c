@@ -205,7 +205,7 @@ main_preflight_log(const struct config *conf)
 	struct config_errors	 errs = { NULL, 0 }, warns = { NULL, 0 };
 	size_t			 i;
 
-	(void)preflight_check(conf, &errs, &warns);
+	(void)preflight_files(conf, &errs, &warns);
 	for (i = 0; i < errs.n; i++)
 		log_warnx("%s", errs.msg[i]);
 	config_errors_clear(&errs);
@@ -302,29 +302,28 @@ main(int argc, char *argv[])
 	ssh_init();
 
 	if ((td = calloc(1, sizeof(*td))) == NULL)
-		fatal("calloc");
+		fatal("out of memory");
 	TAILQ_INIT(&td->nodes);
 	td->conf = conf;
 	td->started = now_ms();
 	if ((td->base = event_base_new()) == NULL)
-		fatalx("event_base_new failed");
+		fatalx("cannot create the event loop");
 	/* Without resolv.conf (a sandbox), names still resolve from /etc/hosts. */
 	if ((td->dns = evdns_base_new(td->base,
 	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL &&
 	    (td->dns = evdns_base_new(td->base, 0)) == NULL)
-		fatalx("evdns_base_new failed");
+		fatalx("cannot set up name resolution");
 	evdns_base_load_hosts(td->dns, NULL);
 	tunneld_admin_gid();
 
 	if (control_init(conf->control_socket) == -1)
-		fatalx("cannot listen on control socket %s", conf->control_socket);
+		fatalx("stopping: no control socket");
 	TAILQ_FOREACH(nc, &conf->nodes, entry) {
 		if ((n = node_new(nc)) == NULL)
-			fatal("node_new");
-		if (forward_fault(n) != NULL) {
-			log_warnx("node %s: %s", nc->name, forward_fault(n));
+			fatal("cannot set up node %s", nc->name);
+		/* forward.c has said which listener and why. */
+		if (forward_fault(n) != NULL)
 			bindfail = 1;
-		}
 		TAILQ_INSERT_TAIL(&td->nodes, n, entry);
 	}
 	if (pool_init(conf) == -1)
@@ -332,7 +331,8 @@ main(int argc, char *argv[])
 	/* READY=1 promises every local listener is bound. */
 	if (bindfail) {
 		control_close();
-		fatalx("not every local forward could be bound");
+		fatalx("stopping: every local forward must listen before "
+		    "tunneld is ready");
 	}
 
 	ev_term = evsignal_new(td->base, SIGTERM, tunneld_signal, NULL);
@@ -340,7 +340,7 @@ main(int argc, char *argv[])
 	ev_hup = evsignal_new(td->base, SIGHUP, tunneld_signal, NULL);
 	td->ev_tick = event_new(td->base, -1, EV_PERSIST, tunneld_tick, NULL);
 	if (!ev_term || !ev_int || !ev_hup || !td->ev_tick)
-		fatalx("event_new failed");
+		fatalx("cannot set up signal handling");
 	evsignal_add(ev_term, NULL);
 	evsignal_add(ev_int, NULL);
 	evsignal_add(ev_hup, NULL);
@@ -354,8 +354,9 @@ main(int argc, char *argv[])
 
 	TAILQ_FOREACH(n, &td->nodes, entry)
 		node_start(n);
-	log_info("tunneld %s started with %zu nodes from %s", PACKAGE_VERSION,
-	    conf->nnodes, config_path);
+	log_info("tunneld %s started with %zu node%s from %s",
+	    PACKAGE_VERSION, conf->nnodes, conf->nnodes == 1 ? "" : "s",
+	    config_path);
 	tunneld_status_changed();
 	notify_ready();
 	main_detach_ready(verbose);

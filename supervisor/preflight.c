@@ -247,14 +247,24 @@ size_t
 preflight_check(const struct config *c, struct config_errors *errs,
     struct config_errors *warns)
 {
+	size_t	before = errs->n;
+
+	preflight_admin_group(c, errs);
+	(void)preflight_files(c, errs, warns);
+	preflight_listens(c, warns);
+	return errs->n - before;
+}
+
+size_t
+preflight_files(const struct config *c, struct config_errors *errs,
+    struct config_errors *warns)
+{
 	const struct node_conf	*n;
 	size_t			 before = errs->n;
 
-	preflight_admin_group(c, errs);
 	preflight_known_hosts(c, errs);
 	preflight_ssh_config(c, errs);
 	TAILQ_FOREACH(n, &c->nodes, entry)
 		preflight_identity(c, n, errs, warns);
-	preflight_listens(c, warns);
 	return errs->n - before;
 }

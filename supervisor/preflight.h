@@ -20,5 +20,11 @@
  */
 size_t	preflight_check(const struct config *, struct config_errors *errs,
 	    struct config_errors *warns);
+/*
+ * The files alone: not admin_group, which the daemon checks (and says)
+ * itself, nor the trial binds, which it is about to make for real.
+ */
+size_t	preflight_files(const struct config *, struct config_errors *errs,
+	    struct config_errors *warns);
 
 #endif
