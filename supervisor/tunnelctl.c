@@ -722,11 +722,15 @@ cell_ports(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
 		sb_puts(b, "-");
 }
 
+/* The last keepalive's round trip; a session that is gone has none. */
 static void
 cell_rtt(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
 {
 	(void)rc, (void)sh;
-	fmt_ms(b, jobj(node, "ssh"), "rtt_ms");
+	if (node_session_alive(node))
+		fmt_ms(b, jobj(node, "ssh"), "rtt_ms");
+	else
+		sb_puts(b, "-");
 }
 
 /*
@@ -930,6 +934,25 @@ table_width(const struct table *t)
 }
 
 /*
+ * A shortening can free more room than it needed (a short OLLAMA): a
+ * column dropped before it, and now fitting again, comes back.
+ */
+static void
+table_fit_restore(struct table *t, const struct rctx *rc)
+{
+	static const enum col back[] = { COL_RTT, COL_SESSION };
+	size_t	i;
+
+	for (i = 0; i < sizeof(back) / sizeof(back[0]); i++) {
+		if (t->show[back[i]])
+			continue;
+		t->show[back[i]] = 1;
+		if (table_width(t) > rc->cols)
+			t->show[back[i]] = 0;
+	}
+}
+
+/*
  * Make the table fit COLS: the least important columns give way first,
  * short forms before dropping, and REASON, last, is cut to what is left.
  * NODE, STATE and FOR always stay; put_line() cuts what still overflows.
@@ -948,8 +971,12 @@ table_fit(struct table *t, const struct rctx *rc)
 	if (rc->cols == 0)
 		return;
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		if (table_width(t) <= rc->cols)
+		if (table_width(t) <= rc->cols) {
+			/* Not past a column more important than they. */
+			if (i > 0 && !steps[i - 1].drop)
+				table_fit_restore(t, rc);
 			return;
+		}
 		if (!t->show[steps[i].c])
 			continue;
 		/* Dropping the reason's neighbours first is not worth it
@@ -1442,7 +1469,8 @@ render_node_detail(const json_t *node, const struct rctx *rc, FILE *out)
 	}
 	if (ssh != NULL) {
 		sb_add_field(&b, ssh, "target", rc);
-		sb_puts(&b, ", rtt ");
+		sb_puts(&b, node_session_alive(node) ? ", rtt " :
+		    ", last rtt ");
 		fmt_ms(&b, ssh, "rtt_ms");
 		detail_line(out, rc, 2, "ssh", &b);
 		if (jnum(ssh, "session_s", &v) && v >= 0) {

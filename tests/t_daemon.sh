@@ -355,7 +355,7 @@ rc=0
 ctl status far >"$T/detail" 2>&1 || rc=$?
 [ "$rc" = 1 ] || td_fail "tunnelctl status far exited $rc, not 1"
 grep -Eq "^far +backoff for $d" "$T/detail" || td_fail "detail: $(cat "$T/detail")"
-grep -Eq "^  ssh +root@127\.0\.0\.1:$closed, rtt -\$" "$T/detail" || td_fail "detail lacks ssh: $(cat "$T/detail")"
+grep -Eq "^  ssh +root@127\.0\.0\.1:$closed, last rtt -\$" "$T/detail" || td_fail "detail lacks ssh: $(cat "$T/detail")"
 grep -Eq "^  session +none; 0 connects, 0 reconnects\$" "$T/detail" || td_fail "detail lacks the session: $(cat "$T/detail")"
 grep -Eq "^  last error +connection refused\$" "$T/detail" || td_fail "detail lacks last error: $(cat "$T/detail")"
 grep -Eq "^  local +127\.0\.0\.1:$p_far -> 127\.0\.0\.1:9  down, 0 active, 0 total, in 0B, out 0B\$" "$T/detail" ||

@@ -234,11 +234,17 @@ expect_line '^runpod +up +2m03s +- +11435->11434$' "COLUMNS=80: the port map sho
 COLUMNS=40 ctl status
 expect_line '^vengeance +backoff +47s +8s +conn[a-z ]*\.\.\.$' "COLUMNS=40: the reason cut with an ellipsis"
 
+# A session that is gone has no round trip, whatever the daemon kept.
+serve_text '{"ok":true,"nodes":[{"name":"gone","state":"backoff","since_s":3,"ssh":{"rtt_ms":41.2,"next_attempt_s":1}}]}'
+ctl status
+expect_line '^gone +backoff +3s +1s +- +- +- +- +- +-$' "no RTT shown for a node in backoff"
+serve "$fixtures/status-backoff.json"
+
 ctl status vengeance
 expect_rc 1 "status NODE, in backoff"
 expect_last_request "status vengeance"
 expect_line '^vengeance +backoff for 47s, next attempt in 8s$' "detail: state, time in it, next attempt"
-expect_line '^  ssh +tunnel@vengeance\.lan, rtt -$' "detail: ssh target"
+expect_line '^  ssh +tunnel@vengeance\.lan, last rtt -$' "detail: ssh target, the rtt of a session that is gone"
 expect_line '^  session +-; 12 connects, 11 reconnects$' "detail: connects and reconnects"
 expect_line '^  remote +127\.0\.0\.1:11436 -> 127\.0\.0\.1:11434  down, 0 active, 0 total, in 0B, out 0B$' \
     "detail: forward with listen, target, state, counts, bytes"
@@ -281,6 +287,14 @@ if command -v script >/dev/null 2>&1 && [ -n "$utf8" ]; then
 else
 	ok "terminal rendering (skipped: no script(1) or no UTF-8 locale)"
 fi
+
+# A shortened column can make room for one dropped before it.
+serve "$fixtures/status-allup.json"
+COLUMNS=80 ctl status
+expect_line '^NODE +STATE +FOR +PORTS +RTT +OLLAMA +GPUS$' "COLUMNS=80: RTT back once OLLAMA is short"
+expect_line '^runpod +up +2m03s +127\.0\.0\.1:11435->11434 +41ms +12ms +41C 23% 12\.1/24\.0G$' "COLUMNS=80: runpod row"
+COLUMNS=70 ctl status
+expect_line '^NODE +STATE +FOR +PORTS +OLLAMA$' "COLUMNS=70: GPUS dropped, nothing less important back"
 
 # status NODE: every field of the node, the daemon's newer ones included.
 serve "$fixtures/status-detail.json"
