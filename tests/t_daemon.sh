@@ -499,6 +499,31 @@ notify_wait 2 ' STOPPING=1$' "$n5" || td_fail "SIGINT: no STOPPING=1"
 [ ! -e "$T/control.sock" ] || td_fail "SIGINT: the control socket was left behind"
 td_ok "SIGINT: STOPPING=1, exit 0, socket removed"
 
+# watch across a restart of the daemon: it says so, connects again, and
+# shows where every node stands again.
+tunneld_start "$T/tunneld.conf"
+TUNNELCTL_RECONNECT=60 "$TUNNELCTL" --socket "$T/control.sock" watch >"$T/rwatch" 2>&1 </dev/null &
+rwatch=$!
+td_track "$rwatch"
+td_wait 10 grep -q ' hub is up' "$T/rwatch" || td_fail "watch did not start with the states: $(cat "$T/rwatch")"
+tunneld_stop || td_fail "tunneld exited $? on SIGTERM"
+td_wait 10 grep -q 'tunneld closed the watch stream; reconnecting' "$T/rwatch" ||
+	td_fail "watch did not say the daemon went: $(cat "$T/rwatch")"
+td_alive "$rwatch" || td_fail "watch ended when the daemon went: $(cat "$T/rwatch")"
+tunneld_start "$T/tunneld.conf"
+td_wait 20 eval '[ "$(grep -c " hub is up" "$T/rwatch")" -ge 2 ]' ||
+	td_fail "watch did not come back with the states: $(cat "$T/rwatch")"
+ctl stop far >/dev/null || td_fail "stop far failed"
+td_wait 10 grep -q ' far [a-z]* -> stopped: stopped by tunnelctl' "$T/rwatch" ||
+	td_fail "watch shows no events after reconnecting: $(cat "$T/rwatch")"
+kill -INT "$rwatch"
+td_wait 10 td__gone "$rwatch" || td_fail "watch ignores SIGINT"
+rc=0
+wait "$rwatch" || rc=$?
+[ "$rc" = 0 ] || td_fail "watch ended with $rc on SIGINT"
+tunneld_stop || td_fail "tunneld exited $?"
+td_ok "watch across a daemon restart: said, reconnected, states again, events follow"
+
 # ------------------------------------------------------ socket directory
 
 # sock_conf PATH: a one-node config whose control socket is PATH.
