@@ -3,6 +3,7 @@
  * layer that feeds it from the live nodes.  See alert.h for the rules and
  * the bound on entries.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +217,28 @@ cond_store(struct alert_cond *c, const struct alert_vals *v)
 	c->nfields = i;
 }
 
+/* 1 when every word of TITLE is a word of REASON: the reason says it all. */
+static int
+alert_reason_says(const char *reason, const char *title)
+{
+	const char	*w, *p;
+	size_t		 n;
+
+	for (w = title; *w != '\0'; w += n) {
+		w += strspn(w, " ");
+		if ((n = strcspn(w, " ")) == 0)
+			break;
+		for (p = reason; *p != '\0'; p++)
+			if (strncmp(p, w, n) == 0 && (p == reason ||
+			    !isalnum((unsigned char)p[-1])) &&
+			    !isalnum((unsigned char)p[n]))
+				break;
+		if (*p == '\0')
+			return 0;
+	}
+	return 1;
+}
+
 static void
 cond_emit(struct alert_engine *e, struct alert_cond *c, enum emit_type t,
     uint64_t now)
@@ -246,7 +269,12 @@ cond_emit(struct alert_engine *e, struct alert_cond *c, enum emit_type t,
 
 	switch (t) {
 	case EMIT_BEGIN:
-		snprintf(msg, sizeof(msg), "%s%s: %s", who, title, c->reason);
+		/* "remote port 11436 in use" needs no "remote port in use: ". */
+		if (alert_reason_says(c->reason, title))
+			snprintf(msg, sizeof(msg), "%s%s", who, c->reason);
+		else
+			snprintf(msg, sizeof(msg), "%s%s: %s", who, title,
+			    c->reason);
 		break;
 	case EMIT_REPEAT:
 		snprintf(msg, sizeof(msg), "%s%s for %s now: %s", who, title,
@@ -354,7 +382,7 @@ alert_engine_update(struct alert_engine *e, enum alert_kind kind,
 		if (!active)
 			return 0;	/* nothing was said, nothing to clear */
 		if ((c = calloc(1, sizeof(*c))) == NULL) {
-			log_warn("%s: calloc", __func__);
+			log_warn("alerts: out of memory");
 			return 0;
 		}
 		c->kind = kind;
@@ -568,7 +596,7 @@ vals_init(struct alert_vals *v, struct alert_fieldbuf *fb, const char *reason)
 	v->reason = reason;
 }
 
-/* "host key mismatch for node X: server sent TYPE SHA256:..., FILE has..." */
+/* "host key mismatch: server sent TYPE SHA256:..., FILE has another" */
 static void
 alert_hostkey_from_reason(const char *reason, char *buf, size_t len)
 {

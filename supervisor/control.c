@@ -242,11 +242,87 @@ control_answered(struct ctl_client *cl)
 	bufferevent_disable(cl->bev, EV_READ);
 }
 
+/*
+ * An error reply.  KIND says what went wrong in a word a program can act
+ * on (doc/DESIGN.md, "Errors"); ERROR is the sentence for a person.
+ */
+static void
+control_reply_fail(struct ctl_client *cl, const char *kind, const char *msg)
+{
+	control_send(cl, json_pack("{s:b,s:s,s:s}", "ok", 0, "error", msg,
+	    "kind", kind));
+	control_answered(cl);
+}
+
 static void
 control_reply_error(struct ctl_client *cl, const char *msg)
 {
-	control_send(cl, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
+	control_reply_fail(cl, CTL_ERR_USAGE, msg);
+}
+
+/*
+ * "no such node 'runpd'; did you mean 'runpod'?", with the name and the
+ * suggestion also as fields.  WHAT is "node" or "pool"; CANDIDATES the
+ * names there are (NULL-terminated).
+ */
+static void
+control_reply_unknown(struct ctl_client *cl, const char *what,
+    const char *name, const char *const *candidates)
+{
+	const char	*sug = config_suggest(name, candidates);
+	char		 msg[256];
+	json_t		*o;
+
+	snprintf(msg, sizeof(msg), "no such %s '%s'%s%s%s", what, name,
+	    sug ? "; did you mean '" : "", sug ? sug : "", sug ? "'?" : "");
+	o = json_pack("{s:b,s:s,s:s,s:s,s:o}", "ok", 0, "error", msg,
+	    "kind", strcmp(what, "pool") == 0 ? CTL_ERR_NO_POOL :
+	    CTL_ERR_NO_NODE, "name", name, "did_you_mean",
+	    sug ? json_string(sug) : json_null());
+	control_send(cl, o);
 	control_answered(cl);
+}
+
+/* Every node's name, and "all" when ALL; NULL-terminated, or NULL. */
+static const char **
+control_node_names(int all)
+{
+	const char	**names;
+	struct node	 *n;
+	size_t		  i = 0, cnt = 2;
+
+	TAILQ_FOREACH(n, &td->nodes, entry)
+		cnt++;
+	if ((names = calloc(cnt, sizeof(*names))) == NULL)
+		return NULL;
+	TAILQ_FOREACH(n, &td->nodes, entry)
+		names[i++] = n->conf->name;
+	if (all)
+		names[i++] = "all";
+	return names;
+}
+
+static void
+control_no_node(struct ctl_client *cl, const char *name, int all)
+{
+	const char	**names = control_node_names(all);
+
+	control_reply_unknown(cl, "node", name, names);
+	free(names);
+}
+
+static void
+control_no_pool(struct ctl_client *cl, const char *name)
+{
+	const char	**names;
+	struct pool_conf *pc;
+	size_t		  i = 0;
+
+	if ((names = calloc(td->conf->npools + 1, sizeof(*names))) != NULL)
+		TAILQ_FOREACH(pc, &td->conf->pools, entry)
+			names[i++] = pc->name;
+	control_reply_unknown(cl, "pool", name, names);
+	free(names);
 }
 
 static json_t *
@@ -266,7 +342,7 @@ control_best(struct ctl_client *cl, const struct ctl_request *req)
 	n = pool_best(req->arg, req->model, addr, sizeof(addr), why,
 	    sizeof(why), &nopool);
 	if (nopool) {
-		control_reply_error(cl, why);
+		control_no_pool(cl, req->arg);
 		return;
 	}
 	if (n == NULL)
@@ -289,14 +365,13 @@ control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 		    req->cmd == CTL_RESTART ? "restart" : req->cmd == CTL_STOP ?
 		    "stop" : req->cmd == CTL_START ? "start" : "reload",
 		    td->conf->admin_group);
-		control_reply_error(cl, msg);
+		control_reply_fail(cl, CTL_ERR_PERMISSION, msg);
 		return;
 	}
 	if ((req->cmd == CTL_RESTART && strcmp(req->arg, "all") != 0) ||
 	    req->cmd == CTL_STOP || req->cmd == CTL_START) {
 		if ((n = node_find(req->arg)) == NULL) {
-			snprintf(msg, sizeof(msg), "no such node: %s", req->arg);
-			control_reply_error(cl, msg);
+			control_no_node(cl, req->arg, req->cmd == CTL_RESTART);
 			return;
 		}
 	}
@@ -304,8 +379,7 @@ control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 	switch (req->cmd) {
 	case CTL_STATUS:
 		if ((o = status_reply(req->arg[0] ? req->arg : NULL)) == NULL) {
-			snprintf(msg, sizeof(msg), "no such node: %s", req->arg);
-			control_reply_error(cl, msg);
+			control_no_node(cl, req->arg, 0);
 			return;
 		}
 		control_send(cl, o);
@@ -334,7 +408,7 @@ control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 		break;
 	case CTL_RELOAD:
 		if (tunneld_reload(msg, sizeof(msg)) == -1) {
-			control_reply_error(cl, msg);
+			control_reply_fail(cl, CTL_ERR_CONFIG, msg);
 			return;
 		}
 		control_send(cl, control_ok(msg));
@@ -356,7 +430,8 @@ control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 		size_t	 len;
 
 		if ((text = metrics_render(&len)) == NULL) {
-			control_reply_error(cl, "metrics: out of memory");
+			control_reply_fail(cl, CTL_ERR_INTERNAL,
+			    "metrics: out of memory");
 			return;
 		}
 		control_send(cl, json_pack("{s:b,s:s%}", "ok", 1, "text", text,
@@ -678,22 +753,23 @@ control_dir(const char *path)
 		/* chmod: the umask must not lock readers out. */
 		if (errno != ENOENT || mkdir(dir, 0755) == -1 ||
 		    chmod(dir, 0755) == -1) {
-			log_warn("%s: %s", __func__, dir);
+			log_warn("control socket directory %s", dir);
 			return -1;
 		}
 		log_info("created %s for the control socket", dir);
 		if (stat(dir, &st) == -1) {
-			log_warn("%s: %s", __func__, dir);
+			log_warn("control socket directory %s", dir);
 			return -1;
 		}
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		log_warnx("%s: %s is not a directory", __func__, dir);
+		log_warnx("control socket directory %s is not a directory",
+		    dir);
 		return -1;
 	}
 	if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
-		log_warnx("%s: %s is writable by anyone (mode %04o, no sticky "
-		    "bit): anyone could replace the control socket", __func__,
+		log_warnx("%s is writable by anyone (mode %04o, no sticky "
+		    "bit): anyone could replace the control socket",
 		    dir, (unsigned)(st.st_mode & 07777));
 		return -1;
 	}
@@ -715,7 +791,7 @@ control_init(const char *path)
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		log_warnx("%s: control socket path too long: %s", __func__, path);
+		log_warnx("control socket path too long: %s", path);
 		goto fail;
 	}
 	strcpy(sun.sun_path, path);
@@ -729,33 +805,33 @@ control_init(const char *path)
 	 */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			log_warnx("%s: %s exists and is not a socket", __func__,
-			    path);
+			log_warnx("%s exists and is not a socket; it is left "
+			    "alone", path);
 			goto fail;
 		}
 		if (control_in_use(&sun)) {
-			log_warnx("%s: %s: another tunneld is listening there",
-			    __func__, path);
+			log_warnx("another tunneld is listening on %s",
+			    path);
 			goto fail;
 		}
 		unlink(path);
 	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1) {
-		log_warn("%s: socket", __func__);
+		log_warn("cannot create the control socket");
 		goto fail;
 	}
 	/* World-connectable: reading is open, mutating is SO_PEERCRED-gated. */
 	old = umask(0111);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		umask(old);
-		log_warn("%s: bind %s", __func__, path);
+		log_warn("cannot bind the control socket %s", path);
 		close(fd);
 		goto fail;
 	}
 	umask(old);
 	if (listen(fd, 128) == -1) {
-		log_warn("%s: listen %s", __func__, path);
+		log_warn("cannot listen on the control socket %s", path);
 		unlink(path);
 		close(fd);
 		goto fail;

@@ -24,6 +24,17 @@ enum ctl_cmd {
 	CTL_BEST,
 };
 
+/*
+ * The "kind" of an error reply ({"ok":false,"error":...,"kind":...}):
+ * what a client decides on, the sentence being for people.
+ */
+#define CTL_ERR_USAGE		"usage"		/* malformed or unknown request */
+#define CTL_ERR_NO_NODE		"no-such-node"	/* with "name", "did_you_mean" */
+#define CTL_ERR_NO_POOL		"no-such-pool"	/* with "name", "did_you_mean" */
+#define CTL_ERR_PERMISSION	"permission"	/* needs root or admin_group */
+#define CTL_ERR_CONFIG		"config"	/* reload: the file is not valid */
+#define CTL_ERR_INTERNAL	"internal"	/* the daemon could not do it */
+
 struct ctl_request {
 	enum ctl_cmd	 cmd;
 	char		 arg[CTL_NAME_MAX];	/* node, pool or "all"; "" if none */

@@ -296,7 +296,7 @@ conn_read(evutil_socket_t fd, short what, void *arg)
 			left -= v[i].iov_len;
 		}
 		if (evbuffer_commit_space(in, v, i) == -1) {
-			log_warnx("%s: evbuffer_commit_space failed", __func__);
+			log_warnx("a forwarded connection is closed: its buffer cannot grow");
 			c->state = C_DEAD;
 		}
 	} else if (r == 0) {

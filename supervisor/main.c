@@ -2,6 +2,8 @@
  * tunneld: keeps SSH tunnels to GPU nodes up and says how they are.
  * This file is the command line; the daemon lives in the other modules.
  */
+#include <sys/wait.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -19,6 +21,7 @@
 #include "control.h"
 #include "forward.h"
 #include "pool.h"
+#include "preflight.h"
 #include "log.h"
 #include "notify.h"
 #include "tunneld.h"
@@ -89,6 +92,126 @@ main_close_inherited(const char *path)
 	closefrom((int)keep + 1);
 }
 
+/*
+ * Detaching: the parent stays until the child is ready or dead, so that
+ * whoever started tunneld by hand sees every start-up error on its own
+ * stderr (the child still holds it) and gets a non-zero exit, instead of
+ * a 0 and a daemon that died a moment later.  The child writes one byte
+ * on the pipe once READY=1 is true; a pipe closed without it means the
+ * child exited, and its status is ours.  Returns in the child only.
+ */
+static int	main_ready_fd = -1;
+
+static void
+main_detach(void)
+{
+	int	 fds[2], st, fd;
+	pid_t	 pid;
+	char	 c;
+	ssize_t	 n;
+
+	if (pipe2(fds, O_CLOEXEC) == -1) {
+		fprintf(stderr, "tunneld: pipe: %s\n", strerror(errno));
+		exit(1);
+	}
+	if ((pid = fork()) == -1) {
+		fprintf(stderr, "tunneld: fork: %s\n", strerror(errno));
+		exit(1);
+	}
+	if (pid > 0) {
+		close(fds[1]);
+		while ((n = read(fds[0], &c, 1)) == -1 && errno == EINTR)
+			;
+		if (n == 1)
+			_exit(0);
+		while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+			;
+		if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
+			_exit(WEXITSTATUS(st));
+		if (WIFSIGNALED(st))
+			fprintf(stderr, "tunneld: the daemon died of signal "
+			    "%d before it was ready\n", WTERMSIG(st));
+		_exit(1);
+	}
+	close(fds[0]);
+	main_ready_fd = fds[1];
+	(void)setsid();
+	if (chdir("/") == -1)
+		fatal("chdir /");
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		(void)dup2(fd, STDIN_FILENO);
+		(void)dup2(fd, STDOUT_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+}
+
+/* Ready: stderr goes quiet, the log to the journal, the parent exits 0. */
+static void
+main_detach_ready(int verbose)
+{
+	int	fd;
+
+	if (main_ready_fd == -1)
+		return;
+	log_init(LOG_TARGET_JOURNAL, verbose);
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		(void)dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	(void)write(main_ready_fd, "R", 1);
+	close(main_ready_fd);
+	main_ready_fd = -1;
+}
+
+/*
+ * --check-config on a file that parsed: what would fail at once here
+ * (preflight.c) is an error too, what may is a warning.
+ */
+static int
+main_check(struct config *conf)
+{
+	struct config_errors	 errs = { NULL, 0 }, warns = { NULL, 0 };
+	size_t			 i, nerr;
+
+	nerr = preflight_check(conf, &errs, &warns);
+	for (i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.msg[i]);
+	for (i = 0; i < warns.n; i++)
+		fprintf(stderr, "warning: %s\n", warns.msg[i]);
+	if (nerr > 0)
+		fprintf(stderr, "tunneld: %s: the file is valid, but %zu "
+		    "error%s above would fail at once on this machine\n",
+		    config_path, nerr, nerr == 1 ? "" : "s");
+	else
+		printf("%s: configuration OK (%zu node%s, %zu pool%s)\n",
+		    config_path, conf->nnodes, conf->nnodes == 1 ? "" : "s",
+		    conf->npools, conf->npools == 1 ? "" : "s");
+	config_errors_clear(&errs);
+	config_errors_clear(&warns);
+	config_free(conf);
+	return nerr > 0 ? EX_CONFIG_EXIT : 0;
+}
+
+/*
+ * The daemon runs with what preflight finds (the node concerned reports
+ * the failure as its reason): a service started with an unfinished config
+ * must not crash-loop.  It says so once, at start.
+ */
+static void
+main_preflight_log(const struct config *conf)
+{
+	struct config_errors	 errs = { NULL, 0 }, warns = { NULL, 0 };
+	size_t			 i;
+
+	(void)preflight_files(conf, &errs, &warns);
+	for (i = 0; i < errs.n; i++)
+		log_warnx("%s", errs.msg[i]);
+	config_errors_clear(&errs);
+	config_errors_clear(&warns);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -156,52 +279,51 @@ main(int argc, char *argv[])
 		    config_path);
 		return EX_CONFIG_EXIT;
 	}
-	if (checkonly) {
-		printf("%s: configuration OK (%zu nodes)\n", config_path,
-		    conf->nnodes);
-		config_free(conf);
-		return 0;
-	}
+	if (checkonly)
+		return main_check(conf);
 
 	main_close_inherited(config_path);
 
-	/* A detached daemon's stderr is /dev/null: the journal hears it. */
+	/*
+	 * Detached, start-up errors go to the stderr of whoever started us
+	 * (main_detach()); once ready, to the journal.
+	 */
 	if (!foreground)
-		target = LOG_TARGET_JOURNAL;
+		target = LOG_TARGET_STDERR;
 	log_init(target, verbose);
 	if ((capture = getenv("TUNNELD_LOG_CAPTURE")) != NULL)
 		log_set_capture(capture);
-	if (!foreground && daemon(0, 0) == -1)
-		fatal("daemon");
+	main_preflight_log(conf);
+	if (!foreground)
+		main_detach();
 	signal(SIGPIPE, SIG_IGN);
 	tunneld_raise_nofile();
 	srandom((unsigned)(getpid() ^ now_ms()));
 	ssh_init();
 
 	if ((td = calloc(1, sizeof(*td))) == NULL)
-		fatal("calloc");
+		fatal("out of memory");
 	TAILQ_INIT(&td->nodes);
 	td->conf = conf;
 	td->started = now_ms();
 	if ((td->base = event_base_new()) == NULL)
-		fatalx("event_base_new failed");
+		fatalx("cannot create the event loop");
 	/* Without resolv.conf (a sandbox), names still resolve from /etc/hosts. */
 	if ((td->dns = evdns_base_new(td->base,
 	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL &&
 	    (td->dns = evdns_base_new(td->base, 0)) == NULL)
-		fatalx("evdns_base_new failed");
+		fatalx("cannot set up name resolution");
 	evdns_base_load_hosts(td->dns, NULL);
 	tunneld_admin_gid();
 
 	if (control_init(conf->control_socket) == -1)
-		fatalx("cannot listen on control socket %s", conf->control_socket);
+		fatalx("stopping: no control socket");
 	TAILQ_FOREACH(nc, &conf->nodes, entry) {
 		if ((n = node_new(nc)) == NULL)
-			fatal("node_new");
-		if (forward_fault(n) != NULL) {
-			log_warnx("node %s: %s", nc->name, forward_fault(n));
+			fatal("cannot set up node %s", nc->name);
+		/* forward.c has said which listener and why. */
+		if (forward_fault(n) != NULL)
 			bindfail = 1;
-		}
 		TAILQ_INSERT_TAIL(&td->nodes, n, entry);
 	}
 	if (pool_init(conf) == -1)
@@ -209,7 +331,8 @@ main(int argc, char *argv[])
 	/* READY=1 promises every local listener is bound. */
 	if (bindfail) {
 		control_close();
-		fatalx("not every local forward could be bound");
+		fatalx("stopping: every local forward must listen before "
+		    "tunneld is ready");
 	}
 
 	ev_term = evsignal_new(td->base, SIGTERM, tunneld_signal, NULL);
@@ -217,7 +340,7 @@ main(int argc, char *argv[])
 	ev_hup = evsignal_new(td->base, SIGHUP, tunneld_signal, NULL);
 	td->ev_tick = event_new(td->base, -1, EV_PERSIST, tunneld_tick, NULL);
 	if (!ev_term || !ev_int || !ev_hup || !td->ev_tick)
-		fatalx("event_new failed");
+		fatalx("cannot set up signal handling");
 	evsignal_add(ev_term, NULL);
 	evsignal_add(ev_int, NULL);
 	evsignal_add(ev_hup, NULL);
@@ -231,10 +354,12 @@ main(int argc, char *argv[])
 
 	TAILQ_FOREACH(n, &td->nodes, entry)
 		node_start(n);
-	log_info("tunneld %s started with %zu nodes from %s", PACKAGE_VERSION,
-	    conf->nnodes, config_path);
+	log_info("tunneld %s started with %zu node%s from %s",
+	    PACKAGE_VERSION, conf->nnodes, conf->nnodes == 1 ? "" : "s",
+	    config_path);
 	tunneld_status_flush();
 	notify_ready();
+	main_detach_ready(verbose);
 	if (td->watchdog_usec)
 		notify_watchdog();
 

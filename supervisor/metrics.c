@@ -543,7 +543,7 @@ metrics_sync(void)
 	if (streq(want, mfailed) && now < mretry_at)
 		return -1;
 	if (config_parse_hostport(want, host, sizeof(host), &port) == -1) {
-		log_warnx("%s: bad metrics_listen %s", __func__, want);
+		log_warnx("metrics_listen %s is not a host:port", want);
 		return -1;
 	}
 	if ((mhttp = evhttp_new(td->base)) == NULL)
@@ -570,7 +570,7 @@ metrics_sync(void)
 	l = evhttp_bound_socket_get_listener(bound);
 	snprintf(what, sizeof(what), "metrics %s", want);
 	if ((mrest = listener_rest_new(l, what)) == NULL) {
-		log_warnx("%s: out of memory", __func__);
+		log_warnx("metrics: out of memory");
 		evhttp_free(mhttp);
 		mhttp = NULL;
 		return -1;

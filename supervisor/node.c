@@ -88,7 +88,7 @@ node_new(struct node_conf *nc)
 	n->since = now_ms();
 	if (forward_init(n) == -1) {
 		/* Kept: the node reports the fault and rebinds later. */
-		log_warnx("%s: node %s: not every listener is bound", __func__,
+		log_debug("%s: node %s: not every listener is bound", __func__,
 		    nc->name);
 	}
 	if (probe_init(n) == -1) {

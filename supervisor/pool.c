@@ -558,7 +558,7 @@ pool_init(struct config *conf)
 	/* At start-up, as for local forwards: no READY with a port missing. */
 	TAILQ_FOREACH(pc, &conf->pools, entry) {
 		if ((p = pool_new(pc)) == NULL) {
-			log_warnx("%s: pool %s: out of memory", __func__,
+			log_warnx("pool %s: out of memory",
 			    pc->name);
 			pool_free_all();
 			return -1;

@@ -425,8 +425,8 @@ reap_cb(evutil_socket_t fd, short ev, void *arg)
 			(void)kill(-rp->pid, SIGKILL);
 			rp->killed = 1;
 		} else if (now - rp->added >= REAP_GIVE_UP_MS) {
-			log_warnx("%s: child %ld survives SIGKILL; giving up on it",
-			    __func__, (long)rp->pid);
+			log_warnx("probe process %ld survives SIGKILL; giving "
+			    "up on it", (long)rp->pid);
 			if (rp->owner != NULL && rp->owner->busy_pid == rp->pid)
 				rp->owner->busy_pid = 0;
 			LIST_REMOVE(rp, entry);

@@ -495,9 +495,8 @@ session_hostkey(struct session *s)
 		break;
 	case SSH_KNOWN_HOSTS_CHANGED:
 	case SSH_KNOWN_HOSTS_OTHER:
-		session_fail(s, 0, "host key mismatch for node %s: server sent "
-		    "%s, %s has another", n->conf->name, key,
-		    td->conf->known_hosts);
+		session_fail(s, 0, "host key mismatch: server sent %s, %s has "
+		    "another", key, td->conf->known_hosts);
 		break;
 	case SSH_KNOWN_HOSTS_UNKNOWN:
 	case SSH_KNOWN_HOSTS_NOT_FOUND:
@@ -510,9 +509,8 @@ session_hostkey(struct session *s)
 			rc = 0;
 			break;
 		}
-		session_fail(s, 0, "host key unknown for node %s: server sent "
-		    "%s, not in %s (strict)", n->conf->name, key,
-		    td->conf->known_hosts);
+		session_fail(s, 0, "host key unknown: server sent %s, not in "
+		    "%s (strict)", key, td->conf->known_hosts);
 		break;
 	case SSH_KNOWN_HOSTS_ERROR:
 	default:

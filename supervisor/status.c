@@ -198,6 +198,12 @@ status_node(const struct node *n, uint64_t now)
 		    "next_attempt_s", n->next_attempt > now ?
 		    json_real((double)(n->next_attempt - now) / 1000.0) :
 		    json_null());
+		/* The session's own age: a brief `degraded` leaves it be. */
+		if (ssh != NULL)
+			json_object_set_new(ssh, "session_s",
+			    n->session_up_at != 0 &&
+			    now >= n->session_up_at ? json_integer((json_int_t)
+			    ((now - n->session_up_at) / 1000)) : json_null());
 	}
 	fw = json_array();
 	for (i = 0; i < n->nfwds; i++)

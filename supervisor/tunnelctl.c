@@ -14,22 +14,34 @@
  * Socket: --socket PATH, else $TUNNELD_SOCKET, else /run/tunneld/control.sock.
  * Timeout: a daemon that does not answer within $TUNNELCTL_TIMEOUT seconds
  * (default 10) is treated as unreachable; `watch` is bounded only until its
- * first line, then follows the stream until the daemon closes it or the user
- * interrupts (SIGINT, SIGTERM).
+ * first line, then follows the stream until the user interrupts (SIGINT,
+ * SIGTERM).  When the daemon closes the stream (a restart), `watch` says so
+ * and connects again for up to $TUNNELCTL_RECONNECT seconds (default 600).
+ *
+ * Drawing: a UTF-8 terminal gets arrows and degree signs; a pipe or another
+ * locale gets ASCII.  The table fits $COLUMNS, else the terminal's width
+ * (a pipe: no limit): the least important columns are shortened or left
+ * out, the reason cut, and no row is ever wrapped.
  *
  * Exit status (also in --help):
  *	0  ok; for `status`: every node shown is up
  *	1  `status`: a node shown is not up; `best`: no node qualifies
  *	2  usage error: unknown option or command, wrong arguments, a word that
- *	   is not printable or has spaces, a request of 1024 bytes or more
+ *	   is not printable or has spaces, a request of 1024 bytes or more;
+ *	   and the daemon's "usage", "no-such-node" and "no-such-pool" errors
  *	3  daemon unreachable or unintelligible: cannot connect, no reply in
  *	   time, connection closed without a reply (or a `watch` stream closed
- *	   by the daemon), a reply line that is not a JSON object with a boolean
- *	   "ok" or that lacks the field the command needs, a line over 4 GiB
- *	4  refused by the daemon: {"ok":false,"error":...}, the error is printed
- *	   as "tunnelctl: <error>" on standard error
+ *	   by a daemon that did not come back), a reply line that is not a JSON
+ *	   object with a boolean "ok" or that lacks the field the command needs,
+ *	   a line over 4 GiB
+ *	4  permission denied (the daemon's "permission" error)
  *	5  local failure: standard output cannot be written (other than a closed
  *	   pipe, which ends tunnelctl quietly with this status), out of memory
+ *	6  `reload`: the file is not valid, the running config is kept
+ *	   ("config")
+ *	7  any other error of the daemon ("internal", or a kind not known here)
+ * The daemon's error sentence is printed as "tunnelctl: <error>" on
+ * standard error.  A daemon older than "kind" is judged by its sentence.
  *
  * With --json each reply line is copied to standard output byte for byte
  * (only lines that parse as JSON objects: garbage is reported, not copied)
@@ -53,6 +65,7 @@
 #define _GNU_SOURCE		/* ppoll() */
 #endif
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
@@ -68,6 +81,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <langinfo.h>
+#include <locale.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -98,6 +115,12 @@
 #define REPLY_LINE_MAX	((size_t)4 << 30)
 #define TIMEOUT_DEFAULT_MS 10000
 #define MAX_WORDS	8
+#define EXIT_CONFIG	6	/* reload: the file is not valid */
+#define EXIT_FAILED	7	/* the daemon could not do it */
+
+/* What a node or pool name may hold (the daemon's own rule). */
+#define NAME_CHARS	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" \
+			"0123456789-_.:"
 
 enum cmd {
 	CMD_STATUS,
@@ -109,6 +132,7 @@ enum cmd {
 	CMD_METRICS,
 	CMD_VERSION,
 	CMD_BEST,
+	CMD_LIST,
 };
 
 static const struct cmd_def {
@@ -126,6 +150,7 @@ static const struct cmd_def {
 	{ "metrics",	CMD_METRICS,	0, 0, "metrics" },
 	{ "version",	CMD_VERSION,	0, 0, "version" },
 	{ "best",	CMD_BEST,	0, 3, "best [POOL] [--model NAME]" },
+	{ "list",	CMD_LIST,	1, 1, "list nodes|pools" },
 };
 #define NCMDS	(sizeof(cmd_defs) / sizeof(cmd_defs[0]))
 
@@ -230,6 +255,14 @@ sb_add_clean(struct sbuf *b, const char *s)
 		} else
 			sb_add(b, (const char *)p, 1);
 	}
+}
+
+static void
+sb_clear(struct sbuf *b)
+{
+	b->len = 0;
+	if (b->s != NULL)
+		b->s[0] = '\0';
 }
 
 /* Returns the string and leaves B empty; never NULL. */
@@ -360,8 +393,101 @@ status_exit_code(const json_t *reply)
 }
 
 /* ---------------------------------------------------------------------
- * Rendering: pure functions of a reply.
+ * Rendering: pure functions of a reply and of how to draw (struct rctx,
+ * decided once by main() from the terminal and the locale).
  */
+
+struct rctx {
+	int	ascii;		/* 7-bit text: not a UTF-8 terminal */
+	size_t	cols;		/* width no line may pass; 0: none */
+};
+
+#define ARROW(rc)	((rc)->ascii ? "->" : "\xe2\x86\x92")	/* U+2192 */
+#define DEGC(rc)	((rc)->ascii ? "C" : "\xc2\xb0" "C")	/* U+00B0 */
+#define ELLIPSIS(rc)	((rc)->ascii ? "..." : "\xe2\x80\xa6")	/* U+2026 */
+
+/*
+ * A daemon's string as sb_add_clean() does, and in ASCII mode with every
+ * other code point replaced: the arrow and the ellipsis spelled out, the
+ * degree sign dropped ("85C"), anything else '?'.
+ */
+static void
+sb_text(struct sbuf *b, const char *s, const struct rctx *rc)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+
+	if (!rc->ascii) {
+		sb_add_clean(b, s);
+		return;
+	}
+	for (; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			sb_add(b, "?", 1);
+		else if (*p < 0x80)
+			sb_add(b, (const char *)p, 1);
+		else {
+			if (p[0] == 0xc2 && p[1] == 0xb0)
+				;
+			else if (p[0] == 0xe2 && p[1] == 0x86 && p[2] == 0x92)
+				sb_puts(b, "->");
+			else if (p[0] == 0xe2 && p[1] == 0x80 && p[2] == 0xa6)
+				sb_puts(b, "...");
+			else
+				sb_add(b, "?", 1);
+			while ((p[1] & 0xc0) == 0x80)
+				p++;
+		}
+	}
+}
+
+static void
+sb_add_field(struct sbuf *b, const json_t *o, const char *key,
+    const struct rctx *rc)
+{
+	const char	*s = jstr_ne(o, key);
+
+	sb_text(b, s != NULL ? s : "-", rc);
+}
+
+/*
+ * S cut to WIDTH code points, an ellipsis marking the cut; appended to B.
+ */
+static void
+sb_add_fit(struct sbuf *b, const char *s, size_t width, const struct rctx *rc)
+{
+	size_t		 n = 0, keep, ew = rc->ascii ? 3 : 1;
+	const char	*p;
+
+	if (u8_width(s) <= width) {
+		sb_puts(b, s);
+		return;
+	}
+	keep = width > ew ? width - ew : 0;
+	for (p = s; *p != '\0'; p++) {
+		if (((unsigned char)*p & 0xc0) != 0x80 && n++ == keep)
+			break;
+	}
+	sb_add(b, s, (size_t)(p - s));
+	if (width >= ew)
+		sb_puts(b, ELLIPSIS(rc));
+}
+
+/* One line of output, cut to the width: a row is never wrapped. */
+static void
+put_line(FILE *out, const char *s, const struct rctx *rc)
+{
+	struct sbuf	b = { 0 };
+
+	if (rc->cols == 0 || u8_width(s) <= rc->cols) {
+		fputs(s, out);
+		fputc('\n', out);
+		return;
+	}
+	sb_add_fit(&b, s, rc->cols, rc);
+	fputs(b.s, out);
+	fputc('\n', out);
+	free(b.s);
+}
 
 /* "45s", "2m03s", "1h02m", "3d04h". */
 static void
@@ -384,6 +510,14 @@ fmt_duration(struct sbuf *b, double s)
 		sb_printf(b, "%lldd%02lldh", t / 86400, t % 86400 / 3600);
 }
 
+/* A countdown, rounded up (like STATUS=): 7.3 s is "8s". */
+static void
+fmt_countdown(struct sbuf *b, double d)
+{
+	fmt_duration(b, d > 1e12 ? d : (double)(long long)d +
+	    (d > (double)(long long)d));
+}
+
 /* Milliseconds: "0.4ms", "41ms", "1.2s"; "-" when absent or negative. */
 static void
 fmt_ms(struct sbuf *b, const json_t *o, const char *key)
@@ -400,28 +534,43 @@ fmt_ms(struct sbuf *b, const json_t *o, const char *key)
 		sb_printf(b, "%.1fs", ms / 1000.0);
 }
 
-/* "up 2m03s", "backoff 8s" (time to the next attempt), "stopped". */
+/* Bytes, IEC: "512B", "120.6KiB", "1.2GiB". */
 static void
-cell_state(struct sbuf *b, const json_t *node)
+fmt_bytes(struct sbuf *b, double v)
 {
-	const char	*state = jstr_ne(node, "state");
-	double		 d;
+	static const char *units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+	size_t	u = 0;
 
-	if (state == NULL) {
+	if (v < 1024) {
+		sb_printf(b, "%.0fB", v < 0 ? 0 : v);
+		return;
+	}
+	v /= 1024;
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	sb_printf(b, "%.1f%s", v, units[u]);
+}
+
+/* Unix seconds as the daemon writes its times: 2026-11-22T14:03:11Z. */
+static void
+fmt_epoch(struct sbuf *b, double t)
+{
+	time_t		tt;
+	struct tm	tm;
+	char		ts[32];
+
+	if (t < 0 || t > 253402300799.0) {	/* year 9999 */
 		sb_puts(b, "-");
 		return;
 	}
-	sb_add_clean(b, state);
-	if (strcmp(state, "backoff") == 0) {
-		if (jnum(jobj(node, "ssh"), "next_attempt_s", &d) && d >= 0) {
-			sb_puts(b, " ");	/* rounded up, like STATUS= */
-			fmt_duration(b, d > 1e12 ? d : (double)(long long)d +
-			    (d > (double)(long long)d));
-		}
-	} else if (jnum(node, "since_s", &d) && d >= 0) {
-		sb_puts(b, " ");
-		fmt_duration(b, d);
-	}
+	tt = (time_t)t;
+	if (gmtime_r(&tt, &tm) != NULL &&
+	    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+		sb_puts(b, ts);
+	else
+		sb_puts(b, "-");
 }
 
 static int
@@ -433,9 +582,13 @@ host_is_loopback(const char *h, size_t n)
 	    (n == 5 && strncmp(h, "[::1]", 5) == 0);
 }
 
-/* "127.0.0.1:11435" -> "11435"; other hosts stay: "0.0.0.0:11435". */
+/*
+ * "127.0.0.1:11435" -> "11435" when SHORTEN; other hosts always stay:
+ * "0.0.0.0:11435".
+ */
 static void
-fmt_endpoint(struct sbuf *b, const char *hp)
+fmt_endpoint(struct sbuf *b, const char *hp, int shorten,
+    const struct rctx *rc)
 {
 	const char	*colon;
 
@@ -444,27 +597,104 @@ fmt_endpoint(struct sbuf *b, const char *hp)
 		return;
 	}
 	colon = strrchr(hp, ':');
-	if (colon != NULL && colon[1] != '\0' &&
+	if (shorten && colon != NULL && colon[1] != '\0' &&
 	    host_is_loopback(hp, (size_t)(colon - hp)))
-		sb_add_clean(b, colon + 1);
+		sb_text(b, colon + 1, rc);
 	else
-		sb_add_clean(b, hp);
+		sb_text(b, hp, rc);
+}
+
+/* "http://127.0.0.1:11436/x" -> "127.0.0.1:11436". */
+static void
+fmt_url_hostport(struct sbuf *b, const char *url, const struct rctx *rc)
+{
+	const char	*p = strstr(url, "://");
+	struct sbuf	 t = { 0 };
+
+	p = p != NULL ? p + 3 : url;
+	sb_add(&t, p, strcspn(p, "/?#"));
+	sb_text(b, t.s != NULL && *t.s != '\0' ? t.s : url, rc);
+	free(t.s);
+}
+
+/* Draw one cell; SHORT asks for the narrow form, where a cell has one. */
+typedef void cell_fn(struct sbuf *, const json_t *, const struct rctx *,
+    int);
+
+static void
+cell_state(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
+{
+	(void)sh;
+	sb_add_field(b, node, "state", rc);
+}
+
+/* How long the node has been in its state. */
+static void
+cell_for(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
+{
+	double	d;
+
+	(void)rc, (void)sh;
+	if (jstr_ne(node, "state") != NULL && jnum(node, "since_s", &d) &&
+	    d >= 0)
+		fmt_duration(b, d);
+	else
+		sb_puts(b, "-");
+}
+
+/* In backoff: the time until the next attempt. */
+static void
+cell_next(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
+{
+	const char	*state = jstr(node, "state");
+	double		 d;
+
+	(void)rc, (void)sh;
+	if (state != NULL && strcmp(state, "backoff") == 0 &&
+	    jnum(jobj(node, "ssh"), "next_attempt_s", &d) && d >= 0)
+		fmt_countdown(b, d);
+	else
+		sb_puts(b, "-");
+}
+
+/* The SSH session's own age: a brief `degraded` does not reset it. */
+static void
+cell_session(struct sbuf *b, const json_t *node, const struct rctx *rc,
+    int sh)
+{
+	double	d;
+
+	(void)rc, (void)sh;
+	if (jnum(jobj(node, "ssh"), "session_s", &d) && d >= 0)
+		fmt_duration(b, d);
+	else
+		sb_puts(b, "-");
+}
+
+static int
+node_session_alive(const json_t *node)
+{
+	const char	*s = jstr(node, "state");
+
+	return s != NULL && (strcmp(s, "up") == 0 ||
+	    strcmp(s, "degraded") == 0);
 }
 
 /*
- * The port map: "11435→11434" for a local forward between loopback
- * addresses, "R 11436→11434" for a remote one, a non-loopback side written
- * in full, a forward that is not up followed by its state ("(refused)").
+ * The port map: "127.0.0.1:11435→11434" for a local forward (the target
+ * shortened when it is loopback), "R 127.0.0.1:11436→11434" for a remote
+ * one, a forward that is not up followed by its state ("(refused)").  The
+ * short form leaves loopback listen hosts out too: "11435→11434".  A node
+ * without a session (ssh = none) shows where its Ollama is reached:
+ * "127.0.0.1:11436 (local)".
  */
 static void
-cell_ports(struct sbuf *b, const json_t *node)
+cell_ports(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
 {
 	json_t		*fwds = jarr(node, "forwards"), *f;
-	const char	*kind, *state, *nstate = jstr(node, "state");
+	const char	*kind, *state, *url;
 	size_t		 i, shown = 0;
-	int		 session_alive = nstate != NULL &&
-			    (strcmp(nstate, "up") == 0 ||
-			    strcmp(nstate, "degraded") == 0);
+	int		 alive = node_session_alive(node);
 
 	json_array_foreach(fwds, i, f) {
 		if (!json_is_object(f))
@@ -475,34 +705,49 @@ cell_ports(struct sbuf *b, const json_t *node)
 		if (kind != NULL && strcmp(kind, "remote") == 0)
 			sb_puts(b, "R ");
 		else if (kind != NULL && strcmp(kind, "local") != 0) {
-			sb_add_clean(b, kind);
+			sb_text(b, kind, rc);
 			sb_puts(b, " ");
 		}
-		fmt_endpoint(b, jstr(f, "listen"));
-		sb_puts(b, "\xe2\x86\x92");	/* U+2192 RIGHTWARDS ARROW */
-		fmt_endpoint(b, jstr(f, "target"));
+		fmt_endpoint(b, jstr(f, "listen"), sh, rc);
+		sb_puts(b, ARROW(rc));
+		fmt_endpoint(b, jstr(f, "target"), 1, rc);
 		/* "down" says nothing new while the session is down. */
 		state = jstr_ne(f, "state");
 		if (state != NULL && strcmp(state, "up") != 0 &&
-		    (strcmp(state, "down") != 0 || session_alive)) {
+		    (strcmp(state, "down") != 0 || alive)) {
 			sb_puts(b, " (");
-			sb_add_clean(b, state);
+			sb_text(b, state, rc);
 			sb_puts(b, ")");
 		}
 	}
-	if (shown == 0)
+	if (shown > 0)
+		return;
+	if (json_is_null(json_object_get(node, "ssh")) &&
+	    (url = jstr_ne(jobj(node, "ollama"), "url")) != NULL) {
+		fmt_url_hostport(b, url, rc);
+		sb_puts(b, " (local)");
+	} else
 		sb_puts(b, "-");
 }
 
+/* The last keepalive's round trip; a session that is gone has none. */
 static void
-cell_rtt(struct sbuf *b, const json_t *node)
+cell_rtt(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
 {
-	fmt_ms(b, jobj(node, "ssh"), "rtt_ms");
+	(void)rc, (void)sh;
+	if (node_session_alive(node))
+		fmt_ms(b, jobj(node, "ssh"), "rtt_ms");
+	else
+		sb_puts(b, "-");
 }
 
-/* "0.5.7 12ms 3 models"; a probe state other than ok is shown instead. */
+/*
+ * "0.5.7 12ms 3 models" ("12ms" short); a probe state other than ok is
+ * shown instead.
+ */
 static void
-cell_ollama(struct sbuf *b, const json_t *node)
+cell_ollama(struct sbuf *b, const json_t *node, const struct rctx *rc,
+    int sh)
 {
 	json_t		*o = jobj(node, "ollama"), *models;
 	const char	*state, *version;
@@ -515,7 +760,7 @@ cell_ollama(struct sbuf *b, const json_t *node)
 	}
 	state = jstr_ne(o, "state");
 	if (state != NULL && strcmp(state, "ok") != 0) {
-		sb_add_clean(b, state);
+		sb_text(b, state, rc);
 		return;
 	}
 	version = jstr_ne(o, "version");
@@ -524,8 +769,12 @@ cell_ollama(struct sbuf *b, const json_t *node)
 		sb_puts(b, "-");
 		return;
 	}
+	if (sh) {
+		fmt_ms(b, o, "latency_ms");
+		return;
+	}
 	if (version != NULL)
-		sb_add_clean(b, version);
+		sb_text(b, version, rc);
 	else
 		sb_puts(b, "-");
 	sb_puts(b, " ");
@@ -563,17 +812,48 @@ fmt_gib(struct sbuf *b, const json_t *gpu, const char *key)
 		sb_puts(b, "-");
 }
 
+/* "41°C 23% 12.1/24.0G" of one GPU; 0 when it says nothing. */
+static int
+fmt_gpu_figures(struct sbuf *b, const json_t *g, const struct rctx *rc)
+{
+	double	v, used, total;
+
+	if (!json_is_object(g) || (!jnum(g, "temp_c", &v) &&
+	    !jnum(g, "util_pct", &v) && !jnum(g, "mem_used_mib", &v) &&
+	    !jnum(g, "mem_total_mib", &v)))
+		return 0;
+	if (jnum(g, "temp_c", &v))
+		sb_printf(b, "%.0f%s", v, DEGC(rc));
+	else
+		sb_puts(b, "-");
+	if (jnum(g, "util_pct", &v))
+		sb_printf(b, " %.0f%%", v);
+	else
+		sb_puts(b, " -");
+	if (!jnum(g, "mem_used_mib", &used) &&
+	    !jnum(g, "mem_total_mib", &total))
+		sb_puts(b, " -");
+	else {
+		sb_puts(b, " ");
+		fmt_gib(b, g, "mem_used_mib");
+		sb_puts(b, "/");
+		fmt_gib(b, g, "mem_total_mib");
+		sb_puts(b, "G");
+	}
+	return 1;
+}
+
 /*
  * "RTX 4090 41°C 23% 11.8/24.0G" per GPU, joined by " | "; the model name
- * only where it differs from the previous GPU's.
+ * only where it differs from the previous GPU's, and not in the short form.
  */
 static void
-cell_gpus(struct sbuf *b, const json_t *node)
+cell_gpus(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
 {
 	json_t		*gpus = jarr(node, "gpus"), *g;
-	double		 v, used, total;
 	size_t		 i;
 	const char	*name, *prev = NULL;
+	struct sbuf	 t = { 0 };
 
 	if (gpus == NULL || json_array_size(gpus) == 0) {
 		sb_puts(b, "-");
@@ -582,153 +862,282 @@ cell_gpus(struct sbuf *b, const json_t *node)
 	json_array_foreach(gpus, i, g) {
 		if (i > 0)
 			sb_puts(b, " | ");
-		if (!json_is_object(g) || (!jnum(g, "temp_c", &v) &&
-		    !jnum(g, "util_pct", &v) && !jnum(g, "mem_used_mib", &v) &&
-		    !jnum(g, "mem_total_mib", &v))) {
+		t.len = 0;
+		if (!fmt_gpu_figures(&t, g, rc)) {
 			sb_puts(b, "-");
 			continue;
 		}
-		if ((name = jstr_ne(g, "name")) != NULL &&
+		if (!sh && (name = jstr_ne(g, "name")) != NULL &&
 		    (prev == NULL || strcmp(name, prev) != 0)) {
-			sb_add_clean(b, gpu_short_name(name));
+			sb_text(b, gpu_short_name(name), rc);
 			sb_puts(b, " ");
 		}
-		prev = name;
-		if (jnum(g, "temp_c", &v))
-			sb_printf(b, "%.0f\xc2\xb0" "C", v);	/* U+00B0 */
-		else
-			sb_puts(b, "-");
-		if (jnum(g, "util_pct", &v))
-			sb_printf(b, " %.0f%%", v);
-		else
-			sb_puts(b, " -");
-		if (!jnum(g, "mem_used_mib", &used) &&
-		    !jnum(g, "mem_total_mib", &total))
-			sb_puts(b, " -");
-		else {
-			sb_puts(b, " ");
-			fmt_gib(b, g, "mem_used_mib");
-			sb_puts(b, "/");
-			fmt_gib(b, g, "mem_total_mib");
-			sb_puts(b, "G");
-		}
+		prev = jstr_ne(g, "name");
+		sb_puts(b, t.s);
 	}
+	free(t.s);
 	if (json_is_true(jget(jobj(node, "gpu_probe"), "stale")))
 		sb_puts(b, " (stale)");
 }
 
 /* Why a node is not up: its reason, else the session's last error. */
 static void
-cell_reason(struct sbuf *b, const json_t *node)
+cell_reason(struct sbuf *b, const json_t *node, const struct rctx *rc,
+    int sh)
 {
 	const char	*r;
 
+	(void)sh;
 	if (node_is_up(node))
 		return;
 	if ((r = jstr_ne(node, "reason")) == NULL)
 		r = jstr_ne(jobj(node, "ssh"), "last_error");
 	if (r != NULL)
-		sb_add_clean(b, r);
+		sb_text(b, r, rc);
 	else
 		sb_puts(b, "-");
 }
 
-enum col { COL_NODE, COL_STATE, COL_PORTS, COL_RTT, COL_OLLAMA, COL_GPUS,
-	COL_REASON, NCOLS };
+enum col { COL_NODE, COL_STATE, COL_FOR, COL_NEXT, COL_SESSION, COL_PORTS,
+	COL_RTT, COL_OLLAMA, COL_GPUS, COL_REASON, NCOLS };
 
 static const char *col_names[NCOLS] = {
-	"NODE", "STATE", "PORTS", "RTT", "OLLAMA", "GPUS", "REASON"
+	"NODE", "STATE", "FOR", "NEXT", "SESSION", "PORTS", "RTT", "OLLAMA",
+	"GPUS", "REASON"
 };
 
 /*
- * Print rows of cells as an aligned table: columns two spaces apart, widths
- * in code points, the last column unpadded, no trailing blanks.  ROWS[0] is
- * the header.  Columns with SHOW[c] == 0 are left out.
+ * A table: NROWS rows (the header first) of NCOLS cells, each in a full
+ * and a short form.  V[c] picks the form, SHOW[c] whether it is drawn.
+ */
+struct table {
+	char	*(*cell)[NCOLS][2];
+	size_t	  nrows;
+	int	  show[NCOLS];
+	int	  v[NCOLS];
+};
+
+static size_t
+table_colwidth(const struct table *t, size_t c)
+{
+	size_t	r, w, max = 0;
+
+	for (r = 0; r < t->nrows; r++)
+		if ((w = u8_width(t->cell[r][c][t->v[c]])) > max)
+			max = w;
+	return max;
+}
+
+static size_t
+table_width(const struct table *t)
+{
+	size_t	c, w = 0, n = 0;
+
+	for (c = 0; c < NCOLS; c++)
+		if (t->show[c]) {
+			w += table_colwidth(t, c);
+			n++;
+		}
+	return n > 0 ? w + 2 * (n - 1) : 0;
+}
+
+/*
+ * A shortening can free more room than it needed (a short OLLAMA): a
+ * column dropped before it, and now fitting again, comes back.
  */
 static void
-render_table(char *(*rows)[NCOLS], size_t nrows, const int *show, FILE *out)
+table_fit_restore(struct table *t, const struct rctx *rc)
+{
+	static const enum col back[] = { COL_RTT, COL_SESSION };
+	size_t	i;
+
+	for (i = 0; i < sizeof(back) / sizeof(back[0]); i++) {
+		if (t->show[back[i]])
+			continue;
+		t->show[back[i]] = 1;
+		if (table_width(t) > rc->cols)
+			t->show[back[i]] = 0;
+	}
+}
+
+/*
+ * Make the table fit COLS: the least important columns give way first,
+ * short forms before dropping, and REASON, last, is cut to what is left.
+ * NODE, STATE and FOR always stay; put_line() cuts what still overflows.
+ */
+static void
+table_fit(struct table *t, const struct rctx *rc)
+{
+	static const struct { enum col c; int drop; } steps[] = {
+		{ COL_GPUS, 0 }, { COL_SESSION, 1 }, { COL_RTT, 1 },
+		{ COL_OLLAMA, 0 }, { COL_PORTS, 0 }, { COL_GPUS, 1 },
+		{ COL_OLLAMA, 1 }, { COL_PORTS, 1 },
+	};
+	size_t		i, r, w, rest;
+	struct sbuf	b = { 0 };
+
+	if (rc->cols == 0)
+		return;
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		if (table_width(t) <= rc->cols) {
+			/* Not past a column more important than they. */
+			if (i > 0 && !steps[i - 1].drop)
+				table_fit_restore(t, rc);
+			return;
+		}
+		if (!t->show[steps[i].c])
+			continue;
+		/* Dropping the reason's neighbours first is not worth it
+		 * while cutting the reason alone would do. */
+		if (t->show[COL_REASON]) {
+			w = table_width(t) - table_colwidth(t, COL_REASON);
+			if (w + 20 <= rc->cols)
+				break;
+		}
+		if (steps[i].drop)
+			t->show[steps[i].c] = 0;
+		else
+			t->v[steps[i].c] = 1;
+	}
+	if (!t->show[COL_REASON] || (w = table_width(t)) <= rc->cols)
+		return;
+	rest = table_colwidth(t, COL_REASON);
+	rest = rc->cols > w - rest ? rc->cols - (w - rest) : 0;
+	if (rest < 6)
+		rest = 6;
+	for (r = 1; r < t->nrows; r++) {
+		sb_add_fit(&b, t->cell[r][COL_REASON][0], rest, rc);
+		free(t->cell[r][COL_REASON][0]);
+		t->cell[r][COL_REASON][0] = sb_steal(&b);
+	}
+	t->v[COL_REASON] = 0;
+}
+
+/*
+ * Print the table aligned: columns two spaces apart, widths in code
+ * points, the last column unpadded, no trailing blanks.
+ */
+static void
+table_print(const struct table *t, const struct rctx *rc, FILE *out)
 {
 	size_t		 width[NCOLS] = { 0 }, w, r, c, last = 0;
 	struct sbuf	 line = { 0 };
+	const char	*s;
 
-	for (c = 0; c < NCOLS; c++) {
-		if (!show[c])
-			continue;
-		last = c;
-		for (r = 0; r < nrows; r++)
-			if ((w = u8_width(rows[r][c])) > width[c])
-				width[c] = w;
-	}
-	for (r = 0; r < nrows; r++) {
+	for (c = 0; c < NCOLS; c++)
+		if (t->show[c]) {
+			last = c;
+			width[c] = table_colwidth(t, c);
+		}
+	for (r = 0; r < t->nrows; r++) {
 		line.len = 0;
+		sb_puts(&line, "");
 		for (c = 0; c < NCOLS; c++) {
-			if (!show[c])
+			if (!t->show[c])
 				continue;
-			sb_puts(&line, rows[r][c]);
+			s = t->cell[r][c][t->v[c]];
+			sb_puts(&line, s);
 			if (c == last)
 				break;
-			for (w = u8_width(rows[r][c]); w < width[c] + 2; w++)
+			for (w = u8_width(s); w < width[c] + 2; w++)
 				sb_add(&line, " ", 1);
 		}
 		while (line.len > 0 && line.s[line.len - 1] == ' ')
-			line.len--;
-		fwrite(line.s, 1, line.len, out);
-		fputc('\n', out);
+			line.s[--line.len] = '\0';
+		put_line(out, line.s, rc);
 	}
 	free(line.s);
 }
 
+static struct table *
+table_new(size_t nrows)
+{
+	struct table	*t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (t->cell = calloc(nrows, sizeof(*t->cell))) == NULL)
+		die(EXIT_LOCAL, "out of memory");
+	t->nrows = nrows;
+	return t;
+}
+
+static void
+table_free(struct table *t)
+{
+	size_t	r, c;
+
+	for (r = 0; r < t->nrows; r++)
+		for (c = 0; c < NCOLS; c++) {
+			free(t->cell[r][c][0]);
+			free(t->cell[r][c][1]);
+		}
+	free(t->cell);
+	free(t);
+}
+
+/* Set cell R,C from B, both forms alike. */
+static void
+table_set(struct table *t, size_t r, size_t c, struct sbuf *b)
+{
+	char	*s = sb_steal(b);
+
+	t->cell[r][c][0] = s;
+	if ((t->cell[r][c][1] = strdup(s)) == NULL)
+		die(EXIT_LOCAL, "out of memory");
+}
+
 /*
- * Pools under the nodes, as a table of their own (the same seven columns
- * wide); REASON only while some pool's listener is not bound.
+ * Pools under the nodes, as a table of their own; REASON only while some
+ * pool's listener is not bound.
  */
 static void
-render_pools(const json_t *pools, FILE *out)
+render_pools(const json_t *pools, const struct rctx *rc, FILE *out)
 {
-	static const char *names[NCOLS] = {
+	static const char *names[] = {
 		"POOL", "LISTEN", "POLICY", "CLIENTS", "FAILOVERS", "REFUSED",
 		"REASON"
 	};
-	static const char *fields[NCOLS] = {
+	static const char *fields[] = {
 		"name", "listen", "policy", "connections", "failovers",
 		"refused", "reason"
 	};
-	char		*(*rows)[NCOLS];
-	int		  show[NCOLS];
+	const size_t	  nf = sizeof(fields) / sizeof(fields[0]);
+	struct table	 *t;
 	size_t		  npools, i, c;
 	struct sbuf	  b = { 0 };
 	const json_t	 *p, *v;
 
 	if (pools == NULL || (npools = json_array_size(pools)) == 0)
 		return;
-	if ((rows = calloc(npools + 1, sizeof(*rows))) == NULL)
-		die(EXIT_LOCAL, "out of memory");
-	for (c = 0; c < NCOLS; c++) {
+	t = table_new(npools + 1);
+	for (c = 0; c < nf; c++) {
 		sb_puts(&b, names[c]);
-		rows[0][c] = sb_steal(&b);
-		show[c] = c != NCOLS - 1;
+		table_set(t, 0, c, &b);
+		t->show[c] = c != nf - 1;
 	}
+	for (; c < NCOLS; c++)
+		for (i = 0; i <= npools; i++) {
+			sb_puts(&b, "");
+			table_set(t, i, c, &b);
+		}
 	json_array_foreach(pools, i, p) {
-		for (c = 0; c < NCOLS; c++) {
+		for (c = 0; c < nf; c++) {
 			v = jget(p, fields[c]);
 			if (json_is_string(v) && *json_string_value(v) != '\0')
-				sb_add_clean(&b, json_string_value(v));
+				sb_text(&b, json_string_value(v), rc);
 			else if (json_is_integer(v))
 				sb_printf(&b, "%" JSON_INTEGER_FORMAT,
 				    json_integer_value(v));
 			else
 				sb_puts(&b, "-");
-			rows[i + 1][c] = sb_steal(&b);
+			table_set(t, i + 1, c, &b);
 		}
 		if (json_is_false(jget(p, "listening")))
-			show[NCOLS - 1] = 1;
+			t->show[nf - 1] = 1;
 	}
 	fputc('\n', out);
-	render_table(rows, npools + 1, show, out);
-	for (i = 0; i <= npools; i++)
-		for (c = 0; c < NCOLS; c++)
-			free(rows[i][c]);
-	free(rows);
+	table_print(t, rc, out);
+	table_free(t);
 }
 
 /*
@@ -736,80 +1145,423 @@ render_pools(const json_t *pools, FILE *out)
  * exit status (status_exit_code()): the data decides, not the drawing.
  */
 static int
-render_status(const json_t *reply, FILE *out)
+render_status(const json_t *reply, const struct rctx *rc, FILE *out)
 {
-	json_t		 *nodes = jarr(reply, "nodes"), *n;
-	char		*(*rows)[NCOLS];
-	void		(*cell[NCOLS])(struct sbuf *, const json_t *) = {
-		NULL, cell_state, cell_ports, cell_rtt, cell_ollama, cell_gpus,
-		cell_reason
+	static cell_fn *const cell[NCOLS] = {
+		NULL, cell_state, cell_for, cell_next, cell_session,
+		cell_ports, cell_rtt, cell_ollama, cell_gpus, cell_reason
 	};
-	int		  show[NCOLS];
+	json_t		 *nodes = jarr(reply, "nodes"), *n;
+	struct table	 *t;
 	size_t		  nnodes, i, c, up = 0;
 	struct sbuf	  b = { 0 };
 	const char	 *name;
+	char		  line[64];
 
 	if (nodes == NULL)
 		return EXIT_UNREACH;
 	nnodes = json_array_size(nodes);
-	if ((rows = calloc(nnodes + 1, sizeof(*rows))) == NULL)
-		die(EXIT_LOCAL, "out of memory");
+	t = table_new(nnodes + 1);
 	for (c = 0; c < NCOLS; c++) {
 		sb_puts(&b, col_names[c]);
-		rows[0][c] = sb_steal(&b);
-		show[c] = 1;
+		table_set(t, 0, c, &b);
+		t->show[c] = 1;
 	}
-	show[COL_REASON] = 0;
+	t->show[COL_NEXT] = t->show[COL_REASON] = 0;
 	json_array_foreach(nodes, i, n) {
 		if ((name = jstr_ne(n, "name")) != NULL)
-			sb_add_clean(&b, name);
+			sb_text(&b, name, rc);
 		else
 			sb_puts(&b, "-");
-		rows[i + 1][COL_NODE] = sb_steal(&b);
+		table_set(t, i + 1, COL_NODE, &b);
 		for (c = COL_NODE + 1; c < NCOLS; c++) {
-			cell[c](&b, n);
-			rows[i + 1][c] = sb_steal(&b);
+			cell[c](&b, n, rc, 0);
+			t->cell[i + 1][c][0] = sb_steal(&b);
+			cell[c](&b, n, rc, 1);
+			t->cell[i + 1][c][1] = sb_steal(&b);
 		}
+		if (strcmp(t->cell[i + 1][COL_NEXT][0], "-") != 0)
+			t->show[COL_NEXT] = 1;
 		if (node_is_up(n))
 			up++;
 		else
-			show[COL_REASON] = 1;
+			t->show[COL_REASON] = 1;
 	}
-	render_table(rows, nnodes + 1, show, out);
-	fprintf(out, "%zu/%zu nodes up\n", up, nnodes);
-	for (i = 0; i <= nnodes; i++)
-		for (c = 0; c < NCOLS; c++)
-			free(rows[i][c]);
-	free(rows);
-	render_pools(jarr(reply, "pools"), out);
+	table_fit(t, rc);
+	table_print(t, rc, out);
+	table_free(t);
+	snprintf(line, sizeof(line), "%zu/%zu node%s up", up, nnodes,
+	    nnodes == 1 ? "" : "s");
+	put_line(out, line, rc);
+	render_pools(jarr(reply, "pools"), rc, out);
+	return status_exit_code(reply);
+}
+
+/* ---- status NODE: everything the daemon says about one node. ---- */
+
+/* "  label        " then the value, as one line. */
+static void
+detail_line(FILE *out, const struct rctx *rc, int indent, const char *label,
+    struct sbuf *val)
+{
+	struct sbuf	l = { 0 };
+	size_t		w;
+
+	sb_printf(&l, "%*s%s", indent, "", label);
+	for (w = u8_width(l.s); w < 16; w++)
+		sb_add(&l, " ", 1);
+	sb_puts(&l, " ");
+	sb_puts(&l, val->s != NULL ? val->s : "-");
+	while (l.len > 0 && l.s[l.len - 1] == ' ')
+		l.s[--l.len] = '\0';
+	put_line(out, l.s, rc);
+	free(l.s);
+	sb_clear(val);
+}
+
+/* "ok, 3s ago" / "failed: HTTP 500, 3s ago (stale)" of a probe object. */
+static void
+fmt_probe_state(struct sbuf *b, const json_t *p, const struct rctx *rc)
+{
+	const char	*r;
+	double		 age;
+
+	sb_add_field(b, p, "state", rc);
+	if ((r = jstr_ne(p, "reason")) != NULL) {
+		sb_puts(b, ": ");
+		sb_text(b, r, rc);
+	}
+	if (jnum(p, "age_s", &age) && age >= 0) {
+		sb_puts(b, ", ");
+		fmt_duration(b, age);
+		sb_puts(b, " ago");
+	}
+	if (json_is_true(jget(p, "stale")))
+		sb_puts(b, " (stale)");
+}
+
+static void
+detail_forwards(const json_t *node, const struct rctx *rc, FILE *out)
+{
+	json_t		*fwds = jarr(node, "forwards"), *f;
+	struct sbuf	 b = { 0 }, l = { 0 };
+	size_t		 i;
+	double		 v;
+
+	if (fwds == NULL || json_array_size(fwds) == 0)
+		return;
+	put_line(out, "forwards", rc);
+	json_array_foreach(fwds, i, f) {
+		if (!json_is_object(f))
+			continue;
+		sb_add_field(&l, f, "kind", rc);
+		sb_puts(&b, "");
+		fmt_endpoint(&b, jstr(f, "listen"), 0, rc);
+		sb_printf(&b, " %s ", ARROW(rc));
+		fmt_endpoint(&b, jstr(f, "target"), 0, rc);
+		sb_puts(&b, "  ");
+		sb_add_field(&b, f, "state", rc);
+		if (jstr_ne(f, "reason") != NULL) {
+			sb_puts(&b, ": ");
+			sb_add_field(&b, f, "reason", rc);
+		}
+		if (jnum(f, "active", &v))
+			sb_printf(&b, ", %.0f active", v);
+		if (jnum(f, "total", &v))
+			sb_printf(&b, ", %.0f total", v);
+		if (jnum(f, "bytes_in", &v)) {
+			sb_puts(&b, ", in ");
+			fmt_bytes(&b, v);
+		}
+		if (jnum(f, "bytes_out", &v)) {
+			sb_puts(&b, ", out ");
+			fmt_bytes(&b, v);
+		}
+		detail_line(out, rc, 2, l.s, &b);
+		sb_clear(&l);
+	}
+	free(b.s);
+	free(l.s);
+}
+
+static void
+detail_ollama(const json_t *node, const struct rctx *rc, FILE *out)
+{
+	json_t		*o = jobj(node, "ollama"), *a, *m;
+	struct sbuf	 b = { 0 };
+	size_t		 i;
+	double		 v;
+
+	if (o == NULL)
+		return;
+	fmt_probe_state(&b, o, rc);
+	detail_line(out, rc, 0, "ollama", &b);
+	sb_add_field(&b, o, "url", rc);
+	detail_line(out, rc, 2, "url", &b);
+	sb_add_field(&b, o, "version", rc);
+	sb_puts(&b, ", latency ");
+	fmt_ms(&b, o, "latency_ms");
+	detail_line(out, rc, 2, "version", &b);
+	if ((a = jarr(o, "models")) != NULL) {
+		sb_printf(&b, "%zu", json_array_size(a));
+		if (jnum(o, "models_total", &v) && v > json_array_size(a))
+			sb_printf(&b, " of %.0f", v);
+		json_array_foreach(a, i, m)
+			if (json_is_string(m)) {
+				sb_puts(&b, i == 0 ? ": " : ", ");
+				sb_text(&b, json_string_value(m), rc);
+			}
+		detail_line(out, rc, 2, "models", &b);
+	}
+	if ((a = jarr(o, "loaded")) != NULL) {
+		json_array_foreach(a, i, m) {
+			if (i > 0)
+				sb_puts(&b, ", ");
+			sb_add_field(&b, m, "name", rc);
+			if (jnum(m, "size_vram", &v)) {
+				sb_puts(&b, " (");
+				fmt_bytes(&b, v);
+				sb_puts(&b, " VRAM)");
+			}
+		}
+		if (json_array_size(a) == 0)
+			sb_puts(&b, "none");
+		detail_line(out, rc, 2, "loaded", &b);
+	}
+	if ((a = jarr(o, "missing_models")) != NULL) {
+		json_array_foreach(a, i, m)
+			if (json_is_string(m)) {
+				if (b.len > 0)
+					sb_puts(&b, ", ");
+				sb_text(&b, json_string_value(m), rc);
+			}
+		if (b.len == 0)
+			sb_puts(&b, "none");
+		detail_line(out, rc, 2, "missing", &b);
+	}
+	free(b.s);
+}
+
+static void
+detail_gpus(const json_t *node, const struct rctx *rc, FILE *out)
+{
+	json_t		*p = jobj(node, "gpu_probe"), *gpus = jarr(node, "gpus");
+	json_t		*g;
+	struct sbuf	 b = { 0 }, l = { 0 };
+	size_t		 i;
+	double		 v;
+
+	if (p == NULL && (gpus == NULL || json_array_size(gpus) == 0))
+		return;
+	if (p != NULL) {
+		sb_add_field(&b, p, "tool", rc);
+		sb_puts(&b, " ");
+		fmt_probe_state(&b, p, rc);
+		if (jnum(p, "outstanding_s", &v) && v >= 0) {
+			sb_puts(&b, "; a probe running for ");
+			fmt_duration(&b, v);
+		}
+	}
+	detail_line(out, rc, 0, "gpus", &b);
+	json_array_foreach(gpus, i, g) {
+		if (jnum(g, "index", &v))
+			sb_printf(&l, "gpu%.0f", v);
+		else
+			sb_printf(&l, "gpu?");
+		if (jstr_ne(g, "name") != NULL) {
+			sb_text(&b, gpu_short_name(jstr_ne(g, "name")), rc);
+			sb_puts(&b, " ");
+		}
+		if (!fmt_gpu_figures(&b, g, rc))
+			sb_puts(&b, "-");
+		if (jnum(g, "power_w", &v)) {
+			sb_printf(&b, " %.0fW", v);
+			if (jnum(g, "power_limit_w", &v))
+				sb_printf(&b, "/%.0fW", v);
+		}
+		detail_line(out, rc, 2, l.s, &b);
+		sb_clear(&l);
+	}
+	free(b.s);
+	free(l.s);
+}
+
+static void
+detail_http(const json_t *node, const struct rctx *rc, FILE *out)
+{
+	json_t		*a = jarr(node, "http"), *h;
+	struct sbuf	 b = { 0 }, l = { 0 };
+	size_t		 i;
+	double		 v;
+
+	if (a == NULL || json_array_size(a) == 0)
+		return;
+	put_line(out, "http", rc);
+	json_array_foreach(a, i, h) {
+		sb_add_field(&l, h, "url", rc);
+		fmt_probe_state(&b, h, rc);
+		if (jnum(h, "status", &v))
+			sb_printf(&b, ", HTTP %.0f", v);
+		if (jnum(h, "latency_ms", &v)) {
+			sb_puts(&b, ", ");
+			fmt_ms(&b, h, "latency_ms");
+		}
+		detail_line(out, rc, 2, l.s, &b);
+		sb_clear(&l);
+	}
+	free(b.s);
+	free(l.s);
+}
+
+static void
+detail_history(const json_t *node, const struct rctx *rc, FILE *out)
+{
+	json_t		*a = jarr(node, "history"), *h;
+	struct sbuf	 b = { 0 };
+	size_t		 i;
+	double		 t;
+
+	if (a == NULL)
+		return;
+	sb_printf(&b, "history (last %zu change%s, oldest first)",
+	    json_array_size(a), json_array_size(a) == 1 ? "" : "s");
+	put_line(out, b.s, rc);
+	json_array_foreach(a, i, h) {
+		b.len = 0;
+		sb_puts(&b, "  ");
+		if (jnum(h, "time", &t))
+			fmt_epoch(&b, t);
+		else
+			sb_puts(&b, "-");
+		sb_puts(&b, "  ");
+		sb_add_field(&b, h, "from", rc);
+		sb_puts(&b, " -> ");
+		sb_add_field(&b, h, "to", rc);
+		if (jstr_ne(h, "reason") != NULL) {
+			sb_puts(&b, ": ");
+			sb_add_field(&b, h, "reason", rc);
+		}
+		put_line(out, b.s, rc);
+	}
+	free(b.s);
+}
+
+/*
+ * One node, every field the reply has for it:
+ *	runpod           up for 4m26s
+ *	  ssh            root@...:13323, rtt 41ms
+ *	...
+ */
+static void
+render_node_detail(const json_t *node, const struct rctx *rc, FILE *out)
+{
+	json_t		*ssh = jobj(node, "ssh");
+	struct sbuf	 b = { 0 }, l = { 0 };
+	double		 v, up, down;
+	const char	*s;
+
+	sb_add_field(&b, node, "state", rc);
+	if (jnum(node, "since_s", &v) && v >= 0) {
+		sb_puts(&b, " for ");
+		fmt_duration(&b, v);
+	}
+	if (jnum(ssh, "next_attempt_s", &v) && v >= 0) {
+		sb_puts(&b, ", next attempt in ");
+		fmt_countdown(&b, v);
+	}
+	sb_add_field(&l, node, "name", rc);
+	detail_line(out, rc, 0, l.s, &b);
+	if ((s = jstr_ne(node, "reason")) != NULL) {
+		sb_text(&b, s, rc);
+		detail_line(out, rc, 2, "reason", &b);
+	}
+	if (ssh != NULL) {
+		sb_add_field(&b, ssh, "target", rc);
+		sb_puts(&b, node_session_alive(node) ? ", rtt " :
+		    ", last rtt ");
+		fmt_ms(&b, ssh, "rtt_ms");
+		detail_line(out, rc, 2, "ssh", &b);
+		if (jnum(ssh, "session_s", &v) && v >= 0) {
+			sb_puts(&b, "up ");
+			fmt_duration(&b, v);
+		} else if (json_is_null(json_object_get(ssh, "session_s")))
+			sb_puts(&b, "none");
+		else
+			sb_puts(&b, "-");
+		if (jnum(ssh, "connects", &v))
+			sb_printf(&b, "; %.0f connect%s, %.0f reconnect%s", v,
+			    v == 1 ? "" : "s", v > 0 ? v - 1 : 0,
+			    v == 2 ? "" : "s");
+		detail_line(out, rc, 2, "session", &b);
+		if ((s = jstr_ne(ssh, "last_error")) != NULL) {
+			sb_text(&b, s, rc);
+			detail_line(out, rc, 2, "last error", &b);
+		}
+	} else if (json_is_null(json_object_get(node, "ssh"))) {
+		sb_puts(&b, "none (this machine)");
+		detail_line(out, rc, 2, "ssh", &b);
+	}
+	if (jnum(node, "up_s_total", &up) && jnum(node, "down_s_total", &down)) {
+		sb_puts(&b, "up ");
+		fmt_duration(&b, up);
+		sb_puts(&b, ", down ");
+		fmt_duration(&b, down);
+		if (up + down > 0)
+			sb_printf(&b, " (%.1f%% up)", 100.0 * up / (up + down));
+		sb_puts(&b, " since tunneld started");
+		detail_line(out, rc, 2, "availability", &b);
+	}
+	if (jnum(node, "priority", &v))
+		sb_printf(&b, "%.0f", v);
+	else
+		sb_puts(&b, "-");
+	sb_puts(&b, ", load score ");
+	if (jnum(node, "load_score", &v))
+		sb_printf(&b, "%.1f", v);
+	else
+		sb_puts(&b, "-");
+	if (jnum(node, "probe_failures_recent", &v))
+		sb_printf(&b, ", %.0f recent probe failure%s", v,
+		    v == 1 ? "" : "s");
+	detail_line(out, rc, 2, "priority", &b);
+	free(b.s);
+	free(l.s);
+	detail_forwards(node, rc, out);
+	detail_ollama(node, rc, out);
+	detail_gpus(node, rc, out);
+	detail_http(node, rc, out);
+	detail_history(node, rc, out);
+}
+
+/* status NODE: the detail view of each node in the reply. */
+static int
+render_status_detail(const json_t *reply, const struct rctx *rc, FILE *out)
+{
+	json_t	*nodes = jarr(reply, "nodes"), *n;
+	size_t	 i;
+
+	if (nodes == NULL)
+		return EXIT_UNREACH;
+	json_array_foreach(nodes, i, n) {
+		if (i > 0)
+			fputc('\n', out);
+		if (json_is_object(n))
+			render_node_detail(n, rc, out);
+	}
 	return status_exit_code(reply);
 }
 
 /* The event's own time, else NOW (UTC, like the daemon writes it). */
 static void
-fmt_event_time(struct sbuf *b, const json_t *ev, time_t now)
+fmt_event_time(struct sbuf *b, const json_t *ev, time_t now,
+    const struct rctx *rc)
 {
 	const char	*t = jstr_ne(ev, "time");
-	struct tm	 tm;
-	char		 ts[32];
 
-	if (t != NULL) {
-		sb_add_clean(b, t);
-		return;
-	}
-	if (gmtime_r(&now, &tm) != NULL &&
-	    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
-		sb_puts(b, ts);
+	if (t != NULL)
+		sb_text(b, t, rc);
 	else
-		sb_puts(b, "-");
-}
-
-static void
-sb_add_field(struct sbuf *b, const json_t *o, const char *key)
-{
-	const char	*s = jstr_ne(o, key);
-
-	sb_add_clean(b, s != NULL ? s : "-");
+		fmt_epoch(b, (double)now);
 }
 
 /*
@@ -821,26 +1573,26 @@ sb_add_field(struct sbuf *b, const json_t *o, const char *key)
  */
 static void
 render_event(const json_t *ev, const char *raw, size_t rawlen, time_t now,
-    FILE *out)
+    const struct rctx *rc, FILE *out)
 {
 	const char	*event = jstr(ev, "event"), *s;
 	struct sbuf	 b = { 0 };
 
 	if (event != NULL && strcmp(event, "state") == 0) {
-		fmt_event_time(&b, ev, now);
+		fmt_event_time(&b, ev, now, rc);
 		sb_puts(&b, " ");
-		sb_add_field(&b, ev, "node");
+		sb_add_field(&b, ev, "node", rc);
 		sb_puts(&b, " ");
-		sb_add_field(&b, ev, "from");
+		sb_add_field(&b, ev, "from", rc);
 		sb_puts(&b, " -> ");
-		sb_add_field(&b, ev, "to");
+		sb_add_field(&b, ev, "to", rc);
 	} else if (event != NULL && strcmp(event, "alert") == 0) {
-		fmt_event_time(&b, ev, now);
+		fmt_event_time(&b, ev, now, rc);
 		sb_puts(&b, " ALERT ");
-		sb_add_field(&b, ev, "kind");
+		sb_add_field(&b, ev, "kind", rc);
 		if ((s = jstr_ne(ev, "node")) != NULL) {
 			sb_puts(&b, " ");
-			sb_add_clean(&b, s);
+			sb_text(&b, s, rc);
 		}
 	} else if (event != NULL && strcmp(event, "hello") == 0 &&
 	    json_object_get(ev, "ok") != NULL) {
@@ -852,11 +1604,67 @@ render_event(const json_t *ev, const char *raw, size_t rawlen, time_t now,
 	}
 	if ((s = jstr_ne(ev, "reason")) != NULL) {
 		sb_puts(&b, ": ");
-		sb_add_clean(&b, s);
+		sb_text(&b, s, rc);
 	}
 	sb_puts(&b, "\n");
 	fwrite(b.s, 1, b.len, out);
 	free(b.s);
+}
+
+/*
+ * Where every node stands, for the top of a watch:
+ *	2026-11-22T14:03:11Z runpod is up (for 4m26s)
+ *	2026-11-22T14:03:11Z vengeance is backoff (for 47s, next attempt in 8s): connection refused
+ */
+static void
+render_snapshot(const json_t *reply, time_t now, const struct rctx *rc,
+    FILE *out)
+{
+	json_t		*nodes = jarr(reply, "nodes"), *n;
+	struct sbuf	 b = { 0 };
+	size_t		 i;
+	double		 v;
+	const char	*r;
+
+	json_array_foreach(nodes, i, n) {
+		b.len = 0;
+		fmt_epoch(&b, (double)now);
+		sb_puts(&b, " ");
+		sb_add_field(&b, n, "name", rc);
+		sb_puts(&b, " is ");
+		sb_add_field(&b, n, "state", rc);
+		if (jnum(n, "since_s", &v) && v >= 0) {
+			sb_puts(&b, " (for ");
+			fmt_duration(&b, v);
+			if (jnum(jobj(n, "ssh"), "next_attempt_s", &v) &&
+			    v >= 0) {
+				sb_puts(&b, ", next attempt in ");
+				fmt_countdown(&b, v);
+			}
+			sb_puts(&b, ")");
+		}
+		if (!node_is_up(n) && (r = jstr_ne(n, "reason")) != NULL) {
+			sb_puts(&b, ": ");
+			sb_text(&b, r, rc);
+		}
+		sb_puts(&b, "\n");
+		fwrite(b.s, 1, b.len, out);
+	}
+	free(b.s);
+}
+
+/* The names a reply lists, one a line: `tunnelctl list nodes|pools`. */
+static void
+render_names(const json_t *reply, const char *what, FILE *out)
+{
+	json_t		*a = jarr(reply, what), *o;
+	const char	*s;
+	size_t		 i;
+
+	json_array_foreach(a, i, o)
+		if ((s = jstr_ne(o, "name")) != NULL &&
+		    strspn(s, NAME_CHARS) == strlen(s))
+			fprintf(out, "%s\n", s);
 }
 
 /* ---------------------------------------------------------------------
@@ -867,6 +1675,9 @@ struct opts {
 	const char	*socket;
 	int		 json;
 	int		 timeout_ms;
+	int		 reconnect_s;	/* watch: how long to wait for a
+					   daemon that went away */
+	struct rctx	 rc;
 	const struct cmd_def *cmd;
 	const char	*words[MAX_WORDS];
 	size_t		 nwords;
@@ -895,6 +1706,7 @@ usage_full(void)
 	    "  metrics                     Prometheus exposition text\n"
 	    "  version                     versions of tunnelctl and tunneld\n"
 	    "  best [POOL] [--model NAME]  address of the best node for a request\n"
+	    "  list nodes|pools            names, one a line (for completion)\n"
 	    "\n"
 	    "Options:\n"
 	    "  -s, --socket PATH  control socket (default: $TUNNELD_SOCKET, else\n"
@@ -907,15 +1719,21 @@ usage_full(void)
 	    "Environment:\n"
 	    "  TUNNELD_SOCKET     control socket, when --socket is not given\n"
 	    "  TUNNELCTL_TIMEOUT  seconds to wait for the daemon's reply (default 10)\n"
+	    "  TUNNELCTL_RECONNECT  seconds `watch` waits for a daemon that went\n"
+	    "                     away (default 600; 0: exit at once)\n"
+	    "  COLUMNS            width to fit the table to (default: the terminal's)\n"
 	    "\n"
 	    "Exit status:\n"
 	    "  0  ok (status: every node shown is up)\n"
 	    "  1  status: a node is not up; best: no node qualifies\n"
-	    "  2  usage error\n"
+	    "  2  usage error, here or as the daemon judged it: unknown node or\n"
+	    "     pool (with a suggestion), malformed request\n"
 	    "  3  daemon unreachable: cannot connect, no reply in time, connection\n"
 	    "     closed, malformed reply\n"
-	    "  4  refused by the daemon (its error is printed)\n"
-	    "  5  local failure (cannot write the output, out of memory)\n",
+	    "  4  permission denied: the command needs root or admin_group\n"
+	    "  5  local failure (cannot write the output, out of memory)\n"
+	    "  6  reload: the configuration file is not valid (the running one is kept)\n"
+	    "  7  the daemon could not carry the request out (its error is printed)\n",
 	    stdout);
 }
 
@@ -1038,6 +1856,19 @@ parse_args(int argc, char **argv, struct opts *o)
 		usage_error("empty socket path");
 	if ((env = getenv("TUNNELCTL_TIMEOUT")) != NULL && *env != '\0')
 		o->timeout_ms = parse_timeout(env);
+	o->reconnect_s = 600;
+	if ((env = getenv("TUNNELCTL_RECONNECT")) != NULL && *env != '\0') {
+		char	*end;
+		long	 v;
+
+		errno = 0;
+		v = strtol(env, &end, 10);
+		if (errno != 0 || end == env || *end != '\0' || v < 0 ||
+		    v > 86400 * 365)
+			usage_error("TUNNELCTL_RECONNECT: not a number of "
+			    "seconds: %s", env);
+		o->reconnect_s = (int)v;
+	}
 
 	if (o->nwords == 0)
 		usage_error("no command given; try tunnelctl --help");
@@ -1071,6 +1902,9 @@ parse_args(int argc, char **argv, struct opts *o)
 	} else if ((int)nargs < o->cmd->minargs ||
 	    (int)nargs > o->cmd->maxargs)
 		usage_cmd(o->cmd);
+	if (o->cmd->cmd == CMD_LIST && strcmp(o->words[1], "nodes") != 0 &&
+	    strcmp(o->words[1], "pools") != 0)
+		usage_cmd(o->cmd);
 }
 
 /* The request line, "\n" included; usage error when 1024 bytes or more. */
@@ -1080,6 +1914,12 @@ build_request(const struct opts *o, size_t *lenp)
 	struct sbuf	b = { 0 };
 	size_t		k;
 
+	/* `list` is tunnelctl's own: the names come from a status. */
+	if (o->cmd->cmd == CMD_LIST) {
+		sb_puts(&b, "status\n");
+		*lenp = b.len;
+		return sb_steal(&b);
+	}
 	for (k = 0; k < o->nwords; k++) {
 		if (k > 0)
 			sb_puts(&b, " ");
@@ -1162,13 +2002,25 @@ static void	connect_failed(const char *, int) __attribute__((noreturn));
 static void
 connect_failed(const char *path, int err)
 {
+	if (err == EINTR)		/* the user's Ctrl-C */
+		exit(EXIT_UNREACH);
+	if (err == ETIMEDOUT)
+		die(EXIT_UNREACH, "cannot connect to %s: timed out", path);
+	if (err == EAGAIN)
+		die(EXIT_UNREACH, "cannot connect to %s: daemon not accepting "
+		    "connections", path);
 	die(EXIT_UNREACH, "cannot connect to %s: %s%s", path, strerror(err),
 	    err == ENOENT || err == ECONNREFUSED ? " (is tunneld running?)" :
 	    "");
 }
 
+/*
+ * A connected socket, or -1 with *ERRP set: ETIMEDOUT when DEADLINE
+ * passed, EAGAIN for a listen backlog full until then, EINTR when the user
+ * interrupted.
+ */
 static int
-ctl_connect(const char *path, int64_t deadline)
+ctl_connect_try(const char *path, int64_t deadline, int *errp)
 {
 	struct sockaddr_un	sun;
 	socklen_t		len;
@@ -1176,8 +2028,10 @@ ctl_connect(const char *path, int64_t deadline)
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path))
-		connect_failed(path, ENAMETOOLONG);
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		*errp = ENAMETOOLONG;
+		return -1;
+	}
 	memcpy(sun.sun_path, path, strlen(path));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
@@ -1187,35 +2041,49 @@ ctl_connect(const char *path, int64_t deadline)
 			return fd;
 		if (errno == EISCONN)
 			return fd;
-		if (errno == EAGAIN) {
+		err = errno;
+		if (err == EAGAIN) {
 			/* A full listen backlog: the daemon is busy. */
 			if (deadline >= 0 && now_ms() >= deadline)
-				die(EXIT_UNREACH, "cannot connect to %s: "
-				    "daemon not accepting connections", path);
-			if (wait_fd(-1, 0, now_ms() + 20) < 0)
-				exit(EXIT_UNREACH);
+				goto fail;
+			if (wait_fd(-1, 0, now_ms() + 20) < 0) {
+				err = EINTR;
+				goto fail;
+			}
 			continue;
 		}
-		if (errno != EINPROGRESS && errno != EINTR &&
-		    errno != EALREADY)
-			connect_failed(path, errno);
-		if ((r = wait_fd(fd, POLLOUT, deadline)) == 0)
-			die(EXIT_UNREACH, "cannot connect to %s: timed out",
-			    path);
-		if (r < 0)
-			exit(EXIT_UNREACH);
+		if (err != EINPROGRESS && err != EINTR && err != EALREADY)
+			goto fail;
+		if ((r = wait_fd(fd, POLLOUT, deadline)) <= 0) {
+			err = r == 0 ? ETIMEDOUT : EINTR;
+			goto fail;
+		}
 		len = sizeof(err);
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-			connect_failed(path, errno);
+			err = errno;
 		if (err != 0)
-			connect_failed(path, err);
+			goto fail;
 		return fd;
 	}
+fail:
+	close(fd);
+	*errp = err;
+	return -1;
 }
 
-static void
-ctl_send(int fd, const char *path, const char *buf, size_t len,
-    int64_t deadline)
+static int
+ctl_connect(const char *path, int64_t deadline)
+{
+	int	fd, err;
+
+	if ((fd = ctl_connect_try(path, deadline, &err)) == -1)
+		connect_failed(path, err);
+	return fd;
+}
+
+/* 0 sent; -1 with *ERRP (ETIMEDOUT, EINTR, or the send's errno). */
+static int
+ctl_send_try(int fd, const char *buf, size_t len, int64_t deadline, int *errp)
 {
 	ssize_t	n;
 	int	r;
@@ -1229,15 +2097,30 @@ ctl_send(int fd, const char *path, const char *buf, size_t len,
 		}
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
-			die(EXIT_UNREACH, "cannot send request to %s: %s",
-			    path, strerror(errno));
-		if ((r = wait_fd(fd, POLLOUT, deadline)) == 0)
-			die(EXIT_UNREACH, "cannot send request to %s: "
-			    "timed out", path);
-		if (r < 0)
-			exit(EXIT_UNREACH);
+		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			*errp = errno;
+			return -1;
+		}
+		if ((r = wait_fd(fd, POLLOUT, deadline)) <= 0) {
+			*errp = r == 0 ? ETIMEDOUT : EINTR;
+			return -1;
+		}
 	}
+	return 0;
+}
+
+static void
+ctl_send(int fd, const char *path, const char *buf, size_t len,
+    int64_t deadline)
+{
+	int	err;
+
+	if (ctl_send_try(fd, buf, len, deadline, &err) == 0)
+		return;
+	if (err == EINTR)
+		exit(EXIT_UNREACH);
+	die(EXIT_UNREACH, "cannot send request to %s: %s", path,
+	    err == ETIMEDOUT ? "timed out" : strerror(err));
 }
 
 struct linebuf {
@@ -1245,14 +2128,15 @@ struct linebuf {
 	size_t	 start, len, cap;	/* data is buf[start .. start+len) */
 	size_t	 scanned;		/* of len, known to hold no newline */
 	int	 eof;
+	int	 soft;			/* a read error is an end of stream */
 };
 
 /*
  * The next reply line into *LINE (NUL-terminated, newline stripped, valid
  * until the next call).  Returns 1 a line, 0 end of stream, -1 interrupted
- * by the user, -2 DEADLINE passed; a read error or an overlong line ends
- * tunnelctl.  A last line without its newline is still handed out: it is
- * judged as JSON.
+ * by the user, -2 DEADLINE passed; a read error (unless LB is soft) or an
+ * overlong line ends tunnelctl.  A last line without its newline is still
+ * handed out: it is judged as JSON.
  */
 static int
 read_line(int fd, const char *path, struct linebuf *lb, int64_t deadline,
@@ -1316,9 +2200,14 @@ read_line(int fd, const char *path, struct linebuf *lb, int64_t deadline,
 		}
 		if (errno == EINTR)
 			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			if (lb->soft) {
+				lb->eof = 1;
+				continue;
+			}
 			die(EXIT_UNREACH, "cannot read reply from %s: %s",
 			    path, strerror(errno));
+		}
 		if ((r = wait_fd(fd, POLLIN, deadline)) < 0)
 			return -1;
 		if (r == 0)
@@ -1350,6 +2239,53 @@ print_text(const char *s, size_t n)
 }
 
 /*
+ * The exit status for an error reply: its "kind" decides; a daemon older
+ * than "kind" is judged by the opening words of its sentences.
+ */
+static int
+error_exit_code(const json_t *reply)
+{
+	static const struct { const char *word; int code; } kinds[] = {
+		{ "usage", EXIT_USAGE }, { "no-such-node", EXIT_USAGE },
+		{ "no-such-pool", EXIT_USAGE }, { "permission", EXIT_REFUSED },
+		{ "config", EXIT_CONFIG },
+	}, texts[] = {
+		{ "permission denied", EXIT_REFUSED },
+		{ "no such node", EXIT_USAGE }, { "no pool", EXIT_USAGE },
+		{ "unknown command", EXIT_USAGE }, { "usage:", EXIT_USAGE },
+		{ "malformed", EXIT_USAGE }, { "request too long", EXIT_USAGE },
+		{ "too many words", EXIT_USAGE }, { "empty request", EXIT_USAGE },
+		{ "reload failed", EXIT_CONFIG },
+	};
+	const char	*kind = jstr(reply, "kind"), *e = jstr(reply, "error");
+	size_t		 i;
+
+	if (kind != NULL) {
+		for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			if (strcmp(kind, kinds[i].word) == 0)
+				return kinds[i].code;
+		return EXIT_FAILED;
+	}
+	for (i = 0; e != NULL && i < sizeof(texts) / sizeof(texts[0]); i++)
+		if (strncmp(e, texts[i].word, strlen(texts[i].word)) == 0)
+			return texts[i].code;
+	return EXIT_FAILED;
+}
+
+/* An error reply: its sentence on stderr; returns the exit status. */
+static int
+report_error(const json_t *reply)
+{
+	const char	*s;
+
+	out_check();
+	s = jstr_ne(reply, "error");
+	fprintf(stderr, "tunnelctl: %s\n", s != NULL ? s :
+	    "request refused (no reason given)");
+	return error_exit_code(reply);
+}
+
+/*
  * One reply line of a non-watch command.  Returns the exit status.
  */
 static int
@@ -1375,20 +2311,28 @@ handle_reply(const struct opts *o, const char *line, size_t len)
 		die(EXIT_UNREACH, "malformed reply from daemon: no \"ok\"");
 	}
 	if (!ok) {
-		out_check();
-		s = jstr_ne(reply, "error");
-		fprintf(stderr, "tunnelctl: %s\n", s != NULL ? s :
-		    "request refused (no reason given)");
+		rc = report_error(reply);
 		json_decref(reply);
-		return EXIT_REFUSED;
+		return rc;
 	}
 	switch (o->cmd->cmd) {
 	case CMD_STATUS:
-		rc = o->json ? status_exit_code(reply) :
-		    render_status(reply, stdout);
+		if (o->json)
+			rc = status_exit_code(reply);
+		else if (o->nwords > 1)
+			rc = render_status_detail(reply, &o->rc, stdout);
+		else
+			rc = render_status(reply, &o->rc, stdout);
 		if (rc == EXIT_UNREACH)
 			die(EXIT_UNREACH, "malformed reply from daemon: "
 			    "no node list");
+		break;
+	case CMD_LIST:
+		if (jarr(reply, "nodes") == NULL)
+			die(EXIT_UNREACH, "malformed reply from daemon: "
+			    "no node list");
+		if (!o->json)
+			render_names(reply, o->words[1], stdout);
 		break;
 	case CMD_METRICS:
 		v = jget(reply, "text");
@@ -1415,8 +2359,8 @@ handle_reply(const struct opts *o, const char *line, size_t len)
 			struct sbuf	b = { 0 };
 			double		proto;
 
-			sb_printf(&b, "tunnelctl %s, tunneld ", PACKAGE_VERSION);
-			sb_add_field(&b, reply, "version");
+			sb_puts(&b, "tunneld ");
+			sb_add_field(&b, reply, "version", &o->rc);
 			if (jnum(reply, "protocol", &proto))
 				sb_printf(&b, " (protocol %.0f)", proto);
 			sb_puts(&b, "\n");
@@ -1431,7 +2375,7 @@ handle_reply(const struct opts *o, const char *line, size_t len)
 		if (!o->json) {
 			struct sbuf	b = { 0 };
 
-			sb_add_field(&b, reply, "message");
+			sb_add_field(&b, reply, "message", &o->rc);
 			if (strcmp(b.s, "-") == 0)
 				printf("ok\n");
 			else
@@ -1452,7 +2396,7 @@ handle_event(const struct opts *o, const char *line, size_t len)
 {
 	json_error_t	 jerr;
 	json_t		*ev;
-	const char	*s;
+	int		 rc;
 
 	ev = json_loadb(line, len, 0, &jerr);
 	if (!json_is_object(ev)) {
@@ -1463,14 +2407,12 @@ handle_event(const struct opts *o, const char *line, size_t len)
 		fwrite(line, 1, len, stdout);
 		fputc('\n', stdout);
 	} else if (reply_ok(ev) != 0)
-		render_event(ev, line, len, time(NULL), stdout);
+		render_event(ev, line, len, time(NULL), &o->rc, stdout);
 	out_check();
 	if (reply_ok(ev) == 0) {
-		s = jstr_ne(ev, "error");
-		fprintf(stderr, "tunnelctl: %s\n", s != NULL ? s :
-		    "request refused (no reason given)");
+		rc = report_error(ev);
 		json_decref(ev);
-		exit(EXIT_REFUSED);
+		exit(rc);
 	}
 	json_decref(ev);
 }
@@ -1484,6 +2426,174 @@ no_reply(const struct opts *o)
 	    o->timeout_ms / 1000.0);
 }
 
+/*
+ * One status reply, for the top of a watch; NULL on any failure (the
+ * events follow all the same).
+ */
+static json_t *
+query_status(const struct opts *o)
+{
+	struct linebuf	 lb = { 0 };
+	json_error_t	 jerr;
+	json_t		*reply = NULL;
+	int64_t		 deadline = now_ms() + o->timeout_ms;
+	char		*line;
+	size_t		 len;
+	int		 fd, err;
+
+	lb.soft = 1;
+	if ((fd = ctl_connect_try(o->socket, deadline, &err)) == -1)
+		return NULL;
+	if (ctl_send_try(fd, "status\n", 7, deadline, &err) == 0 &&
+	    read_line(fd, o->socket, &lb, deadline, &line, &len) == 1) {
+		reply = json_loadb(line, len, 0, &jerr);
+		if (reply_ok(reply) != 1) {
+			json_decref(reply);
+			reply = NULL;
+		}
+	}
+	close(fd);
+	free(lb.buf);
+	return reply;
+}
+
+/* A line of the watch's own narrative: stdout as text, stderr with --json. */
+static void
+watch_notice(const struct opts *o, const char *msg)
+{
+	struct sbuf	b = { 0 };
+
+	fmt_epoch(&b, (double)time(NULL));
+	if (o->json)
+		fprintf(stderr, "tunnelctl: %s %s\n", b.s, msg);
+	else
+		printf("%s %s\n", b.s, msg);
+	free(b.s);
+	out_check();
+}
+
+/*
+ * One watch connection: the stream's opening, where every node stands
+ * (text only: --json copies the daemon's lines and nothing else), then
+ * the events.  Returns 1 when the user interrupted, 0 when the daemon
+ * closed the stream (it stopped or restarted); the first connection's
+ * failures end tunnelctl, later ones return -1.
+ */
+static int
+watch_once(const struct opts *o, int first)
+{
+	struct linebuf	 lb = { 0 };
+	json_t		*status;
+	char		*line;
+	size_t		 len;
+	int64_t		 deadline = now_ms() + o->timeout_ms;
+	int		 fd, r, err, n = 0;
+
+	lb.soft = !first;
+	if (first)
+		fd = ctl_connect(o->socket, deadline);
+	else if ((fd = ctl_connect_try(o->socket, deadline, &err)) == -1)
+		return err == EINTR ? 1 : -1;
+	if (first)
+		ctl_send(fd, o->socket, "watch\n", 6, deadline);
+	else if (ctl_send_try(fd, "watch\n", 6, deadline, &err) == -1) {
+		close(fd);
+		return err == EINTR ? 1 : -1;
+	}
+	for (;;) {
+		r = read_line(fd, o->socket, &lb, n == 0 ? deadline : -1,
+		    &line, &len);
+		if (r == -2 && first)
+			no_reply(o);
+		if (r < 0 || (r == 0 && n == 0)) {
+			close(fd);
+			free(lb.buf);
+			if (r == -1)
+				return 1;
+			if (first)
+				die(EXIT_UNREACH, "daemon closed the "
+				    "connection without a reply");
+			return -1;
+		}
+		if (r == 0)
+			break;
+		handle_event(o, line, len);
+		if (n++ == 0 && !o->json &&
+		    (status = query_status(o)) != NULL) {
+			render_snapshot(status, time(NULL), &o->rc, stdout);
+			out_check();
+			json_decref(status);
+		}
+	}
+	close(fd);
+	free(lb.buf);
+	return 0;
+}
+
+/*
+ * watch: follow the stream; when the daemon goes (a restart, an upgrade),
+ * say so and connect again, every 0.25 s doubling to 5 s, for at most
+ * TUNNELCTL_RECONNECT seconds.
+ */
+static int
+watch(const struct opts *o)
+{
+	int64_t	 until, delay;
+	int	 r;
+
+	if ((r = watch_once(o, 1)) == 1)
+		return EXIT_OK;
+	for (;;) {
+		if (o->reconnect_s == 0)
+			die(EXIT_UNREACH, "daemon closed the watch stream");
+		watch_notice(o, "tunneld closed the watch stream; "
+		    "reconnecting");
+		until = now_ms() + (int64_t)o->reconnect_s * 1000;
+		delay = 250;
+		for (;;) {
+			if (wait_fd(-1, 0, now_ms() + delay) < 0)
+				return EXIT_OK;
+			if ((r = watch_once(o, 0)) >= 0)
+				break;
+			if (now_ms() >= until)
+				die(EXIT_UNREACH, "tunneld did not come back "
+				    "within %ds", o->reconnect_s);
+			if ((delay *= 2) > 5000)
+				delay = 5000;
+		}
+		if (r == 1)
+			return EXIT_OK;
+	}
+}
+
+/* How to draw: a UTF-8 terminal gets symbols, anything else ASCII. */
+static void
+setup_rctx(struct rctx *rc)
+{
+	struct winsize	 ws;
+	const char	*cs, *env;
+	char		*end;
+	long		 v;
+	int		 tty = isatty(STDOUT_FILENO);
+
+	setlocale(LC_CTYPE, "");
+	cs = nl_langinfo(CODESET);
+	rc->ascii = !tty || cs == NULL || (strcasecmp(cs, "UTF-8") != 0 &&
+	    strcasecmp(cs, "utf8") != 0);
+	rc->cols = 0;
+	if ((env = getenv("COLUMNS")) != NULL && *env != '\0') {
+		errno = 0;
+		v = strtol(env, &end, 10);
+		if (errno == 0 && *end == '\0' && v > 0 && v < 100000) {
+			rc->cols = (size_t)v;
+			return;
+		}
+	}
+	if (tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 &&
+	    ws.ws_col > 0)
+		rc->cols = ws.ws_col;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1494,9 +2604,10 @@ main(int argc, char **argv)
 	char			*req, *line;
 	size_t			 reqlen, linelen;
 	int64_t			 deadline;
-	int			 fd, r, rc, first = 1;
+	int			 fd, r, rc;
 
 	parse_args(argc, argv, &o);
+	setup_rctx(&o.rc);
 	req = build_request(&o, &reqlen);
 
 	signal(SIGPIPE, SIG_IGN);
@@ -1518,6 +2629,16 @@ main(int argc, char **argv)
 		sigdelset(&waitmask, SIGINT);
 		sigdelset(&waitmask, SIGTERM);
 		waitmaskp = &waitmask;
+		free(req);
+		setvbuf(stdout, NULL, _IOLBF, 0);
+		rc = watch(&o);
+		out_check();
+		return rc;
+	}
+	/* Our own version needs no daemon: it comes first. */
+	if (o.cmd->cmd == CMD_VERSION && !o.json) {
+		printf("tunnelctl %s\n", PACKAGE_VERSION);
+		out_check();
 	}
 
 	deadline = now_ms() + o.timeout_ms;
@@ -1525,36 +2646,15 @@ main(int argc, char **argv)
 	ctl_send(fd, o.socket, req, reqlen, deadline);
 	free(req);
 
-	if (o.cmd->cmd != CMD_WATCH) {
-		r = read_line(fd, o.socket, &lb, deadline, &line, &linelen);
-		if (r == -2)
-			no_reply(&o);
-		if (r == 0)
-			die(EXIT_UNREACH, "daemon closed the connection "
-			    "without a reply");
-		rc = handle_reply(&o, line, linelen);
-		out_check();
-		close(fd);
-		free(lb.buf);
-		return rc;
-	}
-
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	for (;;) {
-		r = read_line(fd, o.socket, &lb, first ? deadline : -1, &line,
-		    &linelen);
-		if (r == -2)
-			no_reply(&o);
-		if (r < 0)		/* the user's Ctrl-C */
-			break;
-		if (r == 0)
-			die(EXIT_UNREACH, first ? "daemon closed the connection "
-			    "without a reply" : "daemon closed the watch stream");
-		handle_event(&o, line, linelen);
-		first = 0;
-	}
+	r = read_line(fd, o.socket, &lb, deadline, &line, &linelen);
+	if (r == -2)
+		no_reply(&o);
+	if (r == 0)
+		die(EXIT_UNREACH, "daemon closed the connection without a "
+		    "reply");
+	rc = handle_reply(&o, line, linelen);
 	out_check();
 	close(fd);
 	free(lb.buf);
-	return EXIT_OK;
+	return rc;
 }

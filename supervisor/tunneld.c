@@ -228,7 +228,7 @@ tunneld_reload(char *msg, size_t msgsz)
 				removed++;
 			log_entry(LOG_INFO, n->conf->name, nc ? "node-changed" :
 			    "node-removed", NULL, NULL, "%s: %s", n->conf->name,
-			    nc ? "changed, restarting" : "removed");
+			    nc ? "changed, restarting" : "removed, stopping");
 			TAILQ_INSERT_TAIL(&gone, n, entry);
 		}
 	}
@@ -244,8 +244,8 @@ tunneld_reload(char *msg, size_t msgsz)
 	TAILQ_CONCAT(&keep, &td->nodes, entry);
 	/* Before the old config goes: pools compare against it. */
 	if (pool_reload(nconf) == -1)
-		log_warnx("%s: not every pool listener could be bound; "
-		    "retrying every second", __func__);
+		log_warnx("not every pool can listen yet; "
+		    "retrying every second");
 	td->conf = nconf;
 	config_free(old);
 	tunneld_admin_gid();
@@ -286,7 +286,7 @@ tunneld_signal(evutil_socket_t sig, short ev, void *arg)
 		break;
 	case SIGTERM:
 	case SIGINT:
-		log_info("%s received, stopping", strsignal(sig));
+		log_info("%s received, stopping", sigabbrev_np(sig));
 		td->stopping = 1;
 		metrics_close();
 		notify_stopping();

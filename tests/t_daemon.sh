@@ -52,14 +52,65 @@ rc=0
 [ "$rc" = 2 ] || td_fail "an unknown option exited $rc, not 2"
 td_ok "--help, --version ($version), bad option (2)"
 
-# The shipped example, pointed at paths of this test.
+# The shipped example as the package installs it: a valid file, but on
+# this machine its key, its known_hosts and its group do not exist, and
+# each would fail at once: reported with its line, exit 78.
 sed -e "s|^control_socket .*|control_socket = $T/example.sock|" \
     "$top_srcdir/etc/tunneld.conf" >"$T/example.conf"
-out=$("${wrap[@]}" "$TUNNELD" --check-config --config "$T/example.conf" 2>&1) ||
-	td_fail "--check-config on etc/tunneld.conf exited $?: $out"
-grep -q 'configuration OK (3 nodes)' <<<"$out" || td_fail "--check-config said: $out"
+ex=$T/example.conf
+rc=0
+out=$("${wrap[@]}" "$TUNNELD" --check-config --config "$ex" 2>&1) || rc=$?
+[ "$rc" = 78 ] || td_fail "--check-config on the untouched example exited $rc, not 78: $out"
+kl=$(grep -n '^known_hosts ' "$ex" | cut -d: -f1)
+gl=$(grep -n '^admin_group ' "$ex" | cut -d: -f1)
+il=$(grep -n '^identity ' "$ex" | head -n 1 | cut -d: -f1)
+grep -qF "$ex:$kl: known_hosts /etc/tunneld/known_hosts cannot be read (No such file or directory)" <<<"$out" ||
+	td_fail "a missing known_hosts is not reported at line $kl: $out"
+if ! getent group tunneld >/dev/null; then
+	grep -qF "$ex:$gl: admin_group 'tunneld' does not exist" <<<"$out" ||
+		td_fail "an unknown admin_group is not reported at line $gl: $out"
+fi
+# A systemd credential exists only while the service runs: a warning.
+grep -qF "warning: $ex:$il: node 'runpod': identity /run/credentials/tunneld.service/mesh_ed25519 cannot be read" <<<"$out" ||
+	td_fail "a missing credential is not warned about at line $il: $out"
+! grep -q 'configuration OK' <<<"$out" || td_fail "--check-config said OK to what fails: $out"
 [ ! -e "$T/example.sock" ] || td_fail "--check-config created the control socket"
-td_ok "--check-config: etc/tunneld.conf is valid"
+td_ok "--check-config: the untouched example's missing known_hosts and group, with their lines (78)"
+
+# Any other key file that cannot be read is an error.
+sed -e "s|^identity .*|identity = $T/no-such-key|" "$ex" >"$T/nokey.conf"
+rc=0
+out=$("${wrap[@]}" "$TUNNELD" --check-config --config "$T/nokey.conf" 2>&1) || rc=$?
+[ "$rc" = 78 ] && grep -qxF "$T/nokey.conf:$il: node 'runpod': identity $T/no-such-key cannot be read: No such file or directory" <<<"$out" ||
+	td_fail "a missing identity file: rc $rc: $out"
+td_ok "--check-config: an identity file that cannot be read, at its line (78)"
+
+# Pointed at files that exist and a group that does: valid.
+: >"$T/known_hosts"
+: >"$T/mesh_key"
+sed -i -e "s|^known_hosts .*|known_hosts = $T/known_hosts|" \
+    -e "s|^admin_group .*|admin_group = $(id -gn)|" \
+    -e "s|^identity .*|identity = $T/mesh_key|" "$ex"
+out=$("${wrap[@]}" "$TUNNELD" --check-config --config "$ex" 2>&1) ||
+	td_fail "--check-config on etc/tunneld.conf exited $?: $out"
+grep -q 'configuration OK (3 nodes, 0 pools)' <<<"$out" || td_fail "--check-config said: $out"
+td_ok "--check-config: etc/tunneld.conf is valid once its files exist"
+
+# A listen address another program holds now: a warning, with its line.
+socat TCP-LISTEN:0,bind=127.0.0.1,reuseaddr /dev/null </dev/null >/dev/null 2>&1 &
+squat_pid=$!
+td_track "$squat_pid"
+td_wait 5 eval '[ -n "$(ss -Htlnp | grep "pid=$squat_pid,")" ]' || td_fail "socat did not listen"
+p_squat=$(ss -Htlnp | grep "pid=$squat_pid," | awk '{print $4}' | sed 's/.*://')
+{ tunneld_conf_head; printf '[node hub]\nssh = none\ngpu = none\n\n[node n]\nssh = root@127.0.0.1:1\nlocal_forward = 127.0.0.1:%s 127.0.0.1:9\n' "$p_squat"; } >"$T/squat.conf"
+fl=$(grep -n '^local_forward' "$T/squat.conf" | cut -d: -f1)
+out=$("${wrap[@]}" "$TUNNELD" --check-config --config "$T/squat.conf" 2>&1) ||
+	td_fail "--check-config with a port in use exited $?: $out"
+grep -qF "warning: $T/squat.conf:$fl: node 'n': local_forward: 127.0.0.1:$p_squat is in use on this machine now" <<<"$out" ||
+	td_fail "a listen address in use is not warned about: $out"
+grep -q 'configuration OK (2 nodes, 0 pools)' <<<"$out" || td_fail "--check-config said: $out"
+td_stop "$squat_pid"
+td_ok "--check-config: a listen address in use on this machine is a warning at its line"
 
 rc=0
 out=$("${wrap[@]}" "$TUNNELD" --check-config --config "$T/missing.conf" 2>&1) || rc=$?
@@ -170,8 +221,30 @@ timeout 60 "${wrap[@]}" "$TUNNELD" --config "$T/tunneld.conf" --foreground --log
 grep -q "127.0.0.1:$p_busy" "$T/busy.out" || td_fail "the busy port is not named: $(cat "$T/busy.out")"
 ! td__notify_match ' READY=1$' "$n0" || td_fail "READY=1 although 127.0.0.1:$p_busy was not bound"
 [ ! -e "$T/control.sock" ] || td_fail "a failed start left $T/control.sock behind"
+# Started by hand (detaching, the default), the same: the reason on the
+# caller's stderr, exit 1, no daemon left behind.
+rc=0
+timeout 60 env -u NOTIFY_SOCKET "$TUNNELD" --config "$T/tunneld.conf" >"$T/detach.out" 2>"$T/detach.err" </dev/null || rc=$?
+[ "$rc" = 1 ] || td_fail "detaching tunneld with port $p_busy taken exited $rc, not 1: $(cat "$T/detach.err")"
+grep -q "127.0.0.1:$p_busy" "$T/detach.err" || td_fail "detaching tunneld did not say why: $(cat "$T/detach.err")"
+[ ! -e "$T/control.sock" ] || td_fail "a failed detached start left a daemon or its socket"
+[ -z "$(ss -Htln "sport = :$p_far")" ] || td_fail "a failed detached start left a listener on $p_far"
 td_stop "$busy_pid"
-td_ok "a local forward that cannot be bound: no READY=1, exit 1, port named"
+td_ok "a local forward that cannot be bound: no READY=1, exit 1, port named (also detached: $(head -n 1 "$T/detach.err" | cut -c1-90))"
+
+# Detached and well: the command returns once the daemon is ready, so the
+# control socket answers at once.
+write_conf
+rc=0
+timeout 60 env -u NOTIFY_SOCKET "$TUNNELD" --config "$T/tunneld.conf" >"$T/detach.out" 2>"$T/detach.err" </dev/null || rc=$?
+[ "$rc" = 0 ] || td_fail "detaching tunneld exited $rc: $(cat "$T/detach.err")"
+dpid=$(ctl --json status | sed -n 's/.*"pid":\([0-9]*\),.*/\1/p') || :
+[ -n "$dpid" ] || td_fail "a detached tunneld that said it was ready does not answer"
+td_track "$dpid"
+[ "$(ps -o ppid= -p "$dpid" | tr -d ' ')" != "$$" ] || td_fail "tunneld did not detach"
+kill -TERM "$dpid"
+td_wait 10 td__gone "$dpid" || td_fail "detached tunneld $dpid ignores SIGTERM"
+td_ok "detached: exit 0 only once ready (pid $dpid answered at once), SIGTERM stops it"
 
 write_conf
 n0=$(notify_lines)
@@ -252,17 +325,20 @@ td_ok "no WATCHDOG=1 for 3 s while frozen (SIGSTOP); resumed after SIGCONT (gaps
 rc=0
 ctl status >"$T/table" 2>&1 || rc=$?
 [ "$rc" = 1 ] || td_fail "tunnelctl status exited $rc, not 1 (a node is down): $(cat "$T/table")"
-head -n 1 "$T/table" | grep -Eq '^NODE +STATE +PORTS ' || td_fail "no table header: $(cat "$T/table")"
-grep -Eq '^hub +up [0-9]+[smhd]' "$T/table" || td_fail "hub not 'up AGE': $(cat "$T/table")"
-# The countdown is absent while an attempt is in flight (seen under
+head -n 1 "$T/table" | grep -Eq '^NODE +STATE +FOR +NEXT +SESSION +PORTS ' || td_fail "no table header: $(cat "$T/table")"
+d='[0-9]+[smhd]([0-9]+[smh])?'
+grep -Eq "^hub +up +$d " "$T/table" || td_fail "hub not 'up AGE': $(cat "$T/table")"
+# The countdown (NEXT) is '-' while an attempt is in flight (seen under
 # valgrind, where the 0.2 s retries overlap the query).
-grep -Eq "^far +backoff( [0-9]+[smhd])? +$p_far→9 .*connection refused\$" "$T/table" ||
-	td_fail "far's row lacks state, port map or reason: $(cat "$T/table")"
-grep -Eq "^off +stopped [0-9]+[smhd] +$p_off→9 .*disabled in config\$" "$T/table" ||
+grep -Eq "^far +backoff +$d +($d|-) +- +127\.0\.0\.1:$p_far->9 .*connection refused\$" "$T/table" ||
+	td_fail "far's row lacks state, time, next attempt, port map or reason: $(cat "$T/table")"
+grep -Eq "^off +stopped +$d +- +- +127\.0\.0\.1:$p_off->9 .*disabled in config\$" "$T/table" ||
 	td_fail "off's row lacks state, port map or reason: $(cat "$T/table")"
+# A pipe gets ASCII, whatever the locale.
+! LC_ALL=C grep -q '[^ -~]' "$T/table" || td_fail "non-ASCII in a piped table: $(cat "$T/table")"
 # Aligned: every column starts at the header's offset in every node row.
 hdr=$(head -n 1 "$T/table")
-for col in STATE PORTS REASON; do
+for col in STATE FOR NEXT PORTS REASON; do
 	pre=${hdr%%"$col"*}
 	off=${#pre}
 	while IFS= read -r row; do
@@ -272,7 +348,19 @@ for col in STATE PORTS REASON; do
 			td_fail "column $col is not at offset $off in '$row'"
 	done <"$T/table"
 done
-td_ok "tunnelctl status: aligned table, state + age, port map, reasons, exit 1"
+td_ok "tunnelctl status: aligned table, state, time in it, next attempt, port map, reasons, exit 1"
+
+# status NODE: the detail view, with what the session has done.
+rc=0
+ctl status far >"$T/detail" 2>&1 || rc=$?
+[ "$rc" = 1 ] || td_fail "tunnelctl status far exited $rc, not 1"
+grep -Eq "^far +backoff for $d" "$T/detail" || td_fail "detail: $(cat "$T/detail")"
+grep -Eq "^  ssh +root@127\.0\.0\.1:$closed, last rtt -\$" "$T/detail" || td_fail "detail lacks ssh: $(cat "$T/detail")"
+grep -Eq "^  session +none; 0 connects, 0 reconnects\$" "$T/detail" || td_fail "detail lacks the session: $(cat "$T/detail")"
+grep -Eq "^  last error +connection refused\$" "$T/detail" || td_fail "detail lacks last error: $(cat "$T/detail")"
+grep -Eq "^  local +127\.0\.0\.1:$p_far -> 127\.0\.0\.1:9  down, 0 active, 0 total, in 0B, out 0B\$" "$T/detail" ||
+	td_fail "detail lacks the forward: $(cat "$T/detail")"
+td_ok "tunnelctl status far: ssh target, session, last error, forward with counters"
 
 # --json: the daemon's reply line, unchanged.
 rc=0
@@ -283,7 +371,7 @@ grep -q '^{"ok":true,"protocol":1,"version":"'"$version"'","pid":'"$TUNNELD_PID"
 	td_fail "--json status: $(cat "$T/json")"
 socat -t 5 - "UNIX-CONNECT:$T/control.sock" <<<"status" >"$T/raw" || td_fail "socat status failed"
 # The same bytes, but for the clocks that may have ticked in between.
-norm() { sed -E 's/"(uptime_s|since_s|next_attempt_s)":[0-9.e-]+|"next_attempt_s":null/"\1":N/g' "$1"; }
+norm() { sed -E 's/"(uptime_s|since_s|next_attempt_s|session_s)":([0-9.e-]+|null)/"\1":N/g' "$1"; }
 [ "$(norm "$T/json")" = "$(norm "$T/raw")" ] ||
 	td_fail "--json differs from the daemon's line:
 $(cat "$T/json")
@@ -295,7 +383,8 @@ done
 td_ok "tunnelctl --json status: the daemon's line unchanged, protocol 1"
 
 vout=$(ctl version) || td_fail "tunnelctl version exited $?"
-[ "$vout" = "tunnelctl $version, tunneld $version (protocol 1)" ] || td_fail "tunnelctl version: '$vout'"
+[ "$vout" = "tunnelctl $version
+tunneld $version (protocol 1)" ] || td_fail "tunnelctl version: '$vout'"
 out=$(ctl --json version) || td_fail "tunnelctl --json version exited $?"
 grep -q '"ok":true' <<<"$out" && grep -q '"version":"'"$version"'"' <<<"$out" &&
 	grep -q '"protocol":1' <<<"$out" || td_fail "--json version: $out"
@@ -327,8 +416,14 @@ td_stop "$watch_pid"
 ctl start far >/dev/null || td_fail "second start failed"
 rc=0
 out=$(ctl stop nosuchnode 2>&1) || rc=$?
-[ "$rc" = 4 ] && grep -q 'no such node: nosuchnode' <<<"$out" || td_fail "stop of an unknown node: rc $rc: $out"
-td_ok "tunnelctl watch: state events for stop/start (json and text); unknown node refused (4)"
+[ "$rc" = 2 ] && [ "$out" = "tunnelctl: no such node 'nosuchnode'" ] || td_fail "stop of an unknown node: rc $rc: $out"
+rc=0
+out=$(ctl restart fat 2>&1) || rc=$?
+[ "$rc" = 2 ] && [ "$out" = "tunnelctl: no such node 'fat'; did you mean 'far'?" ] ||
+	td_fail "restart of a misspelt node: rc $rc: $out"
+out=$(ctl --json status fat 2>/dev/null) || :
+grep -qF '"kind":"no-such-node","name":"fat","did_you_mean":"far"' <<<"$out" || td_fail "the error has no kind: $out"
+td_ok "tunnelctl watch: state events for stop/start (json and text); unknown node: usage error (2), did you mean"
 
 # The config came from an inherited descriptor: a reload reads it again.
 out=$(ctl reload 2>&1) || td_fail "reload of the config on /dev/fd/$conf_fd exited $?: $out"
@@ -403,6 +498,31 @@ TUNNELD_PID=
 notify_wait 2 ' STOPPING=1$' "$n5" || td_fail "SIGINT: no STOPPING=1"
 [ ! -e "$T/control.sock" ] || td_fail "SIGINT: the control socket was left behind"
 td_ok "SIGINT: STOPPING=1, exit 0, socket removed"
+
+# watch across a restart of the daemon: it says so, connects again, and
+# shows where every node stands again.
+tunneld_start "$T/tunneld.conf"
+TUNNELCTL_RECONNECT=60 "$TUNNELCTL" --socket "$T/control.sock" watch >"$T/rwatch" 2>&1 </dev/null &
+rwatch=$!
+td_track "$rwatch"
+td_wait 10 grep -q ' hub is up' "$T/rwatch" || td_fail "watch did not start with the states: $(cat "$T/rwatch")"
+tunneld_stop || td_fail "tunneld exited $? on SIGTERM"
+td_wait 10 grep -q 'tunneld closed the watch stream; reconnecting' "$T/rwatch" ||
+	td_fail "watch did not say the daemon went: $(cat "$T/rwatch")"
+td_alive "$rwatch" || td_fail "watch ended when the daemon went: $(cat "$T/rwatch")"
+tunneld_start "$T/tunneld.conf"
+td_wait 20 eval '[ "$(grep -c " hub is up" "$T/rwatch")" -ge 2 ]' ||
+	td_fail "watch did not come back with the states: $(cat "$T/rwatch")"
+ctl stop far >/dev/null || td_fail "stop far failed"
+td_wait 10 grep -q ' far [a-z]* -> stopped: stopped by tunnelctl' "$T/rwatch" ||
+	td_fail "watch shows no events after reconnecting: $(cat "$T/rwatch")"
+kill -INT "$rwatch"
+td_wait 10 td__gone "$rwatch" || td_fail "watch ignores SIGINT"
+rc=0
+wait "$rwatch" || rc=$?
+[ "$rc" = 0 ] || td_fail "watch ended with $rc on SIGINT"
+tunneld_stop || td_fail "tunneld exited $?"
+td_ok "watch across a daemon restart: said, reconnected, states again, events follow"
 
 # ------------------------------------------------------ socket directory
 

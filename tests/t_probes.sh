@@ -297,11 +297,11 @@ td_ok "Ollama through the tunnel: version, 6 models, loaded with VRAM, latency $
 # The table shows the figures.
 out=$(ctl status) || :
 line=$(grep '^gpubox ' <<<"$out") || td_fail "no gpubox row: $out"
-for want_text in "0.5.7" "6 models" "RTX 4090 29°C 0% 0.5/24.0G | 31°C 87% 20.8/24.0G"; do
+for want_text in "0.5.7" "6 models" "RTX 4090 29C 0% 0.5/24.0G | 31C 87% 20.8/24.0G"; do
 	[[ $line == *"$want_text"* ]] || td_fail "gpubox row lacks '$want_text': $line"
 done
 line=$(grep '^aurora ' <<<"$out") || td_fail "no aurora row: $out"
-[[ $line == *"A100-SXM4-80GB 35°C 12% 3.9/80.0G"* ]] || td_fail "aurora row: $line"
+[[ $line == *"A100-SXM4-80GB 35C 12% 3.9/80.0G"* ]] || td_fail "aurora row: $line"
 td_ok "tunnelctl status: Ollama version, latency, model count, GPU name/temp/util/memory"
 
 # ------------------------------------------ Ollama faults, one at a time

@@ -6,7 +6,10 @@
 # tunneld: for each connection it logs the request line and answers with a
 # canned reply (tests/fixtures/status-*.json, or a few written here).  The
 # test checks the rendered table, the request lines, the exit statuses
-# (0 all up, 1 not all up, 2 usage, 3 unreachable/malformed, 4 refused) and
+# (0 all up, 1 not all up, 2 usage and unknown names, 3 unreachable or
+# malformed, 4 permission, 6 bad file on reload, 7 failed), the width
+# fitting and the ASCII fallback, the detail view of one node, watch and
+# its reconnecting, and
 # that --json passes reply lines through byte for byte.
 #
 # Environment: top_srcdir (fixtures), top_builddir (the tunnelctl binary;
@@ -69,6 +72,10 @@ cat >"$dir/serve.sh" <<EOF
 #!/bin/sh
 IFS= read -r line
 printf '%s\n' "\$line" >>"$dir/requests"
+if [ "\$line" = status ] && [ -f "$dir/status" ]; then
+	cat "$dir/status"
+	exit 0
+fi
 mode=\$(cat "$dir/mode" 2>/dev/null)
 case \$mode in
 hang)	cat >/dev/null ;;
@@ -78,18 +85,21 @@ esac
 EOF
 chmod +x "$dir/serve.sh"
 
-socat "UNIX-LISTEN:$sock,fork" "EXEC:$dir/serve.sh" \
-    >"$dir/socat.log" 2>&1 </dev/null &
-socat_pid=$!
-for _ in $(seq 50); do
-	[ -S "$sock" ] && break
-	sleep 0.1
-done
-if [ ! -S "$sock" ]; then
-	echo "FAIL: socat did not create $sock"
-	cat "$dir/socat.log"
-	exit 1
-fi
+start_socat() {
+	socat "UNIX-LISTEN:$sock,fork" "EXEC:$dir/serve.sh" \
+	    >"$dir/socat.log" 2>&1 </dev/null &
+	socat_pid=$!
+	for _ in $(seq 50); do
+		[ -S "$sock" ] && break
+		sleep 0.1
+	done
+	if [ ! -S "$sock" ]; then
+		echo "FAIL: socat did not create $sock"
+		cat "$dir/socat.log"
+		exit 1
+	fi
+}
+start_socat
 export TUNNELD_SOCKET=$sock
 unset TUNNELCTL_TIMEOUT
 
@@ -177,13 +187,17 @@ expect_aligned() {
 serve "$fixtures/status-allup.json"
 ctl status
 expect_rc 0 "status, all up"
-expect_line '^NODE +STATE +PORTS +RTT +OLLAMA +GPUS$' "header line, no REASON"
-expect_line '^runpod +up 2m03s +11435→11434 +41ms +0\.5\.7 12ms 3 models +RTX 4090 41°C 23% 12\.1/24\.0G$' \
-    "runpod row"
-expect_line '^aurora +up 1h00m +- +- +0\.5\.7 3\.4ms 1 model +-$' "aurora row (local node)"
+# Not a terminal: ASCII only, whatever the locale; no width to fit.
+expect_line '^NODE +STATE +FOR +SESSION +PORTS +RTT +OLLAMA +GPUS$' "header line, no NEXT, no REASON"
+expect_line '^runpod +up +2m03s +- +127\.0\.0\.1:11435->11434 +41ms +0\.5\.7 12ms 3 models +RTX 4090 41C 23% 12\.1/24\.0G$' \
+    "runpod row: listen host kept, ASCII arrow and degrees"
+expect_line '^aurora +up +1h00m +- +127\.0\.0\.1:11434 \(local\) +- +0\.5\.7 3\.4ms 1 model +-$' \
+    "aurora row: a local node shows where its Ollama is"
 expect_line '^2/2 nodes up$' "summary line"
-expect_aligned STATE aurora "up 1h00m" "STATE column aligned"
-expect_aligned GPUS runpod "RTX 4090" "GPUS column aligned after a UTF-8 arrow"
+expect_aligned FOR aurora "1h00m" "FOR column aligned"
+expect_aligned GPUS runpod "RTX 4090" "GPUS column aligned"
+if LC_ALL=C grep -q '[^ -~]' "$dir/out"; then notok "non-ASCII bytes written to a pipe"
+else ok "only ASCII written to a pipe"; fi
 expect_last_request "status"
 
 ctl --json status
@@ -196,14 +210,44 @@ fi
 
 # --- status: a node in backoff, a remote forward -----------------------
 serve "$fixtures/status-backoff.json"
-ctl status vengeance
+ctl status
 expect_rc 1 "status, a node in backoff"
-expect_last_request "status vengeance"
-expect_line '^NODE +STATE +PORTS +RTT +OLLAMA +GPUS +REASON$' "header with REASON"
-expect_line '^vengeance +backoff 8s +R 11436→11434 +- +- +- +connection refused$' \
-    "backoff row: next attempt, remote forward, reason"
+expect_line '^NODE +STATE +FOR +NEXT +SESSION +PORTS +RTT +OLLAMA +GPUS +REASON$' "header with NEXT and REASON"
+expect_line '^vengeance +backoff +47s +8s +- +R 127\.0\.0\.1:11436->11434 +- +- +- +connection refused$' \
+    "backoff row: time in state, next attempt apart, remote forward, reason"
+expect_line '^runpod +up +2m03s +- +- ' "NEXT is '-' for a node not in backoff"
 expect_line '^2/3 nodes up$' "summary 2/3"
 expect_aligned REASON vengeance "connection refused" "REASON column aligned"
+expect_aligned NEXT vengeance "8s" "NEXT column aligned"
+
+# Narrow terminals: the least important columns go, nothing wraps.
+for w in 100 80 60 40; do
+	COLUMNS=$w ctl status
+	long=$(awk -v w="$w" 'length($0) > w' "$dir/out")
+	if [ -z "$long" ]; then ok "COLUMNS=$w: no line wider than $w"
+	else notok "COLUMNS=$w: lines wider than $w: $long"; fi
+	expect_line '^vengeance +backoff +47s +8s ' "COLUMNS=$w: state, time in it and next attempt kept"
+done
+COLUMNS=80 ctl status
+expect_line '^NODE +STATE +FOR +NEXT +PORTS +REASON$' "COLUMNS=80: SESSION, RTT, OLLAMA, GPUS dropped"
+expect_line '^runpod +up +2m03s +- +11435->11434$' "COLUMNS=80: the port map shortened"
+COLUMNS=40 ctl status
+expect_line '^vengeance +backoff +47s +8s +conn[a-z ]*\.\.\.$' "COLUMNS=40: the reason cut with an ellipsis"
+
+# A session that is gone has no round trip, whatever the daemon kept.
+serve_text '{"ok":true,"nodes":[{"name":"gone","state":"backoff","since_s":3,"ssh":{"rtt_ms":41.2,"next_attempt_s":1}}]}'
+ctl status
+expect_line '^gone +backoff +3s +1s +- +- +- +- +- +-$' "no RTT shown for a node in backoff"
+serve "$fixtures/status-backoff.json"
+
+ctl status vengeance
+expect_rc 1 "status NODE, in backoff"
+expect_last_request "status vengeance"
+expect_line '^vengeance +backoff for 47s, next attempt in 8s$' "detail: state, time in it, next attempt"
+expect_line '^  ssh +tunnel@vengeance\.lan, last rtt -$' "detail: ssh target, the rtt of a session that is gone"
+expect_line '^  session +-; 12 connects, 11 reconnects$' "detail: connects and reconnects"
+expect_line '^  remote +127\.0\.0\.1:11436 -> 127\.0\.0\.1:11434  down, 0 active, 0 total, in 0B, out 0B$' \
+    "detail: forward with listen, target, state, counts, bytes"
 
 ctl status --json
 expect_rc 1 "--json after the command, node not up"
@@ -217,23 +261,92 @@ fi
 serve "$fixtures/status-2gpu.json"
 ctl status
 expect_rc 1 "status, degraded node"
-expect_out "degraded 2h03m" "degraded with its duration"
-expect_out "29°C 0% 0.5/24.0G | 85°C - 20.8/79.6G" "two GPUs, absent utilisation"
-expect_out "0.0.0.0:11437→11434, R 9100→10.0.0.2:9100 (refused)" \
+expect_line "^h100box +degraded +2h03m " "degraded with its duration"
+expect_out "29C 0% 0.5/24.0G | 85C - 20.8/79.6G" "two GPUs, absent utilisation"
+expect_out "0.0.0.0:11437->11434, R 127.0.0.1:9100->10.0.0.2:9100 (refused)" \
     "non-loopback ends in full, refused forward marked"
 expect_out "0.4ms" "sub-10ms RTT"
 expect_out "0.6.1 1.2s 1 model" "slow Ollama in seconds"
-expect_out "gpu1 85°C > 80°C" "reason shown"
+expect_out "gpu1 85C > 80C" "reason shown, degree sign dropped in ASCII"
+
+# A terminal (a pty through script(1)): UTF-8 symbols when the locale is
+# UTF-8, ASCII under LANG=C.
+if command -v script >/dev/null 2>&1 && [ -n "$utf8" ]; then
+	tty_ctl() {
+		env LC_ALL="$1" COLUMNS=250 TUNNELD_SOCKET="$sock" \
+		    script -qec "$TUNNELCTL status" /dev/null >"$dir/out" 2>&1 </dev/null
+		tr -d '\r' <"$dir/out" >"$dir/out.tty" && mv "$dir/out.tty" "$dir/out"
+	}
+	tty_ctl "$utf8"
+	expect_out "0.0.0.0:11437→11434, R 127.0.0.1:9100→10.0.0.2:9100 (refused)" "UTF-8 terminal: arrows"
+	expect_out "gpu1 85°C > 80°C" "UTF-8 terminal: degrees"
+	tty_ctl C
+	expect_out "gpu1 85C > 80C" "LANG=C terminal: ASCII"
+	if LC_ALL=C grep -q '[^ -~]' "$dir/out"; then notok "LANG=C terminal: non-ASCII bytes"
+	else ok "LANG=C terminal: only ASCII"; fi
+else
+	ok "terminal rendering (skipped: no script(1) or no UTF-8 locale)"
+fi
+
+# A shortened column can make room for one dropped before it.
+serve "$fixtures/status-allup.json"
+COLUMNS=80 ctl status
+expect_line '^NODE +STATE +FOR +PORTS +RTT +OLLAMA +GPUS$' "COLUMNS=80: RTT back once OLLAMA is short"
+expect_line '^runpod +up +2m03s +127\.0\.0\.1:11435->11434 +41ms +12ms +41C 23% 12\.1/24\.0G$' "COLUMNS=80: runpod row"
+COLUMNS=70 ctl status
+expect_line '^NODE +STATE +FOR +PORTS +OLLAMA$' "COLUMNS=70: GPUS dropped, nothing less important back"
+
+# status NODE: every field of the node, the daemon's newer ones included.
+serve "$fixtures/status-detail.json"
+ctl status
+expect_line '^runpod +degraded +42s +1h02m +127\.0\.0\.1:11435->11434 ' \
+    "session uptime apart from the time in the state"
+expect_line '^vengeance +up +10m00s +- +127\.0\.0\.1:11436 \(local\) ' "ssh = none: its local mapping"
+ctl status runpod
+expect_rc 1 "status NODE, degraded"
+while IFS= read -r want; do
+	expect_line "$want" "detail: $want"
+done <<'EOF'
+^runpod +degraded for 42s$
+^  reason +ollama: HTTP 500$
+^  session +up 1h02m; 3 connects, 2 reconnects$
+^  last error +keepalive timeout after 15s$
+^  availability +up 1h53m, down 5m58s \(95\.0% up\) since tunneld started$
+^  priority +2, load score 62\.3, 1 recent probe failure$
+^  local +127\.0\.0\.1:11435 -> 127\.0\.0\.1:11434  up, 2 active, 130 total, in 120\.6KiB, out 639\.0KiB$
+^ollama +failed: HTTP 500, 3s ago$
+^  version +0\.5\.7, latency 12ms$
+^  models +2: qwen2\.5:7b, llama3\.1:8b$
+^  loaded +qwen2\.5:7b \(4\.8GiB VRAM\)$
+^  missing +mistral:7b$
+^gpus +nvidia-smi ok, 2s ago; a probe running for 4s$
+^  gpu0 +RTX 4090 41C 23% 12\.1/24\.0G 120W/450W$
+^  http://127\.0\.0\.1:6333/healthz ok, 5s ago, HTTP 200, 3\.2ms$
+^history \(last 2 changes, oldest first\)$
+^  2026-11-22T14:03:11Z  connecting -> up$
+^  2026-11-22T15:43:11Z  up -> degraded: ollama: HTTP 500$
+EOF
+
+# list: the names, one a line (bash completion reads them).
+ctl list nodes
+expect_rc 0 "list nodes"
+if [ "$(cat "$dir/out")" = "$(printf 'runpod\nvengeance')" ]; then ok "list nodes: one name a line"
+else notok "list nodes printed: $(cat "$dir/out")"; fi
+expect_last_request "status"
+ctl list pools
+expect_rc 0 "list pools (none)"
+ctl list frobs
+expect_rc 2 "list of something else"
 
 # --- status: missing, null and mistyped fields -------------------------
 serve "$fixtures/status-sparse.json"
 ctl status
 expect_rc 1 "status, sparse reply"
-expect_line '^bare +- +- +- +- +- +-$' "node with only a name"
-expect_line '^stopped1 +stopped 1m05s ' "stopped node"
+expect_line '^bare( +-){8}$' "node with only a name"
+expect_line '^stopped1 +stopped +1m05s ' "stopped node"
 expect_out "stopped by tunnelctl" "stopped reason"
 expect_out "host key mismatch" "last_error stands in for an absent reason"
-expect_line '^ok1 +up 1d01h ' "days in durations"
+expect_line '^ok1 +up +1d01h ' "days in durations"
 expect_line '^1/5 nodes up$' "summary counts every node"
 if grep -q $'\x1b' "$dir/out"; then
 	notok "control characters from the daemon reach the terminal"
@@ -248,13 +361,13 @@ expect_line '^0/0 nodes up$' "summary 0/0"
 
 # --- refused, malformed, unreachable ----------------------------------
 serve "$fixtures/status-refused.json"
-ctl status nope
-expect_rc 4 "refused"
-expect_err "tunnelctl: no such node: nope" "the daemon's error on stderr"
-if [ -s "$dir/out" ]; then notok "refused: stdout not empty"
-else ok "refused: nothing on stdout"; fi
-ctl --json status nope
-expect_rc 4 "--json refused"
+ctl status runpd
+expect_rc 2 "unknown node: a usage error"
+expect_err "tunnelctl: no such node 'runpd'; did you mean 'runpod'?" "the daemon's error and suggestion on stderr"
+if [ -s "$dir/out" ]; then notok "unknown node: stdout not empty"
+else ok "unknown node: nothing on stdout"; fi
+ctl --json status runpd
+expect_rc 2 "--json unknown node"
 if cmp -s "$dir/out" "$fixtures/status-refused.json"; then
 	ok "--json passes the error object through"
 else
@@ -295,10 +408,37 @@ expect_err "tunnelctl: cannot connect to $dir/none.sock: No such file or directo
     "no daemon: one clear line"
 
 # --- other commands ----------------------------------------------------
+# Error kinds decide the exit status; a daemon without "kind" is judged
+# by its sentence.
+serve_text '{"ok":false,"error":"no such node: nope"}'
+ctl restart nope
+expect_rc 2 "unknown node, daemon without error kinds"
+serve_text '{"ok":false,"error":"no such pool '"'"'gpu'"'"'","kind":"no-such-pool","name":"gpu","did_you_mean":null}'
+ctl best gpu
+expect_rc 2 "unknown pool"
+serve_text '{"ok":false,"error":"reload failed, the running configuration is kept: x.conf:3: unknown key","kind":"config"}'
+ctl reload
+expect_rc 6 "reload of a bad file"
+expect_err "x.conf:3: unknown key" "reload: the file's error shown"
+serve_text '{"ok":false,"error":"reload failed, the running configuration is kept: x.conf:3: unknown key"}'
+ctl reload
+expect_rc 6 "reload of a bad file, daemon without error kinds"
+serve_text '{"ok":false,"error":"metrics: out of memory","kind":"internal"}'
+ctl metrics
+expect_rc 7 "the daemon could not do it"
+serve_text '{"ok":false,"error":"permission denied: stop needs group tunneld","kind":"permission"}'
+ctl stop runpod
+expect_rc 4 "permission denied"
+
 serve_text '{"ok":true,"version":"0.1.0","protocol":1}'
 ctl version
 expect_rc 0 "version"
-expect_line '^tunnelctl [^ ]+, tunneld 0\.1\.0 \(protocol 1\)$' "version line"
+expect_line '^tunnelctl [0-9][^ ]*$' "version: tunnelctl's own line"
+expect_line '^tunneld 0\.1\.0 \(protocol 1\)$' "version: the daemon's line"
+ctl --socket "$dir/none.sock" version
+expect_rc 3 "version without a daemon"
+expect_line '^tunnelctl [0-9][^ ]*$' "version without a daemon: its own version all the same"
+expect_err "cannot connect" "version without a daemon: why the daemon's is missing"
 
 serve_text '{"ok":true,"message":"restarting runpod"}'
 ctl restart runpod
@@ -339,21 +479,55 @@ cat >"$dir/events" <<'EOF'
 {"event":"future","x":1}
 EOF
 serve "$dir/events"
-ctl watch
-expect_rc 3 "watch stream closed by the daemon"
+cp "$fixtures/status-backoff.json" "$dir/status"
+TUNNELCTL_RECONNECT=0 ctl watch
+expect_rc 3 "watch stream closed by the daemon, no reconnecting"
+expect_line '^[0-9T:-]+Z runpod is up \(for 2m03s\)$' "watch starts with where each node stands"
+expect_line '^[0-9T:-]+Z vengeance is backoff \(for 47s, next attempt in 8s\): connection refused$' \
+    "watch: a node in backoff, with its reason"
 expect_line '^2026-11-22T14:03:11Z runpod up -> backoff: keepalive timeout after 15s$' \
     "state event line"
-expect_line '^2026-11-22T14:03:12Z ALERT gpu-hot runpod: gpu0 85°C > 80°C$' \
+expect_line '^2026-11-22T14:03:12Z ALERT gpu-hot runpod: gpu0 85C > 80C$' \
     "alert event line"
 expect_line '^\{"event":"future","x":1\}$' "unknown event printed as JSON"
 expect_no_out "hello" "hello not shown"
+
+# A daemon that goes away: watch says so and connects again, as long as
+# TUNNELCTL_RECONNECT allows.
+TUNNELCTL_RECONNECT=3 "$TUNNELCTL" watch >"$dir/out" 2>"$dir/err" </dev/null &
+wpid=$!
+# Each connection to the fake daemon ends the same way: twice means it
+# came back once.
+for _ in $(seq 100); do
+	[ "$(grep -c 'reconnecting' "$dir/out")" -ge 2 ] && break
+	sleep 0.1
+done
+expect_out "tunneld closed the watch stream; reconnecting" "watch: the daemon's going is said"
+# Gone for good: socat stops, the socket goes.
+kill "$socat_pid"; wait "$socat_pid" 2>/dev/null; rm -f "$sock"
+for _ in $(seq 200); do
+	kill -0 "$wpid" 2>/dev/null || break
+	sleep 0.1
+done
+if kill -0 "$wpid" 2>/dev/null; then
+	kill -KILL "$wpid"; wait "$wpid" 2>/dev/null
+	notok "watch still waiting 20 s after a 3 s reconnect window"
+else
+	wait "$wpid"; rc=$?
+	expect_rc 3 "watch: the daemon did not come back"
+	expect_err "tunneld did not come back within 3s" "watch: says how long it waited"
+	n=$(grep -c 'runpod is up' "$dir/out")
+	if [ "$n" -ge 2 ]; then ok "watch: the states again after each reconnect ($n)"
+	else notok "watch: states shown $n times"; fi
+fi
+start_socat
 
 # Ctrl-C ends a watch with status 0.
 serve "$dir/events" linger
 "$TUNNELCTL" watch >"$dir/out" 2>"$dir/err" </dev/null &
 wpid=$!
 for _ in $(seq 50); do
-	[ "$(wc -l <"$dir/out")" -ge 3 ] && break
+	[ "$(wc -l <"$dir/out")" -ge 6 ] && break
 	sleep 0.1
 done
 kill -INT "$wpid" 2>/dev/null
