@@ -28,7 +28,9 @@ sshd_start
 ollama_start runpod
 OLL=$OLLAMA_PORT
 DL=$(td_port)
-socat TCP-LISTEN:"$DL",bind=127.0.0.1,reuseaddr,fork OPEN:/dev/zero,rdonly \
+# -t 600: the reader half-closes at once; socat's default would end the
+# whole connection 0.5 s after that EOF.
+socat -t 600 TCP-LISTEN:"$DL",bind=127.0.0.1,reuseaddr,fork OPEN:/dev/zero,rdonly \
     </dev/null >>"$T/socat-dl.log" 2>&1 &
 td_track $!
 td_wait 10 eval '[ -n "$(ss -Htln "sport = :$DL")" ]' || td_fail "no data source on $DL"
@@ -154,6 +156,23 @@ dl_alive "a new local_forward"
 ask "a new local_forward"
 [ "$(nf '.forwards | length')" = 3 ] || td_fail "forwards: $(nf .forwards)"
 td_ok "local_forward added: bound alone ($(nf '.forwards[2].listen')), session, download and F1's connection kept"
+
+# F3's target changes: F3 alone is closed and bound again.
+lines=$(wc -l <"$T/tunneld.log")
+sed -i "s|^local_forward = 127.0.0.1:$F3 .*|local_forward = 127.0.0.1:$F3 127.0.0.1:$DL|" "$T/tunneld.conf"
+out=$(ctl reload 2>&1) || td_fail "reload of F3's target: $out"
+grep -q "runpod: local_forward (changed forwards rebound, session kept)$" <<<"$out" ||
+	td_fail "reload of F3's target said: $out"
+tail -n "+$((lines + 1))" "$T/tunneld.log" >"$T/f3.log"
+grep -q "local_forward 127.0.0.1:$F3 closed" "$T/f3.log" || td_fail "F3 was not closed: $(cat "$T/f3.log")"
+grep -q "local_forward 127.0.0.1:$F3 bound" "$T/f3.log" || td_fail "F3 was not bound again"
+grep -Eq "local_forward 127.0.0.1:($F1|$F2) closed" "$T/f3.log" && td_fail "another forward was closed: $(cat "$T/f3.log")"
+grep "runpod: local_forward" "$T/f3.log" >>"$T/loglines"
+[ "$(nf .ssh.connects)" = "$c0" ] || td_fail "F3's new target restarted the session"
+dl_alive "F3's new target"
+ask "F3's new target"
+[ "$(nf '.forwards[2].target')" = "127.0.0.1:$DL" ] || td_fail "F3: $(nf '.forwards[2]')"
+td_ok "F3's target changed: F3 alone closed and bound again, F1 and F2 untouched"
 
 # A new identity: the session restarts, and that cuts what it carried.
 h0=$(nf '.history | length')

@@ -220,6 +220,19 @@ has=$(nf wedged .reason)
 [ "$(nf vengeance .gpu_probe)" = null ] || td_fail "vengeance has a gpu_probe: $(nf vengeance .gpu_probe)"
 td_ok "wedged nvidia-smi: outstanding_s $o1 -> $o2, no second run meanwhile, reason '$has'"
 
+# ------------------------------------------- a pool's nodes reordered
+# The pool keeps its listener and figures; the new order applies from the
+# next client.
+before=$(sj | jq '.pools[] | select(.name == "chat") | .per_node.vengeance')
+sed -i 's/^nodes  = vengeance runpod$/nodes  = runpod vengeance/' "$T/tunneld.conf"
+out=$(ctl reload 2>&1) || td_fail "reload of the pool's order: $out"
+grep -q '0 added, 0 removed, 0 changed, 3 unchanged' <<<"$out" || td_fail "reordering a pool touched nodes: $out"
+s=$(served_by) || td_fail "request after reordering the pool failed"
+[ "$s" = runpod ] || td_fail "after reordering, a client went to '$s'"
+after=$(sj | jq '.pools[] | select(.name == "chat") | .per_node.vengeance')
+[ "$after" = "$before" ] || td_fail "vengeance's count went from $before to $after"
+td_ok "pool reordered by a reload: same listener, next client to runpod, counts kept ($after for vengeance)"
+
 rc=0
 tunneld_stop || rc=$?
 [ "$rc" = 0 ] || td_fail "tunneld exited $rc"
