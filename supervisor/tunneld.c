@@ -185,6 +185,15 @@ struct reload_item {
 	unsigned		 plan;
 };
 
+/* What was done to IT, in words: `enabled` says stopped or started. */
+static const char *
+reload_item_text(const struct reload_item *it)
+{
+	if ((it->plan & RELOAD_RESTART) && (it->keys & NODE_KEY_ENABLED))
+		return it->nc->enabled ? "started" : "stopped (enabled = no)";
+	return tunneld_reload_plan_text(it->plan);
+}
+
 /*
  * Apply a new config key by key: removed nodes stop, added ones start,
  * and a kept node gets only what its changed keys need (see
@@ -277,7 +286,7 @@ tunneld_reload(char *msg, size_t msgsz)
 		}
 		log_entry(LOG_INFO, it->node->conf->name, "node-changed", keys,
 		    NULL, "%s: %s changed: %s", it->node->conf->name, keys,
-		    tunneld_reload_plan_text(it->plan));
+		    reload_item_text(it));
 		if (it->plan & RELOAD_RESTART)
 			node_reconf_down(it->node);
 	}
@@ -334,8 +343,7 @@ tunneld_reload(char *msg, size_t msgsz)
 		else
 			snprintf(keys, sizeof(keys), "session settings");
 		w = snprintf(msg + off, msgsz - off, "; %s: %s (%s)",
-		    items[i].nc->name, keys,
-		    tunneld_reload_plan_text(items[i].plan));
+		    items[i].nc->name, keys, reload_item_text(&items[i]));
 		if (w < 0 || off + (size_t)w >= msgsz) {
 			/* Cut at a whole entry: the log has them all. */
 			msg[off] = '\0';
