@@ -867,6 +867,14 @@ alert_ollama(struct alert_engine *e, struct node *n,
 
 	if (r->url == NULL || !alert_probe_fresh(n, &r->c))
 		return;
+	/*
+	 * Alerts follow the judged state (rise/fall): a result the judge
+	 * has not acted on yet (a blip, or the first good answers after a
+	 * failure) changes no alert.
+	 */
+	if ((r->c.status == PROBE_FAILED || r->nmissing_total > 0) !=
+	    (r->c.judge.failing != 0))
+		return;
 
 	if (r->c.status == PROBE_FAILED) {
 		vals_init(&v, &fb, r->c.reason);
@@ -934,6 +942,10 @@ alert_gpus(struct alert_engine *e, struct node *n,
 
 	if (r->kind == GPU_NONE || !alert_probe_fresh(n, &r->c) ||
 	    r->c.status != PROBE_OK || !r->has_sample)
+		return;
+	/* As for Ollama: only a reading the judge agrees with. */
+	if (probe_gpu_threshold(&r->sample, c->alert_gpu_temp_c,
+	    c->alert_gpu_mem_pct, why, sizeof(why)) != r->c.judge.failing)
 		return;
 	for (i = 0; i < r->sample.ngpus && i < GPU_MAX; i++) {
 		g = &r->sample.gpus[i];

@@ -53,14 +53,15 @@
 #define DUR_MAX_MS	(168ULL * 3600 * 1000)
 #define NAME_LEN_MAX	63
 #define NAME_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
-#define KEYS_MAX	20
+#define KEYS_MAX	32
 #define WHY_MAX		512
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
 enum sect_kind { SECT_TUNNELD, SECT_ALERTS, SECT_NODE, SECT_POOL };
 enum key_type { K_STR, K_SOCK, K_DUR, K_INT, K_DBL, K_HOSTKEY, K_LISTEN, K_OWN };
 enum { NK_SSH, NK_IDENTITY, NK_LOCAL_FORWARD, NK_REMOTE_FORWARD, NK_OLLAMA,
-    NK_GPU, NK_REQUIRE_MODELS, NK_HTTP, NK_PRIORITY, NK_ENABLED };
+    NK_GPU, NK_REQUIRE_MODELS, NK_HTTP, NK_PRIORITY, NK_ENABLED,
+    NK_PROBE_INTERVAL, NK_PROBE_TIMEOUT, NK_RISE, NK_FALL };
 enum { PK_LISTEN, PK_NODES, PK_POLICY };
 
 struct keydef {
@@ -89,6 +90,8 @@ static const struct keydef tunneld_keys[] = {
 	G("stable_after",	K_DUR,		stable_after, 0, 0),
 	G("probe_interval",	K_DUR,		probe_interval, 0, 0),
 	G("probe_timeout",	K_DUR,		probe_timeout, 0, 0),
+	G("rise",		K_INT,		rise, 1, 100),
+	G("fall",		K_INT,		fall, 1, 100),
 	G("metrics_listen",	K_LISTEN,	metrics_listen, 0, 0),
 	{ NULL, K_OWN, 0, 0, 0, 0 }
 };
@@ -111,7 +114,11 @@ static const struct keydef node_keys[] = {
 	[NK_HTTP] =		O("http", 1),
 	[NK_PRIORITY] =		O("priority", 0),
 	[NK_ENABLED] =		O("enabled", 0),
-	[NK_ENABLED + 1] =	O(NULL, 0)
+	[NK_PROBE_INTERVAL] =	O("probe_interval", 0),
+	[NK_PROBE_TIMEOUT] =	O("probe_timeout", 0),
+	[NK_RISE] =		O("rise", 0),
+	[NK_FALL] =		O("fall", 0),
+	[NK_FALL + 1] =		O(NULL, 0)
 };
 static const struct keydef pool_keys[] = {
 	[PK_LISTEN] =		O("listen", 0),
@@ -867,6 +874,7 @@ node_set(struct cfg_parse *p, int k, const char *key, const char *v)
 	struct fwd_conf		 f, *nf;
 	char			 why[WHY_MAX], **w;
 	size_t			 nw, i;
+	uint64_t		 ms;
 	double			 d;
 	int			 e;
 
@@ -929,6 +937,22 @@ node_set(struct cfg_parse *p, int k, const char *key, const char *v)
 	case NK_ENABLED:
 		if (enum_parse(p, key, v, yesno_names, &e) == 0)
 			n->enabled = e;
+		break;
+	case NK_PROBE_INTERVAL:
+	case NK_PROBE_TIMEOUT:
+		if (dur_parse(v, &ms, why, sizeof(why)) == -1)
+			cfg_err(p, p->lineno, "%s: %s", key, why);
+		else if (ms == 0)
+			cfg_err(p, p->lineno, "%s: must be greater than 0", key);
+		else if (k == NK_PROBE_INTERVAL)
+			n->probe_interval = ms;
+		else
+			n->probe_timeout = ms;
+		break;
+	case NK_RISE:
+	case NK_FALL:
+		if (num_parse(p, key, v, 1, 100, 1, &d) == 0)
+			*(k == NK_RISE ? &n->rise : &n->fall) = (int)d;
 		break;
 	}
 }
@@ -1393,6 +1417,80 @@ listens_check(struct cfg_parse *p)
 	free(v);
 }
 
+/*
+ * A node's probe keys default to [tunneld]'s.  As there, probe_timeout
+ * must not exceed probe_interval, and one the node did not write gives
+ * way to one it did.
+ */
+static void
+nodes_resolve(struct cfg_parse *p)
+{
+	const struct config	*c = p->conf;
+	struct cfg_sect		*s;
+	struct node_conf	*n;
+	size_t			 i;
+	int			 li, lt;
+
+	for (i = 0; i < p->nsects; i++) {
+		s = p->sects[i];
+		if (s->discard || (n = s->node) == NULL)
+			continue;
+		li = s->keyline[NK_PROBE_INTERVAL];
+		lt = s->keyline[NK_PROBE_TIMEOUT];
+		if (li == 0)
+			n->probe_interval = c->probe_interval;
+		if (lt == 0)
+			n->probe_timeout = c->probe_timeout;
+		if (s->keyline[NK_RISE] == 0)
+			n->rise = c->rise;
+		if (s->keyline[NK_FALL] == 0)
+			n->fall = c->fall;
+		if (n->probe_timeout <= n->probe_interval)
+			continue;
+		if (lt == 0)
+			n->probe_timeout = n->probe_interval;
+		else if (li == 0)
+			n->probe_interval = n->probe_timeout;
+		else
+			cfg_err(p, li, "probe_interval must not be less than "
+			    "probe_timeout (line %d)", lt);
+	}
+}
+
+/*
+ * Every pool member needs an address the pool can hand clients to: its
+ * Ollama URL or a local forward.  One with neither would be skipped for
+ * ever without a word.
+ */
+static void
+pools_check(struct cfg_parse *p)
+{
+	struct cfg_sect		*s;
+	struct node_conf	*n;
+	size_t			 i, j, k;
+	int			 fwd;
+
+	for (i = 0; i < p->nsects; i++) {
+		s = p->sects[i];
+		if (s->discard || s->pool == NULL)
+			continue;
+		for (j = 0; j < s->pool->nnodes; j++) {
+			if ((n = config_find_node(p->conf,
+			    s->pool->nodes[j])) == NULL || n->ollama != NULL)
+				continue;
+			for (k = 0, fwd = 0; k < n->nfwds; k++)
+				fwd |= n->fwds[k].kind == FWD_LOCAL;
+			if (fwd)
+				continue;
+			cfg_err(p, s->keyline[PK_NODES], "nodes: node '%s' cannot "
+			    "take part in pool '%s': it has %s and ollama = none "
+			    "(line %d), so the pool has no address to send "
+			    "clients to", n->name, s->pool->name, n->local ?
+			    "ssh = none" : "no local_forward", n->line);
+		}
+	}
+}
+
 static void
 cfg_validate(struct cfg_parse *p)
 {
@@ -1470,6 +1568,8 @@ cfg_validate(struct cfg_parse *p)
 	    &c->backoff_max);
 	order_check(p, "probe_timeout", &c->probe_timeout, "probe_interval",
 	    &c->probe_interval);
+	nodes_resolve(p);
+	pools_check(p);
 }
 
 static struct config *
@@ -1501,6 +1601,8 @@ config_new(void)
 	c->stable_after = 30000;
 	c->probe_interval = 10000;
 	c->probe_timeout = 5000;
+	c->rise = 2;
+	c->fall = 3;
 	c->alert_gpu_temp_c = 80;
 	c->alert_gpu_mem_pct = 90;
 	c->alert_ollama_latency = 5000;
@@ -1727,11 +1829,19 @@ strveq(char **a, size_t na, char **b, size_t nb)
 	return 1;
 }
 
+int
+config_fwd_equal(const struct fwd_conf *x, const struct fwd_conf *y)
+{
+	return x->kind == y->kind && x->listen_port == y->listen_port &&
+	    x->target_port == y->target_port &&
+	    strcmp(x->listen_host, y->listen_host) == 0 &&
+	    strcmp(x->target_host, y->target_host) == 0;
+}
+
 /* Line numbers are left out: a comment added above a node must not restart it. */
 int
 node_conf_equal(const struct node_conf *a, const struct node_conf *b)
 {
-	const struct fwd_conf	*x, *y;
 	size_t			 i;
 
 	if (a == NULL || b == NULL)
@@ -1744,18 +1854,110 @@ node_conf_equal(const struct node_conf *a, const struct node_conf *b)
 	    a->ollama_explicit != b->ollama_explicit || a->gpu != b->gpu ||
 	    a->priority != b->priority || a->nfwds != b->nfwds ||
 	    !strveq(a->require_models, a->nrequire_models, b->require_models,
-	    b->nrequire_models) || !strveq(a->http, a->nhttp, b->http, b->nhttp))
+	    b->nrequire_models) || !strveq(a->http, a->nhttp, b->http, b->nhttp) ||
+	    a->probe_interval != b->probe_interval ||
+	    a->probe_timeout != b->probe_timeout || a->rise != b->rise ||
+	    a->fall != b->fall)
 		return 0;
-	for (i = 0; i < a->nfwds; i++) {
-		x = &a->fwds[i];
-		y = &b->fwds[i];
-		if (x->kind != y->kind || x->listen_port != y->listen_port ||
-		    x->target_port != y->target_port ||
-		    strcmp(x->listen_host, y->listen_host) != 0 ||
-		    strcmp(x->target_host, y->target_host) != 0)
+	for (i = 0; i < a->nfwds; i++)
+		if (!config_fwd_equal(&a->fwds[i], &b->fwds[i]))
+			return 0;
+	return 1;
+}
+
+/* The forwards of KIND, in order, are the same in A and B. */
+static int
+fwds_eq(const struct node_conf *a, const struct node_conf *b,
+    enum fwd_kind kind)
+{
+	size_t	i = 0, j = 0;
+
+	for (;;) {
+		while (i < a->nfwds && a->fwds[i].kind != kind)
+			i++;
+		while (j < b->nfwds && b->fwds[j].kind != kind)
+			j++;
+		if (i == a->nfwds || j == b->nfwds)
+			return i == a->nfwds && j == b->nfwds;
+		if (!config_fwd_equal(&a->fwds[i++], &b->fwds[j++]))
 			return 0;
 	}
-	return 1;
+}
+
+unsigned
+config_node_diff(const struct node_conf *a, const struct node_conf *b)
+{
+	unsigned	m = 0;
+
+	if (a == NULL || b == NULL)
+		return a == b ? 0 : ~0U;
+	if (a->local != b->local || !streq(a->ssh, b->ssh) ||
+	    !streq(a->user, b->user) || !streq(a->host, b->host) ||
+	    a->port != b->port)
+		m |= NODE_KEY_SSH;
+	if (!streq(a->identity, b->identity))
+		m |= NODE_KEY_IDENTITY;
+	if (!fwds_eq(a, b, FWD_LOCAL))
+		m |= NODE_KEY_LOCAL_FORWARD;
+	if (!fwds_eq(a, b, FWD_REMOTE))
+		m |= NODE_KEY_REMOTE_FORWARD;
+	if (!streq(a->ollama, b->ollama))
+		m |= NODE_KEY_OLLAMA;
+	if (a->gpu != b->gpu)
+		m |= NODE_KEY_GPU;
+	if (!strveq(a->require_models, a->nrequire_models, b->require_models,
+	    b->nrequire_models))
+		m |= NODE_KEY_REQUIRE_MODELS;
+	if (!strveq(a->http, a->nhttp, b->http, b->nhttp))
+		m |= NODE_KEY_HTTP;
+	if (a->priority != b->priority)
+		m |= NODE_KEY_PRIORITY;
+	if (a->enabled != b->enabled)
+		m |= NODE_KEY_ENABLED;
+	if (a->probe_interval != b->probe_interval)
+		m |= NODE_KEY_PROBE_INTERVAL;
+	if (a->probe_timeout != b->probe_timeout)
+		m |= NODE_KEY_PROBE_TIMEOUT;
+	if (a->rise != b->rise)
+		m |= NODE_KEY_RISE;
+	if (a->fall != b->fall)
+		m |= NODE_KEY_FALL;
+	return m;
+}
+
+const char *
+config_node_keys_fmt(unsigned mask, char *buf, size_t bufsz)
+{
+	static const struct { unsigned bit; const char *name; } keys[] = {
+		{ NODE_KEY_SSH, "ssh" }, { NODE_KEY_IDENTITY, "identity" },
+		{ NODE_KEY_LOCAL_FORWARD, "local_forward" },
+		{ NODE_KEY_REMOTE_FORWARD, "remote_forward" },
+		{ NODE_KEY_OLLAMA, "ollama" }, { NODE_KEY_GPU, "gpu" },
+		{ NODE_KEY_REQUIRE_MODELS, "require_models" },
+		{ NODE_KEY_HTTP, "http" }, { NODE_KEY_PRIORITY, "priority" },
+		{ NODE_KEY_ENABLED, "enabled" },
+		{ NODE_KEY_PROBE_INTERVAL, "probe_interval" },
+		{ NODE_KEY_PROBE_TIMEOUT, "probe_timeout" },
+		{ NODE_KEY_RISE, "rise" }, { NODE_KEY_FALL, "fall" },
+	};
+	size_t	i, off = 0;
+	int	w;
+
+	if (bufsz == 0)
+		return buf;
+	buf[0] = '\0';
+	for (i = 0; i < nitems(keys); i++) {
+		if (!(mask & keys[i].bit))
+			continue;
+		w = snprintf(buf + off, bufsz - off, "%s%s", off ? ", " : "",
+		    keys[i].name);
+		if (w < 0 || off + (size_t)w >= bufsz) {
+			buf[off] = '\0';	/* whole names only */
+			break;
+		}
+		off += (size_t)w;
+	}
+	return buf;
 }
 
 /*
@@ -1780,5 +1982,6 @@ config_global_equal(const struct config *a, const struct config *b)
 	    a->retry_refused == b->retry_refused &&
 	    a->stable_after == b->stable_after &&
 	    a->probe_interval == b->probe_interval &&
-	    a->probe_timeout == b->probe_timeout;
+	    a->probe_timeout == b->probe_timeout && a->rise == b->rise &&
+	    a->fall == b->fall;
 }

@@ -56,6 +56,11 @@ struct node_conf {
 	char	       **http;			/* health URLs */
 	size_t		 nhttp;
 	int		 priority;		/* lower number = preferred; default 100 */
+	/* Probe timers and rise/fall: [tunneld]'s unless written in the node. */
+	uint64_t	 probe_interval;
+	uint64_t	 probe_timeout;
+	int		 rise;			/* good probes in a row to pass again */
+	int		 fall;			/* failed probes in a row to fail */
 };
 TAILQ_HEAD(node_conf_list, node_conf);
 
@@ -91,6 +96,8 @@ struct config {
 	uint64_t	 stable_after;
 	uint64_t	 probe_interval;
 	uint64_t	 probe_timeout;
+	int		 rise;
+	int		 fall;
 	char		*metrics_listen;	/* "host:port" or NULL */
 
 	/* [alerts] */
@@ -125,6 +132,30 @@ void		 config_errors_clear(struct config_errors *);
 struct node_conf *config_find_node(const struct config *, const char *name);
 /* 1 when both describe the same node (a reload leaves it untouched). */
 int		 node_conf_equal(const struct node_conf *, const struct node_conf *);
+/*
+ * The keys of a node whose values differ between A and B, as NODE_KEY_*
+ * bits; 0 when a reload leaves the node untouched.  Line numbers are not
+ * compared.
+ */
+#define NODE_KEY_SSH		0x0001
+#define NODE_KEY_IDENTITY	0x0002
+#define NODE_KEY_LOCAL_FORWARD	0x0004
+#define NODE_KEY_REMOTE_FORWARD	0x0008
+#define NODE_KEY_OLLAMA		0x0010
+#define NODE_KEY_GPU		0x0020
+#define NODE_KEY_REQUIRE_MODELS	0x0040
+#define NODE_KEY_HTTP		0x0080
+#define NODE_KEY_PRIORITY	0x0100
+#define NODE_KEY_ENABLED	0x0200
+#define NODE_KEY_PROBE_INTERVAL	0x0400
+#define NODE_KEY_PROBE_TIMEOUT	0x0800
+#define NODE_KEY_RISE		0x1000
+#define NODE_KEY_FALL		0x2000
+/* Same kind, listen and target. */
+int		 config_fwd_equal(const struct fwd_conf *, const struct fwd_conf *);
+unsigned	 config_node_diff(const struct node_conf *, const struct node_conf *);
+/* "ollama, require_models": the names of the keys in MASK, in file order. */
+const char	*config_node_keys_fmt(unsigned mask, char *buf, size_t bufsz);
 /* 1 when the [tunneld] settings that live sessions depend on are equal. */
 int		 config_global_equal(const struct config *, const struct config *);
 

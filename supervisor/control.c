@@ -357,7 +357,7 @@ static void
 control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 {
 	struct node	*n = NULL;
-	char		 msg[512];
+	char		 msg[2048];
 	json_t		*o;
 
 	if (control_cmd_mutates(req->cmd) && !cl->admin) {

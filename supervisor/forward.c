@@ -982,3 +982,141 @@ forward_active(const struct node *n)
 		sum += n->fwds[i].active;
 	return sum;
 }
+
+/* Close F's listener and connections (a reload dropped or changed it). */
+static void
+forward_close(struct forward *f)
+{
+	char	hp[CONFIG_HOST_MAX + 8];
+
+	config_fmt_hostport(hp, sizeof(hp), f->conf->listen_host,
+	    f->conf->listen_port);
+	log_entry(LOG_INFO, f->node->conf->name, NULL, NULL, NULL,
+	    "%s: local_forward %s closed (%llu connection%s cut)",
+	    f->node->conf->name, hp, (unsigned long long)f->active,
+	    f->active == 1 ? "" : "s");
+	forward_drop_conns(f);
+	listener_rest_free(f->rest);
+	f->rest = NULL;
+	if (f->listener)
+		evconnlistener_free(f->listener);
+	f->listener = NULL;
+	if (f->ev_retry)
+		event_free(f->ev_retry);
+	f->ev_retry = NULL;
+}
+
+/* F, new or changed, takes CONF and listens. */
+static void
+forward_open(struct node *n, struct forward *f, const struct fwd_conf *conf)
+{
+	char	hp[CONFIG_HOST_MAX + 8];
+
+	memset(f, 0, sizeof(*f));
+	f->node = n;
+	f->conf = conf;
+	f->state = FWD_DOWN;
+	LIST_INIT(&f->conns);
+	if (!n->conf->enabled)
+		return;
+	config_fmt_hostport(hp, sizeof(hp), conf->listen_host,
+	    conf->listen_port);
+	if (forward_bind(f) == -1) {
+		log_entry(LOG_ERR, n->conf->name, "listen-failed", f->reason,
+		    NULL, "%s: %s", n->conf->name, f->reason);
+		return;
+	}
+	log_entry(LOG_INFO, n->conf->name, NULL, NULL, NULL,
+	    "%s: local_forward %s bound", n->conf->name, hp);
+	if (session_is_up(n->sess))
+		f->state = FWD_UP;
+}
+
+/* Move forward FROM into TO: its connections and listener follow. */
+static void
+forward_move(struct forward *to, struct forward *from,
+    const struct fwd_conf *conf)
+{
+	struct conn	*c;
+
+	*to = *from;
+	to->conf = conf;
+	LIST_INIT(&to->conns);
+	while ((c = LIST_FIRST(&from->conns)) != NULL) {
+		LIST_REMOVE(c, entry);
+		LIST_INSERT_HEAD(&to->conns, c, entry);
+		c->fwd = to;
+	}
+	if (to->listener != NULL)
+		evconnlistener_set_cb(to->listener, forward_accept, to);
+}
+
+/*
+ * n->conf is the new config already; the forwards still point into OLD.
+ * Unchanged forwards keep their listener and connections.  Remote forwards
+ * must be unchanged and in place: the server holds their listeners, and
+ * session.c may hold one in its request slot.
+ */
+int
+forward_reconf(struct node *n, const struct node_conf *old)
+{
+	const struct node_conf	*nc = n->conf;
+	struct forward		*nf;
+	unsigned char		*taken;
+	size_t			 i, j;
+	int			 remote = 0;
+
+	for (i = 0; i < old->nfwds; i++)
+		remote |= old->fwds[i].kind == FWD_REMOTE;
+	for (i = 0; i < nc->nfwds; i++)
+		remote |= nc->fwds[i].kind == FWD_REMOTE;
+	if (remote) {
+		/* In place, or not at all. */
+		if (nc->nfwds != n->nfwds)
+			return -1;
+		for (i = 0; i < n->nfwds; i++)
+			if (n->fwds[i].conf->kind != nc->fwds[i].kind ||
+			    (nc->fwds[i].kind == FWD_REMOTE &&
+			    !config_fwd_equal(n->fwds[i].conf, &nc->fwds[i])))
+				return -1;
+		/* Close every changed one first: a port may move between them. */
+		for (i = 0; i < n->nfwds; i++)
+			if (!config_fwd_equal(n->fwds[i].conf, &nc->fwds[i]))
+				forward_close(&n->fwds[i]);
+		for (i = 0; i < n->nfwds; i++) {
+			if (config_fwd_equal(n->fwds[i].conf, &nc->fwds[i]))
+				n->fwds[i].conf = &nc->fwds[i];
+			else
+				forward_open(n, &n->fwds[i], &nc->fwds[i]);
+		}
+		return 0;
+	}
+	nf = nc->nfwds ? calloc(nc->nfwds, sizeof(*nf)) : NULL;
+	taken = n->nfwds ? calloc(n->nfwds, 1) : NULL;
+	if ((nc->nfwds && nf == NULL) || (n->nfwds && taken == NULL)) {
+		free(nf);
+		free(taken);
+		return -1;
+	}
+	for (i = 0; i < nc->nfwds; i++) {
+		nf[i].conf = NULL;
+		for (j = 0; j < n->nfwds; j++)
+			if (!taken[j] && config_fwd_equal(n->fwds[j].conf,
+			    &nc->fwds[i])) {
+				forward_move(&nf[i], &n->fwds[j], &nc->fwds[i]);
+				taken[j] = 1;
+				break;
+			}
+	}
+	for (j = 0; j < n->nfwds; j++)
+		if (!taken[j])
+			forward_close(&n->fwds[j]);
+	for (i = 0; i < nc->nfwds; i++)
+		if (nf[i].conf == NULL)
+			forward_open(n, &nf[i], &nc->fwds[i]);
+	free(taken);
+	free(n->fwds);
+	n->fwds = nf;
+	n->nfwds = nc->nfwds;
+	return 0;
+}

@@ -28,5 +28,7 @@ struct forward *forward_next_listen(struct node *);
 void	forward_listen_result(struct forward *, int ok, const char *why);
 const char *forward_fault(const struct node *);
 uint64_t forward_active(const struct node *);
+/* A reload changed local forwards of N: rebind those alone; -1: cannot. */
+int	forward_reconf(struct node *, const struct node_conf *old);
 
 #endif

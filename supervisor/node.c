@@ -110,6 +110,49 @@ node_free(struct node *n)
 	free(n);
 }
 
+/* Record FROM -> TO in the ring and the time spent in FROM. */
+static void
+node_history_add(struct node *n, enum node_state from, enum node_state to,
+    const char *reason)
+{
+	struct node_change	*c = &n->hist[n->nhist % NODE_HISTORY_MAX];
+	struct timespec		 ts;
+	uint64_t		 now = now_ms();
+
+	if ((unsigned)from < NODE_NSTATES && now > n->since)
+		n->state_ms[from] += now - n->since;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	c->time = (int64_t)ts.tv_sec;
+	c->from = from;
+	c->to = to;
+	snprintf(c->reason, sizeof(c->reason), "%s", reason);
+	n->nhist++;
+}
+
+const struct node_change *
+node_history(const struct node *n, size_t i)
+{
+	uint64_t	kept = n->nhist < NODE_HISTORY_MAX ? n->nhist :
+			    NODE_HISTORY_MAX;
+
+	if (i >= kept)
+		return NULL;
+	return &n->hist[(n->nhist - kept + i) % NODE_HISTORY_MAX];
+}
+
+uint64_t
+node_state_total(const struct node *n, enum node_state s, uint64_t now)
+{
+	uint64_t	t;
+
+	if ((unsigned)s >= NODE_NSTATES)
+		return 0;
+	t = n->state_ms[s];
+	if (n->state == s && now > n->since)
+		t += now - n->since;
+	return t;
+}
+
 void
 node_set_state(struct node *n, enum node_state to, const char *reason)
 {
@@ -124,6 +167,7 @@ node_set_state(struct node *n, enum node_state to, const char *reason)
 		alert_node(n);
 		return;
 	}
+	node_history_add(n, from, to, reason);
 	n->state = to;
 	n->since = now_ms();
 	snprintf(n->reason, sizeof(n->reason), "%s", reason);
@@ -304,4 +348,42 @@ node_load_score(const struct node *n)
 	return probe_load_score(active,
 	    r != NULL && r->ollama.has_info, r ? r->ollama.latency_ms : 0,
 	    probe_recent_failures(r, now_ms()));
+}
+
+/*
+ * A reload restarts N's session (its SSH target, identity or forwards
+ * that cannot be rebound alone changed): everything the old config built
+ * goes, first, so that its ports are free for whoever takes them; the
+ * node itself stays, with its history and counters.
+ */
+void
+node_reconf_down(struct node *n)
+{
+	probe_free(n);		/* first: its channel needs the session */
+	session_close(n->sess);
+	forward_free(n);
+	if (n->ev_retry)
+		event_del(n->ev_retry);
+	n->next_attempt = 0;
+	n->attempt = 0;
+	n->session_up_at = 0;
+	n->last_error[0] = '\0';
+	n->has_rtt = 0;
+}
+
+/* ... and comes back with config NC. */
+void
+node_reconf_up(struct node *n, struct node_conf *nc)
+{
+	n->conf = nc;
+	if (forward_init(n) == -1)
+		log_warnx("%s: node %s: not every listener is bound", __func__,
+		    nc->name);
+	if (probe_init(n) == -1)
+		fatalx("%s: %s: out of memory", __func__, nc->name);
+	if (n->admin_stopped) {
+		node_update(n);
+		return;
+	}
+	node_start(n);
 }

@@ -92,20 +92,7 @@ pool_rank(enum pool_policy policy, const struct pool_cand *c, size_t n,
 
 /* --------------------------------------------------------- endpoints */
 
-static struct forward *
-pool_node_forward(struct node *n)
-{
-	size_t	i;
-
-	if (n->conf->local)
-		return NULL;
-	for (i = 0; i < n->nfwds; i++)
-		if (n->fwds[i].conf->kind == FWD_LOCAL)
-			return &n->fwds[i];
-	return NULL;
-}
-
-/* host and port of a local node's Ollama URL; -1 when it has none. */
+/* host and port of the node's Ollama URL; -1 when it has none. */
 static int
 pool_node_url(const struct node *n, char *host, size_t hostsz, int *port)
 {
@@ -127,8 +114,46 @@ pool_node_url(const struct node *n, char *host, size_t hostsz, int *port)
 	return rc;
 }
 
+/*
+ * The local forward a pool hands N's clients to, without a hop: the one
+ * the Ollama URL points at, or, with ollama = none, the first one.
+ */
+static struct forward *
+pool_node_forward(struct node *n)
+{
+	const struct fwd_conf	*fc;
+	char			 host[CONFIG_HOST_MAX];
+	size_t			 i;
+	int			 port, url;
+
+	if (n->conf->local)
+		return NULL;
+	url = pool_node_url(n, host, sizeof(host), &port) == 0;
+	for (i = 0; i < n->nfwds; i++) {
+		fc = n->fwds[i].conf;
+		if (fc->kind != FWD_LOCAL)
+			continue;
+		/* A wildcard listener is reached on loopback too. */
+		if (!url || (fc->listen_port == port &&
+		    (strcmp(fc->listen_host, host) == 0 ||
+		    ((config_host_is_loopback(fc->listen_host) ||
+		    strcmp(fc->listen_host, "0.0.0.0") == 0 ||
+		    strcmp(fc->listen_host, "::") == 0) &&
+		    config_host_is_loopback(host)))))
+			return &n->fwds[i];
+	}
+	return NULL;
+}
+
+/*
+ * Where a pool sends N's clients: its local forward (see above), else the
+ * host:port of its Ollama URL, whatever its `ssh` (ssh = none, or a node
+ * whose Ollama the hub reaches some other way, such as the far end of a
+ * reverse tunnel).  -1 with WHY when it has neither.
+ */
 static int
-pool_node_addr(struct node *n, char *addr, size_t addrsz)
+pool_node_addr(struct node *n, char *addr, size_t addrsz, char *why,
+    size_t whysz)
 {
 	struct forward	*f;
 	char		 host[CONFIG_HOST_MAX];
@@ -139,18 +164,19 @@ pool_node_addr(struct node *n, char *addr, size_t addrsz)
 		    f->conf->listen_port);
 		return 0;
 	}
-	if (n->conf->local &&
-	    pool_node_url(n, host, sizeof(host), &port) == 0) {
+	if (pool_node_url(n, host, sizeof(host), &port) == 0) {
 		config_fmt_hostport(addr, addrsz, host, (uint16_t)port);
 		return 0;
 	}
+	snprintf(why, whysz, "no address: %s and ollama = none",
+	    n->conf->local ? "ssh = none" : "no local_forward");
 	return -1;
 }
 
 static void
 pool_candidates(struct pool_conf *pc, struct pool_cand *c, struct node **nodes)
 {
-	char	 addr[CONFIG_HOST_MAX + 8];
+	char	 addr[CONFIG_HOST_MAX + 8], why[128];
 	size_t	 i;
 
 	for (i = 0; i < pc->nnodes && i < POOL_NODES_MAX; i++) {
@@ -162,7 +188,7 @@ pool_candidates(struct pool_conf *pc, struct pool_cand *c, struct node **nodes)
 		c[i].state = nodes[i]->state;
 		c[i].load_score = node_load_score(nodes[i]);
 		c[i].reachable = pool_node_addr(nodes[i], addr,
-		    sizeof(addr)) == 0;
+		    sizeof(addr), why, sizeof(why)) == 0;
 	}
 }
 
@@ -401,8 +427,7 @@ pool_client_next(struct pool_client *pc)
 				return;
 			continue;
 		}
-		if (!n->conf->local ||
-		    pool_node_url(n, host, sizeof(host), &port) == -1)
+		if (pool_node_url(n, host, sizeof(host), &port) == -1)
 			continue;
 		if ((pc->up_node = strdup(n->conf->name)) == NULL)
 			continue;
@@ -589,6 +614,51 @@ pool_tick(void)
 	}
 }
 
+/* Same name and listen address: the listener can stay. */
+static int
+pool_conf_same_listener(const struct pool_conf *a, const struct pool_conf *b)
+{
+	return strcmp(a->name, b->name) == 0 &&
+	    strcmp(a->listen_host, b->listen_host) == 0 &&
+	    a->listen_port == b->listen_port;
+}
+
+/* P keeps its listener and takes NC: counters follow the node names. */
+static void
+pool_adopt(struct pool *p, struct pool_conf *nc)
+{
+	struct pool_client *pcl;
+	uint64_t	per[POOL_NODES_MAX];
+	size_t		i, j, k;
+
+	memset(per, 0, sizeof(per));
+	for (i = 0; i < nc->nnodes && i < POOL_NODES_MAX; i++)
+		for (j = 0; j < p->conf->nnodes && j < POOL_NODES_MAX; j++)
+			if (strcmp(nc->nodes[i], p->conf->nodes[j]) == 0)
+				per[i] = p->per_node[j];
+	memcpy(p->per_node, per, sizeof(per));
+	/* Clients still choosing: their candidates, by name, in the new list. */
+	LIST_FOREACH(pcl, &p->pending, entry) {
+		for (i = 0, k = 0; i < pcl->ncand; i++) {
+			for (j = 0; j < nc->nnodes && j < POOL_NODES_MAX; j++)
+				if (strcmp(nc->nodes[j],
+				    p->conf->nodes[pcl->order[i]]) == 0)
+					break;
+			if (j < nc->nnodes && j < POOL_NODES_MAX)
+				pcl->order[k++] = j;
+			else if (i < pcl->next)
+				pcl->next--;
+		}
+		pcl->ncand = k;
+		for (j = 0; j < nc->nnodes && j < POOL_NODES_MAX; j++)
+			if (strcmp(nc->nodes[j], p->conf->nodes[pcl->cur]) == 0)
+				break;
+		/* cur names a node the new list lacks: count it nowhere. */
+		pcl->cur = j < nc->nnodes && j < POOL_NODES_MAX ? j : 0;
+	}
+	p->conf = nc;
+}
+
 static int
 pool_conf_equal(const struct pool_conf *a, const struct pool_conf *b)
 {
@@ -606,8 +676,10 @@ pool_conf_equal(const struct pool_conf *a, const struct pool_conf *b)
 }
 
 /*
- * Unchanged pools keep their listener and figures; the others are closed
- * before the new ones bind, so a pool may move to a port another freed.
+ * A pool whose name and listen address stay keeps its listener, its
+ * clients and its figures, whatever else changed (nodes, policy): the new
+ * ones apply from the next client.  The others are closed before the new
+ * ones bind, so a pool may move to a port another freed.
  */
 int
 pool_reload(struct config *nconf)
@@ -620,12 +692,14 @@ pool_reload(struct config *nconf)
 	for (p = TAILQ_FIRST(&pools); p != NULL; p = tmp) {
 		tmp = TAILQ_NEXT(p, entry);
 		TAILQ_FOREACH(pc, &nconf->pools, entry)
-			if (pool_conf_equal(p->conf, pc))
+			if (pool_conf_same_listener(p->conf, pc))
 				break;
 		if (pc == NULL)
 			pool_free(p);
-		else
+		else if (pool_conf_equal(p->conf, pc))
 			p->conf = pc;
+		else
+			pool_adopt(p, pc);
 	}
 	TAILQ_FOREACH(pc, &nconf->pools, entry) {
 		TAILQ_FOREACH(p, &pools, entry)
@@ -660,6 +734,61 @@ pool_free_all(void)
 
 /* ------------------------------------------------------------ queries */
 
+/*
+ * Each member: the address a client would be sent to ("addr") and, when
+ * the pool would not choose it now, why ("skipped"): it has no address,
+ * or its state (a degraded node only serves when no member is up).
+ */
+static json_t *
+pool_members_json(struct pool_conf *pc)
+{
+	struct pool_cand	 c[POOL_NODES_MAX];
+	struct node		*nodes[POOL_NODES_MAX];
+	size_t			 order[POOL_NODES_MAX], m, i, k, n;
+	char			 addr[CONFIG_HOST_MAX + 8], why[REASON_MAX + 64];
+	json_t			*arr = json_array(), *o;
+	int			 ranked;
+
+	n = pc->nnodes < POOL_NODES_MAX ? pc->nnodes : POOL_NODES_MAX;
+	pool_candidates(pc, c, nodes);
+	m = pool_rank(pc->policy, c, n, order);
+	for (i = 0; i < n; i++) {
+		o = json_pack("{s:s}", "node", pc->nodes[i]);
+		if (o == NULL)
+			continue;
+		for (k = 0, ranked = -1; k < m; k++)
+			if (order[k] == i)
+				ranked = (int)k;
+		if (nodes[i] == NULL) {
+			json_object_set_new(o, "skipped", json_string("no such node"));
+			json_array_append_new(arr, o);
+			continue;
+		}
+		json_object_set_new(o, "state",
+		    json_string(node_state_name(nodes[i]->state)));
+		if (pool_node_addr(nodes[i], addr, sizeof(addr), why,
+		    sizeof(why)) == 0)
+			json_object_set_new(o, "addr", json_string(addr));
+		else
+			ranked = -2;
+		if (ranked >= 0)
+			json_object_set_new(o, "rank", json_integer(ranked + 1));
+		else {
+			if (ranked == -1 && nodes[i]->state == NODE_DEGRADED)
+				snprintf(why, sizeof(why), "degraded (%s); "
+				    "another member is up", nodes[i]->reason);
+			else if (ranked == -1)
+				snprintf(why, sizeof(why), "%s%s%s",
+				    node_state_name(nodes[i]->state),
+				    nodes[i]->reason[0] ? ": " : "",
+				    nodes[i]->reason);
+			json_object_set_new(o, "skipped", json_string(why));
+		}
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
 json_t *
 pool_status_json(void)
 {
@@ -688,6 +817,8 @@ pool_status_json(void)
 		    "per_node", per);
 		if (o != NULL && p->listener == NULL)
 			json_object_set_new(o, "reason", json_string(p->reason));
+		if (o != NULL)
+			json_object_set_new(o, "members", pool_members_json(p->conf));
 		if (o != NULL)
 			json_array_append_new(arr, o);
 	}
@@ -746,7 +877,7 @@ pool_best(const char *pool, const char *model, char *addr, size_t addrsz,
 		return NULL;
 	}
 	n = nodes[order[0]];
-	(void)pool_node_addr(n, addr, addrsz);
+	(void)pool_node_addr(n, addr, addrsz, why, whysz);
 	snprintf(why, whysz, "%s, %s", node_state_name(n->state),
 	    pc->policy == POOL_LEAST_LOAD ? "lowest load_score" :
 	    pc == &all ? "highest priority" : "first in the pool's order");

@@ -5,9 +5,14 @@
  * moment: nodes that are `up` first, ranked by the pool's policy; `degraded`
  * ones only when none is up.  A node whose connection fails before a byte
  * has moved either way is skipped for the next candidate, so a client sees
- * no error while any node is healthy.  An SSH node is reached through its
- * first local forward (the socket is handed to the forward, no extra hop);
- * a local node (ssh = none) through the host:port of its Ollama URL.
+ * no error while any node is healthy.  A node is reached through the local
+ * forward its Ollama URL points at (the socket is handed to the forward,
+ * no extra hop), else by relaying to the host:port of its Ollama URL
+ * (ssh = none, or an SSH node whose Ollama the hub reaches otherwise, such
+ * as the hub end of the node's own reverse tunnel), else, with
+ * ollama = none, through its first local forward.  The config refuses a
+ * member with none of these; the status lists each member's address, or
+ * why the pool skips it now.
  */
 #ifndef TUNNELD_POOL_H
 #define TUNNELD_POOL_H

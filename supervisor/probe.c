@@ -153,6 +153,7 @@ struct gpu_linger {
 	struct ssh_channel_callbacks_struct cb;
 	int			 closed;	/* the server closed it: free it */
 	int			 opening;	/* its open is still unanswered */
+	uint64_t		 started;	/* of the probe it belonged to */
 	struct event		*ev;		/* deferred free */
 };
 
@@ -164,6 +165,7 @@ struct probe_node {
 	struct gpu_run		 gpu;
 	struct gpu_linger	 linger;
 	pid_t			 busy_pid;	/* local: stopped child not yet reaped */
+	uint64_t		 busy_since;	/* ... started then (monotonic ms) */
 	struct http_run		 ollama;
 	struct http_run		*http;		/* r.nhttp of them */
 	char			 fault[REASON_MAX];
@@ -268,16 +270,64 @@ probe_check_models(struct probe_ollama_result *o, char *const *req, size_t nreq)
 	}
 }
 
+void
+probe_judge_reset(struct probe_judge *j)
+{
+	j->failing = 0;
+	j->fresh = 1;
+	j->fails = j->oks = 0;
+	j->reason[0] = '\0';
+}
+
+int
+probe_judge_step(struct probe_judge *j, int ok, unsigned rise, unsigned fall)
+{
+	int	was = j->failing;
+
+	if (ok) {
+		j->oks++;
+		j->fails = 0;
+	} else {
+		j->fails++;
+		j->oks = 0;
+	}
+	if (j->fresh) {
+		j->fresh = 0;
+		j->failing = !ok;
+	} else if (!j->failing && j->fails >= (fall ? fall : 1))
+		j->failing = 1;
+	else if (j->failing && j->oks >= (rise ? rise : 1))
+		j->failing = 0;
+	return j->failing != was;
+}
+
 /* ------------------------------------------------------------- results */
 
+/* Judge one result: FAULT is NULL for a good one, else what is wrong. */
 static void
-common_ok(struct probe_common *c, uint64_t now)
+common_judge(struct probe_node *pn, struct probe_common *c, const char *fault)
+{
+	const struct node_conf	*nc = pn->node->conf;
+
+	(void)probe_judge_step(&c->judge, fault == NULL, (unsigned)nc->rise,
+	    (unsigned)nc->fall);
+	if (fault != NULL && c->judge.failing)
+		snprintf(c->judge.reason, sizeof(c->judge.reason), "%s", fault);
+	else if (!c->judge.failing)
+		c->judge.reason[0] = '\0';
+}
+
+/* A good probe; FAULT: what its answer shows wrong (a threshold, a model). */
+static void
+common_ok(struct probe_node *pn, struct probe_common *c, uint64_t now,
+    const char *fault)
 {
 	c->status = PROBE_OK;
 	c->reason[0] = '\0';
 	c->at = c->ok_at = now;
 	c->stale = 0;
 	c->runs++;
+	common_judge(pn, c, fault);
 }
 
 static void
@@ -293,9 +343,33 @@ common_fail(struct probe_node *pn, struct probe_common *c, uint64_t now,
 	c->runs++;
 	c->failures++;
 	probe_note_failure(&pn->r, now);
-	if (!same)
+	common_judge(pn, c, reason);
+	if (!same && c->judge.failing)
 		log_entry(LOG_INFO, pn->node->conf->name, "probe-failed", reason,
 		    NULL, "%s: probe failed: %s", pn->node->conf->name, reason);
+	else if (!same)
+		log_entry(LOG_INFO, pn->node->conf->name, "probe-failed", reason,
+		    NULL, "%s: probe failed: %s (%u in a row, fall = %d: not "
+		    "acted on yet)", pn->node->conf->name, reason,
+		    c->judge.fails, pn->node->conf->fall);
+}
+
+/* "missing models a, b" of a good answer, or NULL when none is missing. */
+static const char *
+ollama_missing_text(const struct probe_ollama_result *o, char *buf,
+    size_t bufsz)
+{
+	size_t	i;
+	int	off;
+
+	if (o->nmissing == 0)
+		return NULL;
+	off = snprintf(buf, bufsz, "missing model%s ",
+	    o->nmissing_total > 1 ? "s" : "");
+	for (i = 0; i < o->nmissing && off > 0 && (size_t)off < bufsz; i++)
+		off += snprintf(buf + off, bufsz - off, "%s%s", i ? ", " : "",
+		    o->missing[i]);
+	return buf;
 }
 
 /*
@@ -325,45 +399,28 @@ probe_gpu_threshold(const struct gpu_sample *s, int temp_c, int mem_pct,
 	return 0;
 }
 
-/* The fault a fresh result shows, composed into pn->fault. */
+/*
+ * The node's fault: the first probe judged failing (rise/fall), in the
+ * order gpu, ollama, http, with its latest failure.  A GPU over a
+ * threshold (DESIGN: `gpu0 85°C > 80°C`) and a missing model are failures.
+ */
 static void
 probe_refresh_fault(struct probe_node *pn)
 {
 	const struct probe_results	*r = &pn->r;
-	const struct probe_ollama_result *o = &r->ollama;
+	const struct probe_judge	*j = NULL;
 	size_t				 i;
-	int				 off;
 
 	pn->fault[0] = '\0';
-	if (r->gpu.kind != GPU_NONE && r->gpu.c.status == PROBE_FAILED) {
-		snprintf(pn->fault, sizeof(pn->fault), "%s", r->gpu.c.reason);
-		return;
-	}
-	/* A crossed threshold is a fault too (DESIGN: `gpu0 85°C > 80°C`). */
-	if (r->gpu.kind != GPU_NONE && r->gpu.c.status == PROBE_OK &&
-	    r->gpu.has_sample && probe_gpu_threshold(&r->gpu.sample,
-	    td->conf->alert_gpu_temp_c, td->conf->alert_gpu_mem_pct,
-	    pn->fault, sizeof(pn->fault)))
-		return;
-	if (o->url != NULL && o->c.status == PROBE_FAILED) {
-		snprintf(pn->fault, sizeof(pn->fault), "%s", o->c.reason);
-		return;
-	}
-	if (o->url != NULL && o->c.status == PROBE_OK && o->nmissing > 0) {
-		off = snprintf(pn->fault, sizeof(pn->fault), "missing model%s ",
-		    o->nmissing_total > 1 ? "s" : "");
-		for (i = 0; i < o->nmissing && off > 0 &&
-		    (size_t)off < sizeof(pn->fault); i++)
-			off += snprintf(pn->fault + off, sizeof(pn->fault) - off,
-			    "%s%s", i ? ", " : "", o->missing[i]);
-		return;
-	}
-	for (i = 0; i < r->nhttp; i++)
-		if (r->http[i].c.status == PROBE_FAILED) {
-			snprintf(pn->fault, sizeof(pn->fault), "%s",
-			    r->http[i].c.reason);
-			return;
-		}
+	if (r->gpu.kind != GPU_NONE && r->gpu.c.judge.failing)
+		j = &r->gpu.c.judge;
+	else if (r->ollama.url != NULL && r->ollama.c.judge.failing)
+		j = &r->ollama.c.judge;
+	for (i = 0; j == NULL && i < r->nhttp; i++)
+		if (r->http[i].c.judge.failing)
+			j = &r->http[i].c.judge;
+	if (j != NULL)
+		snprintf(pn->fault, sizeof(pn->fault), "%s", j->reason);
 }
 
 /* A result arrived: the node's state may follow (node_set_state tells). */
@@ -396,6 +453,11 @@ probe_mark_stale(struct probe_node *pn)
 		if (pn->r.http[i].c.status == PROBE_FAILED)
 			pn->r.http[i].c.status = PROBE_PENDING;
 	pn->r.ollama.nmissing = pn->r.ollama.nmissing_total = 0;
+	/* A new session is judged afresh. */
+	probe_judge_reset(&pn->r.gpu.c.judge);
+	probe_judge_reset(&pn->r.ollama.c.judge);
+	for (i = 0; i < pn->r.nhttp; i++)
+		probe_judge_reset(&pn->r.http[i].c.judge);
 	probe_refresh_fault(pn);
 }
 
@@ -456,6 +518,7 @@ reap_add(struct probe_node *owner, pid_t pid, int sig)
 	}
 	rp->owner = owner;
 	owner->busy_pid = pid;
+	owner->busy_since = owner->gpu.started;
 	rp->pid = pid;
 	rp->added = now_ms();
 	rp->killed = sig == SIGKILL;
@@ -569,6 +632,7 @@ linger_take(struct gpu_run *g)
 	l->chan = g->chan;
 	l->sess = g->sess;
 	l->connects = g->connects;
+	l->started = g->started;
 	l->closed = 0;
 	memset(&l->cb, 0, sizeof(l->cb));
 	l->cb.userdata = g->pn;
@@ -697,7 +761,9 @@ gpu_finish(struct gpu_run *g, const char *fail, int stop_sig)
 	if (rc == 0) {
 		res->sample = *s;
 		res->has_sample = 1;
-		common_ok(&res->c, now);
+		common_ok(pn, &res->c, now, probe_gpu_threshold(&res->sample,
+		    td->conf->alert_gpu_temp_c, td->conf->alert_gpu_mem_pct,
+		    reason, sizeof(reason)) ? reason : NULL);
 	} else {
 		snprintf(reason, sizeof(reason), "gpu: %.240s", s->reason[0] ?
 		    s->reason : "no output");
@@ -1040,7 +1106,7 @@ gpu_start(struct probe_node *pn)
 	struct gpu_run	*g = &pn->gpu;
 	struct node	*n = pn->node;
 	struct timeval	 tv;
-	uint64_t	 tmo = td->conf->probe_timeout;
+	uint64_t	 tmo = n->conf->probe_timeout;
 	char		 why[REASON_MAX];
 
 	if (pn->r.gpu.kind == GPU_NONE || g->phase != GP_IDLE)
@@ -1278,7 +1344,8 @@ ollama_answer(struct http_run *h)
 	probe_check_models(o, pn->node->conf->require_models,
 	    pn->node->conf->nrequire_models);
 	http_release(h);
-	common_ok(&o->c, now_ms());
+	common_ok(pn, &o->c, now_ms(), ollama_missing_text(o, why,
+	    sizeof(why)));
 	probe_changed(pn);
 }
 
@@ -1298,7 +1365,7 @@ http_answer(struct http_run *h)
 	}
 	r->http_status = h->code;
 	http_release(h);
-	common_ok(&r->c, now_ms());
+	common_ok(pn, &r->c, now_ms(), NULL);
 	probe_changed(pn);
 }
 
@@ -1397,7 +1464,7 @@ static void
 http_start(struct http_run *h, const char *url)
 {
 	struct timeval	 tv;
-	uint64_t	 tmo = td->conf->probe_timeout;
+	uint64_t	 tmo = h->pn->node->conf->probe_timeout;
 	char		 why[128];
 
 	if (h->active || url == NULL)
@@ -1488,8 +1555,8 @@ probe_round(struct probe_node *pn)
 {
 	size_t	i;
 
-	probe_arm(pn, probe_jitter(td->conf->probe_interval, PROBE_JITTER,
-	    (double)(random() % 1000000) / 1000000.0));
+	probe_arm(pn, probe_jitter(pn->node->conf->probe_interval,
+	    PROBE_JITTER, (double)(random() % 1000000) / 1000000.0));
 	if (!probe_can_run(pn))
 		return;
 	gpu_start(pn);
@@ -1531,6 +1598,8 @@ probe_init(struct node *n)
 		return -1;
 	pn->node = n;
 	pn->r.gpu.kind = nc->gpu;
+	probe_judge_reset(&pn->r.gpu.c.judge);
+	probe_judge_reset(&pn->r.ollama.c.judge);
 	/*
 	 * Copies: a reload keeps an unchanged node (same URLs) but frees the
 	 * config its strings lived in.
@@ -1559,6 +1628,7 @@ probe_init(struct node *n)
 			goto fail;
 		pn->r.nhttp = nc->nhttp;
 		for (i = 0; i < nc->nhttp; i++) {
+			probe_judge_reset(&pn->r.http[i].c.judge);
 			if ((pn->r.http[i].url = strdup(nc->http[i])) == NULL ||
 			    http_init(&pn->http[i], pn, HK_HTTP, i) == -1)
 				goto fail;
@@ -1628,7 +1698,7 @@ probe_start(struct node *n)
 	/* Local nodes: a first round at once; remote: at session up. */
 	if (!evtimer_pending(pn->ev_round, NULL))
 		probe_arm(pn, n->conf->local ? 0 : probe_jitter(
-		    td->conf->probe_interval, PROBE_JITTER,
+		    n->conf->probe_interval, PROBE_JITTER,
 		    (double)(random() % 1000000) / 1000000.0));
 }
 
@@ -1719,4 +1789,122 @@ probe_fault(const struct node *n)
 	if (n->probe == NULL || n->probe->fault[0] == '\0')
 		return NULL;
 	return n->probe->fault;
+}
+
+int
+probe_gpu_outstanding(const struct node *n, uint64_t *since)
+{
+	const struct probe_node	*pn = n->probe;
+	uint64_t		 t = 0;
+
+	if (pn == NULL || pn->r.gpu.kind == GPU_NONE)
+		return 0;
+	if (pn->gpu.phase != GP_IDLE)
+		t = pn->gpu.started;
+	if (pn->linger.chan != NULL && linger_valid(&pn->linger, n) &&
+	    (t == 0 || pn->linger.started < t))
+		t = pn->linger.started;
+	if (n->conf->local && pn->busy_pid != 0 &&
+	    (t == 0 || pn->busy_since < t))
+		t = pn->busy_since;
+	if (t == 0)
+		return 0;
+	*since = t;
+	return 1;
+}
+
+/* The http probes afresh: URLs added, removed or reordered. */
+static int
+probe_reconf_http(struct probe_node *pn, const struct node_conf *nc)
+{
+	struct probe_http_result	*r = NULL;
+	struct http_run			*h = NULL;
+	size_t				 i;
+
+	for (i = 0; i < pn->r.nhttp; i++) {
+		http_free(&pn->http[i]);
+		free((char *)pn->r.http[i].url);
+	}
+	free(pn->http);
+	free(pn->r.http);
+	pn->http = NULL;
+	pn->r.http = NULL;
+	pn->r.nhttp = 0;
+	if (nc->nhttp == 0)
+		return 0;
+	if ((r = calloc(nc->nhttp, sizeof(*r))) == NULL ||
+	    (h = calloc(nc->nhttp, sizeof(*h))) == NULL) {
+		free(r);
+		return -1;
+	}
+	pn->r.http = r;
+	pn->http = h;
+	for (i = 0; i < nc->nhttp; i++) {
+		probe_judge_reset(&r[i].c.judge);
+		if ((r[i].url = strdup(nc->http[i])) == NULL ||
+		    http_init(&h[i], pn, HK_HTTP, i) == -1) {
+			pn->r.nhttp = i + 1;
+			return -1;
+		}
+	}
+	pn->r.nhttp = nc->nhttp;
+	return 0;
+}
+
+/*
+ * A reload changed probe keys of N (n->conf is the new config already):
+ * only what changed starts over, the session and the other probes' figures
+ * stay.  A new interval applies from the next round, which is re-armed
+ * now; a new timeout from the next probe; new rise/fall from the next
+ * result; new required models are checked against the latest answer now.
+ */
+void
+probe_reconf(struct node *n, const struct node_conf *old)
+{
+	struct probe_node	*pn = n->probe;
+	const struct node_conf	*nc = n->conf;
+	struct probe_ollama_result *o;
+	char			 why[REASON_MAX];
+	unsigned		 d;
+
+	if (pn == NULL)
+		return;
+	d = config_node_diff(old, nc);
+	o = &pn->r.ollama;
+	if (d & NODE_KEY_OLLAMA) {
+		http_cancel(&pn->ollama);
+		free((char *)o->url);
+		memset(o, 0, sizeof(*o));
+		probe_judge_reset(&o->c.judge);
+		if (nc->ollama != NULL && (o->url = strdup(nc->ollama)) == NULL)
+			log_warnx("%s: %s: out of memory", __func__, nc->name);
+	} else if ((d & NODE_KEY_REQUIRE_MODELS) && o->has_info &&
+	    o->c.status == PROBE_OK) {
+		probe_check_models(o, nc->require_models, nc->nrequire_models);
+		/* The same answer, judged against the new list. */
+		probe_judge_reset(&o->c.judge);
+		common_judge(pn, &o->c, ollama_missing_text(o, why,
+		    sizeof(why)));
+	}
+	if (d & NODE_KEY_GPU) {
+		gpu_cancel(&pn->gpu);
+		memset(&pn->r.gpu, 0, sizeof(pn->r.gpu));
+		pn->r.gpu.kind = nc->gpu;
+		probe_judge_reset(&pn->r.gpu.c.judge);
+	}
+	if ((d & NODE_KEY_HTTP) && probe_reconf_http(pn, nc) == -1)
+		log_warnx("%s: %s: out of memory", __func__, nc->name);
+	if ((d & NODE_KEY_PROBE_INTERVAL) && pn->running &&
+	    evtimer_pending(pn->ev_round, NULL)) {
+		evtimer_del(pn->ev_round);
+		probe_arm(pn, probe_jitter(nc->probe_interval, PROBE_JITTER,
+		    (double)(random() % 1000000) / 1000000.0));
+	}
+	/* New probes or new URLs: a round now, not an interval from now. */
+	if ((d & (NODE_KEY_OLLAMA | NODE_KEY_GPU | NODE_KEY_HTTP)) &&
+	    pn->running) {
+		evtimer_del(pn->ev_round);
+		probe_arm(pn, 0);
+	}
+	probe_changed(pn);
 }

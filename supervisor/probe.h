@@ -36,6 +36,23 @@ enum probe_status {
 };
 
 /*
+ * Rise and fall, as HAProxy's health checks have them: a probe is judged
+ * failing after `fall` failed results in a row and passing again after
+ * `rise` good ones, so that one blip moves neither the node's state nor
+ * pool traffic nor an alert.  The first result after a start or a new
+ * session is judged alone: there is no history to smooth yet.  What counts
+ * as a failure: a failed probe, a GPU over a threshold, an Ollama lacking
+ * a required model.
+ */
+struct probe_judge {
+	int			 failing;	/* the judged state */
+	int			 fresh;		/* the next result decides alone */
+	unsigned		 fails;		/* failed results in a row */
+	unsigned		 oks;		/* good results in a row */
+	char			 reason[REASON_MAX];	/* latest failure, while failing */
+};
+
+/*
  * Common to every probe.  Times are monotonic ms (now_ms()); 0: never.
  * STALE: the figures kept (last good ones) are not confirmed by the latest
  * probe, because the session is down, the node stopped or the latest probe
@@ -49,6 +66,7 @@ struct probe_common {
 	int			 stale;
 	uint64_t		 runs;		/* probes finished */
 	uint64_t		 failures;	/* of which failed */
+	struct probe_judge	 judge;		/* what the node's state follows */
 };
 
 struct probe_gpu_result {
@@ -115,7 +133,19 @@ unsigned	 probe_recent_failures(const struct probe_results *, uint64_t now);
 double		 probe_age_s(const struct probe_common *, uint64_t now);
 const char	*probe_status_name(enum probe_status);
 
+/*
+ * The GPU probe still running (or its tool, timed out but not yet gone):
+ * 1 and SINCE (monotonic ms) when there is one.
+ */
+int		 probe_gpu_outstanding(const struct node *, uint64_t *since);
+/* The node's config changed (OLD: the one before); its session is kept. */
+void		 probe_reconf(struct node *, const struct node_conf *old);
+
 /* Pure helpers, exposed for tests. */
+/* One result (OK or not) judged; returns 1 when the judged state changed. */
+int		 probe_judge_step(struct probe_judge *, int ok, unsigned rise,
+		    unsigned fall);
+void		 probe_judge_reset(struct probe_judge *);
 /* The chat backend's formula. */
 double		 probe_load_score(uint64_t active_conns, int has_latency,
 		    double latency_ms, unsigned recent_failures);

@@ -60,6 +60,13 @@ status_probe_common(json_t *o, const struct probe_common *c, uint64_t now)
 	json_object_set_new(o, "age_s", age < 0 ? json_null() :
 	    json_integer((json_int_t)age));
 	json_object_set_new(o, "stale", json_boolean(c->stale));
+	/* Rise/fall: what the node's state follows, and how close it is. */
+	json_object_set_new(o, "judged", json_string(c->judge.failing ?
+	    "failing" : "passing"));
+	json_object_set_new(o, "consecutive_failures",
+	    json_integer(c->judge.fails));
+	json_object_set_new(o, "consecutive_successes",
+	    json_integer(c->judge.oks));
 }
 
 static json_t *
@@ -89,9 +96,11 @@ status_gpus(const struct probe_gpu_result *r)
 }
 
 static json_t *
-status_gpu_probe(const struct probe_gpu_result *r, uint64_t now)
+status_gpu_probe(const struct node *n, const struct probe_gpu_result *r,
+    uint64_t now)
 {
-	json_t	*o;
+	json_t		*o;
+	uint64_t	 since;
 
 	if (r->kind == GPU_NONE)
 		return json_null();
@@ -100,6 +109,10 @@ status_gpu_probe(const struct probe_gpu_result *r, uint64_t now)
 	status_probe_common(o, &r->c, now);
 	json_object_set_new(o, "gpus_total", int_or_null(r->has_sample,
 	    (json_int_t)r->sample.ngpus_total));
+	/* A wedged tool is still outstanding: no second one starts meanwhile. */
+	json_object_set_new(o, "outstanding_s",
+	    probe_gpu_outstanding(n, &since) ? json_integer((json_int_t)
+	    ((now > since ? now - since : 0) / 1000)) : json_null());
 	return o;
 }
 
@@ -175,10 +188,47 @@ status_probes(json_t *o, const struct node *n, uint64_t now)
 		return;
 	json_object_set_new(o, "ollama", status_ollama(&r->ollama, now));
 	json_object_set_new(o, "gpus", status_gpus(&r->gpu));
-	json_object_set_new(o, "gpu_probe", status_gpu_probe(&r->gpu, now));
+	json_object_set_new(o, "gpu_probe", status_gpu_probe(n, &r->gpu, now));
 	json_object_set_new(o, "http", status_http(r, now));
 	json_object_set_new(o, "probe_failures_recent",
 	    json_integer(probe_recent_failures(r, now)));
+}
+
+/* The latest state changes, oldest first. */
+static json_t *
+status_history(const struct node *n)
+{
+	const struct node_change	*c;
+	json_t				*a = json_array();
+	size_t				 i;
+
+	for (i = 0; (c = node_history(n, i)) != NULL; i++)
+		json_array_append_new(a, json_pack("{s:I,s:s,s:s,s:s}",
+		    "time", (json_int_t)c->time,
+		    "from", node_state_name(c->from),
+		    "to", node_state_name(c->to), "reason", c->reason));
+	return a;
+}
+
+/* History, time in each kind of state, and the node's probe settings. */
+static void
+status_record(json_t *o, const struct node *n, uint64_t now)
+{
+	const struct node_conf	*nc = n->conf;
+
+	json_object_set_new(o, "history", status_history(n));
+	json_object_set_new(o, "up_s_total", json_integer((json_int_t)
+	    (node_state_total(n, NODE_UP, now) / 1000)));
+	json_object_set_new(o, "down_s_total", json_integer((json_int_t)
+	    ((node_state_total(n, NODE_BACKOFF, now) +
+	    node_state_total(n, NODE_CONNECTING, now)) / 1000)));
+	json_object_set_new(o, "degraded_s_total", json_integer((json_int_t)
+	    (node_state_total(n, NODE_DEGRADED, now) / 1000)));
+	json_object_set_new(o, "probe_settings", json_pack(
+	    "{s:f,s:f,s:i,s:i}",
+	    "interval_s", (double)nc->probe_interval / 1000.0,
+	    "timeout_s", (double)nc->probe_timeout / 1000.0,
+	    "rise", nc->rise, "fall", nc->fall));
 }
 
 json_t *
@@ -217,8 +267,10 @@ status_node(const struct node *n, uint64_t now)
 	    "ssh", ssh,
 	    "forwards", fw,
 	    "load_score", node_load_score(n));
-	if (o != NULL)
+	if (o != NULL) {
 		status_probes(o, n, now);
+		status_record(o, n, now);
+	}
 	return o;
 }
 

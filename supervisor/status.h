@@ -21,6 +21,16 @@
  *       "latency_ms"}], one per `http` URL.
  *   "probe_failures_recent": failed probes in the last 5 minutes, the
  *       "failures" term of "load_score".
+ *   Each probe object also has "judged" ("passing" | "failing": what the
+ *       node's state follows, rise/fall), "consecutive_failures" and
+ *       "consecutive_successes"; "gpu_probe" has "outstanding_s": seconds
+ *       since the GPU probe still running (or its timed-out tool, not
+ *       yet ended) was started, null when none is.
+ *   "history": the last 20 state changes, oldest first: {"time" (Unix
+ *       seconds), "from", "to", "reason"}.
+ *   "up_s_total", "down_s_total" (backoff or connecting),
+ *       "degraded_s_total": whole seconds since the node was created.
+ *   "probe_settings": {"interval_s", "timeout_s", "rise", "fall"}.
  *
  * "pending" also means: no result since the session came back (a failure
  * seen by an earlier session is history, not a fault of this one).

@@ -26,6 +26,7 @@
 #include "session.h"
 #include "status.h"
 #include "pool.h"
+#include "probe.h"
 #include "tunneld.h"
 
 struct tunneld	*td;
@@ -179,19 +180,85 @@ tunneld_session_settings_equal(const struct config *a, const struct config *b)
 }
 
 /*
- * Apply a new config: unchanged nodes and their connections are left
- * alone, removed ones stop, changed ones restart, added ones start.  A bad
- * file changes nothing.
+ * What a reload does to a node whose keys KEYS changed (NODE_KEY_* bits);
+ * SESSION: the [tunneld] settings its session was made with changed;
+ * LOCAL: the node has no session (ssh = none, before and after).  Only
+ * what the SSH session depends on restarts it: its target, identity,
+ * remote forwards (the server holds their listeners), whether it runs at
+ * all, and host key and keepalive settings.  Local forwards are rebound
+ * alone; probe keys apply to the running node; priority is read where it
+ * is used.
+ */
+unsigned
+tunneld_reload_plan(unsigned keys, int session, int local)
+{
+	unsigned	plan = 0;
+
+	if ((session && !local) || (keys & (NODE_KEY_SSH | NODE_KEY_IDENTITY |
+	    NODE_KEY_REMOTE_FORWARD | NODE_KEY_ENABLED)))
+		return RELOAD_RESTART;
+	if (keys & NODE_KEY_LOCAL_FORWARD)
+		plan |= RELOAD_REBIND;
+	if (keys & (NODE_KEY_OLLAMA | NODE_KEY_GPU | NODE_KEY_REQUIRE_MODELS |
+	    NODE_KEY_HTTP | NODE_KEY_PROBE_INTERVAL | NODE_KEY_PROBE_TIMEOUT |
+	    NODE_KEY_RISE | NODE_KEY_FALL))
+		plan |= RELOAD_PROBES;
+	if (keys != 0 && plan == 0)
+		plan = RELOAD_ADOPT;
+	return plan;
+}
+
+/* What PLAN does, in words for the log and for tunnelctl reload. */
+const char *
+tunneld_reload_plan_text(unsigned plan)
+{
+	if (plan & RELOAD_RESTART)
+		return "session restarted";
+	if ((plan & RELOAD_REBIND) && (plan & RELOAD_PROBES))
+		return "changed forwards rebound, probes updated, session kept";
+	if (plan & RELOAD_REBIND)
+		return "changed forwards rebound, session kept";
+	if (plan & RELOAD_PROBES)
+		return "probes updated, session and connections kept";
+	if (plan & RELOAD_ADOPT)
+		return "applied, session and connections kept";
+	return "unchanged";
+}
+
+/* A kept node and what the reload does to it. */
+struct reload_item {
+	struct node		*node;
+	struct node_conf	*nc;		/* in the new config */
+	unsigned		 keys;
+	unsigned		 plan;
+};
+
+/* What was done to IT, in words: `enabled` says stopped or started. */
+static const char *
+reload_item_text(const struct reload_item *it)
+{
+	if ((it->plan & RELOAD_RESTART) && (it->keys & NODE_KEY_ENABLED))
+		return it->nc->enabled ? "started" : "stopped (enabled = no)";
+	return tunneld_reload_plan_text(it->plan);
+}
+
+/*
+ * Apply a new config key by key: removed nodes stop, added ones start,
+ * and a kept node gets only what its changed keys need (see
+ * tunneld_reload_plan).  A bad file changes nothing.
  */
 int
 tunneld_reload(char *msg, size_t msgsz)
 {
 	struct config		*nconf, *old = td->conf;
-	struct node_list	 keep, gone;
-	struct node		*n;
+	struct node_list	 gone;
+	struct node		*n, *tmp;
 	struct node_conf	*nc;
+	struct reload_item	*items = NULL;
+	size_t			 nitems = 0, i, off;
 	unsigned		 added = 0, removed = 0, changed = 0, same = 0;
-	char			 why[768];
+	int			 session, w;
+	char			 why[768], keys[256];
 
 	notify_reloading();
 	log_info("reloading %s", config_path);
@@ -205,70 +272,136 @@ tunneld_reload(char *msg, size_t msgsz)
 	}
 	if (strcmp(nconf->control_socket, old->control_socket) != 0)
 		log_warnx("control_socket change takes effect at restart");
+	session = !tunneld_session_settings_equal(old, nconf);
 
 	TAILQ_FOREACH(nc, &nconf->nodes, entry)
 		if (config_find_node(old, nc->name) == NULL)
 			added++;
+	if (td->conf->nnodes > 0 &&
+	    (items = calloc(td->conf->nnodes, sizeof(*items))) == NULL)
+		fatal("%s: calloc", __func__);
 
-	/* Removed or changed nodes go first: their ports free up for others. */
-	TAILQ_INIT(&keep);
-	TAILQ_INIT(&gone);
-	while ((n = TAILQ_FIRST(&td->nodes)) != NULL) {
-		TAILQ_REMOVE(&td->nodes, n, entry);
-		nc = config_find_node(nconf, n->conf->name);
-		if (nc != NULL && node_conf_equal(n->conf, nc) &&
-		    tunneld_session_settings_equal(old, nconf)) {
-			tunneld_adopt(n, nc);
-			TAILQ_INSERT_TAIL(&keep, n, entry);
-			same++;
-		} else {
-			if (nc != NULL)
-				changed++;
-			else
-				removed++;
-			log_entry(LOG_INFO, n->conf->name, nc ? "node-changed" :
-			    "node-removed", NULL, NULL, "%s: %s", n->conf->name,
-			    nc ? "changed, restarting" : "removed, stopping");
-			TAILQ_INSERT_TAIL(&gone, n, entry);
-		}
-	}
 	/*
-	 * Pool clients the gone nodes hand back look for another node: the
-	 * kept ones must be findable while the gone ones are freed.
+	 * Removed nodes go first, and restarted ones are taken down: their
+	 * ports free up for others.  Pool clients the gone nodes hand back
+	 * look for another node: the kept ones stay findable.
 	 */
-	TAILQ_CONCAT(&td->nodes, &keep, entry);
+	TAILQ_INIT(&gone);
+	for (n = TAILQ_FIRST(&td->nodes); n != NULL; n = tmp) {
+		tmp = TAILQ_NEXT(n, entry);
+		if ((nc = config_find_node(nconf, n->conf->name)) == NULL) {
+			removed++;
+			log_entry(LOG_INFO, n->conf->name, "node-removed", NULL,
+			    NULL, "%s: removed", n->conf->name);
+			TAILQ_REMOVE(&td->nodes, n, entry);
+			TAILQ_INSERT_TAIL(&gone, n, entry);
+			continue;
+		}
+		items[nitems].node = n;
+		items[nitems].nc = nc;
+		items[nitems].keys = config_node_diff(n->conf, nc);
+		items[nitems].plan = tunneld_reload_plan(items[nitems].keys,
+		    session, n->conf->local && nc->local);
+		nitems++;
+	}
 	while ((n = TAILQ_FIRST(&gone)) != NULL) {
 		TAILQ_REMOVE(&gone, n, entry);
 		node_free(n);
 	}
-	TAILQ_CONCAT(&keep, &td->nodes, entry);
+	for (i = 0; i < nitems; i++) {
+		struct reload_item *it = &items[i];
+
+		if (it->plan == 0) {
+			same++;
+			continue;
+		}
+		changed++;
+		if (it->keys != 0)
+			config_node_keys_fmt(it->keys, keys, sizeof(keys));
+		else
+			snprintf(keys, sizeof(keys), "%s", "session settings of "
+			    "[tunneld]");
+		/* Local forwards that cannot be rebound alone: restart. */
+		if ((it->plan & RELOAD_REBIND) && !(it->plan & RELOAD_RESTART)) {
+			struct node_conf *was = it->node->conf;
+
+			it->node->conf = it->nc;
+			if (forward_reconf(it->node, was) == -1) {
+				it->node->conf = was;
+				it->plan = RELOAD_RESTART;
+			}
+			it->node->conf = was;
+		}
+		log_entry(LOG_INFO, it->node->conf->name, "node-changed", keys,
+		    NULL, "%s: %s changed: %s", it->node->conf->name, keys,
+		    reload_item_text(it));
+		if (it->plan & RELOAD_RESTART)
+			node_reconf_down(it->node);
+	}
 	/* Before the old config goes: pools compare against it. */
 	if (pool_reload(nconf) == -1)
 		log_warnx("not every pool can listen yet; "
 		    "retrying every second");
+
+	/* Kept nodes move to the new config, in the order of the new file. */
+	TAILQ_INIT(&gone);
+	TAILQ_CONCAT(&gone, &td->nodes, entry);
+	TAILQ_FOREACH(nc, &nconf->nodes, entry) {
+		struct reload_item *it = NULL;
+
+		for (i = 0; i < nitems; i++)
+			if (items[i].nc == nc)
+				it = &items[i];
+		if (it == NULL) {
+			if ((n = node_new(nc)) == NULL)
+				fatal("%s: node_new", __func__);
+			TAILQ_INSERT_TAIL(&td->nodes, n, entry);
+			node_start(n);
+			continue;
+		}
+		n = it->node;
+		TAILQ_REMOVE(&gone, n, entry);
+		TAILQ_INSERT_TAIL(&td->nodes, n, entry);
+		if (it->plan & RELOAD_RESTART) {
+			node_reconf_up(n, nc);
+			continue;
+		}
+		{
+			struct node_conf *was = n->conf;
+
+			tunneld_adopt(n, nc);
+			if (it->plan & RELOAD_PROBES)
+				probe_reconf(n, was);
+		}
+	}
 	td->conf = nconf;
 	config_free(old);
 	tunneld_admin_gid();
 
-	/* Rebuild in the order of the new file. */
-	TAILQ_FOREACH(nc, &nconf->nodes, entry) {
-		struct node *k;
-
-		TAILQ_FOREACH(k, &keep, entry)
-			if (k->conf == nc)
-				break;
-		if (k != NULL) {
-			TAILQ_REMOVE(&keep, k, entry);
-			TAILQ_INSERT_TAIL(&td->nodes, k, entry);
+	off = 0;
+	w = snprintf(msg, msgsz, "reloaded %s: %u added, %u removed, %u "
+	    "changed, %u unchanged", config_path, added, removed, changed,
+	    same);
+	off = w > 0 ? (size_t)w : 0;
+	for (i = 0; i < nitems && off < msgsz; i++) {
+		if (items[i].plan == 0)
 			continue;
+		if (items[i].keys != 0)
+			config_node_keys_fmt(items[i].keys, keys, sizeof(keys));
+		else
+			snprintf(keys, sizeof(keys), "session settings");
+		w = snprintf(msg + off, msgsz - off, "; %s: %s (%s)",
+		    items[i].nc->name, keys, reload_item_text(&items[i]));
+		if (w < 0 || off + (size_t)w >= msgsz) {
+			/* Cut at a whole entry: the log has them all. */
+			msg[off] = '\0';
+			if (off + 20 < msgsz)
+				snprintf(msg + off, msgsz - off, "; more in the log");
+			break;
 		}
-		if ((n = node_new(nc)) == NULL)
-			fatal("%s: node_new", __func__);
-		TAILQ_INSERT_TAIL(&td->nodes, n, entry);
-		node_start(n);
+		off += (size_t)w;
 	}
-	snprintf(msg, msgsz, "reloaded %s: %u added, %u removed, %u changed, "
-	    "%u unchanged", config_path, added, removed, changed, same);
+	free(items);
 	log_entry(LOG_NOTICE, NULL, "reloaded", NULL, NULL, "%s", msg);
 	tunneld_status_changed();
 	notify_ready();

@@ -58,6 +58,14 @@ struct forward {
 	uint64_t		 bytes_out;	/* from it */
 };
 
+/* A state change, as `tunnelctl status NODE` lists the latest ones. */
+#define NODE_HISTORY_MAX	20
+struct node_change {
+	int64_t			 time;		/* wall clock, unix seconds */
+	enum node_state		 from, to;
+	char			 reason[REASON_MAX];
+};
+
 struct node {
 	TAILQ_ENTRY(node)	 entry;
 	struct node_conf	*conf;		/* owned by the running config */
@@ -84,6 +92,11 @@ struct node {
 
 	/* Probes (probe.c): runner state and results, see probe.h. */
 	struct probe_node	*probe;
+
+	/* The latest state changes (a ring) and the time spent in each state. */
+	struct node_change	 hist[NODE_HISTORY_MAX];
+	uint64_t		 nhist;		/* changes so far */
+	uint64_t		 state_ms[NODE_NSTATES];	/* up to `since` */
 };
 TAILQ_HEAD(node_list, node);
 
@@ -128,6 +141,13 @@ extern const char *config_path;
 struct config	*tunneld_load(const char *path, int print_errors);
 void		 tunneld_admin_gid(void);
 int		 tunneld_reload(char *err, size_t errsz);
+/* What a reload does to a kept node (pure; see tunneld.c). */
+#define RELOAD_ADOPT	0x1	/* new values read where used (priority) */
+#define RELOAD_PROBES	0x2	/* probe keys applied to the running node */
+#define RELOAD_REBIND	0x4	/* changed local forwards rebound alone */
+#define RELOAD_RESTART	0x8	/* the session restarts */
+unsigned	 tunneld_reload_plan(unsigned keys, int session, int local);
+const char	*tunneld_reload_plan_text(unsigned plan);
 void		 tunneld_status_changed(void);
 void		 tunneld_status_flush(void);
 void		 tunneld_status_free(void);
@@ -161,5 +181,13 @@ void		 node_session_lost(struct node *, const char *reason,
 void		 node_set_state(struct node *, enum node_state,
 		    const char *reason);
 double		 node_load_score(const struct node *);
+/* The I-th latest change kept (0: the oldest), or NULL past the end. */
+const struct node_change *node_history(const struct node *, size_t i);
+/* Milliseconds spent in STATE until NOW, the current stretch included. */
+uint64_t	 node_state_total(const struct node *, enum node_state,
+		    uint64_t now);
+/* Reconfigure a kept node at reload (reload path of tunneld.c). */
+void		 node_reconf_down(struct node *);
+void		 node_reconf_up(struct node *, struct node_conf *);
 
 #endif

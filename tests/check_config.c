@@ -18,6 +18,8 @@
 #include "../supervisor/config.h"
 
 #define N_A	"[node a]\nssh = h\n"	/* a valid node, lines 1-2 */
+/* one a pool can send clients to (its Ollama URL), lines 1-3 */
+#define N_AO	"[node a]\nssh = h\nollama = http://h:1\n"
 
 /* The mesh from DESIGN.md, inline comments included, plus the NATed side. */
 static const char mesh[] =
@@ -241,7 +243,7 @@ START_TEST(test_defaults)
 	    "[node off]\nssh = h\nlocal_forward = 0.0.0.0:11438 x:1\n"
 	    "ollama = none\nenabled = no\n"
 	    "[node any]\nssh = h\nlocal_forward = 0.0.0.0:11439 x:1\n"
-	    "[pool p]\nlisten = 11600\nnodes = fwd loc\n");
+	    "[pool p]\nlisten = 11600\nnodes = fwd any\n");
 	n = config_find_node(c, "fwd");
 	ck_assert_int_eq(n->enabled, 1);
 	ck_assert_int_eq(n->gpu, GPU_NONE);
@@ -269,7 +271,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(TAILQ_FIRST(&c->pools)->listen_host, "127.0.0.1");
 	ck_assert_uint_eq(TAILQ_FIRST(&c->pools)->listen_port, 11600);
 	ck_assert_uint_eq(TAILQ_FIRST(&c->pools)->nnodes, 2);
-	ck_assert_str_eq(TAILQ_FIRST(&c->pools)->nodes[1], "loc");
+	ck_assert_str_eq(TAILQ_FIRST(&c->pools)->nodes[1], "any");
 	config_free(c);
 }
 END_TEST
@@ -331,7 +333,7 @@ static const struct {
 	    { "t.conf:2: unknown key 'frobnicate' in [tunneld]" } },
 	{ N_A "sshh = x\n",
 	    { "t.conf:3: unknown key 'sshh' in [node a]; did you mean 'ssh'?" } },
-	{ "[pool p]\nlisten = 1\nnodes = a\npolicyy = x\n" N_A,
+	{ "[pool p]\nlisten = 1\nnodes = a\npolicyy = x\n" N_AO,
 	    { "t.conf:4: unknown key 'policyy' in [pool p]; did you mean 'policy'?" } },
 	{ "[alerts]\nGPU_temp_c = 1\n", { "t.conf:2: unknown key 'GPU_temp_c' "
 	    "in [alerts]; did you mean 'gpu_temp_c'?" } },
@@ -342,7 +344,7 @@ static const struct {
 	{ "ssh = h\n", { "t.conf:1: key 'ssh' outside of any section" } },
 	{ "[node runpod]\nssh = h\n\n[node runpod]\nssh = h\n",
 	    { "t.conf:4: duplicate node 'runpod' (first defined at line 1)" } },
-	{ "[pool p]\nlisten = 1\nnodes = a\n[pool p]\nlisten = 2\nnodes = a\n" N_A,
+	{ "[pool p]\nlisten = 1\nnodes = a\n[pool p]\nlisten = 2\nnodes = a\n" N_AO,
 	    { "t.conf:4: duplicate pool 'p' (first defined at line 1)" } },
 	{ "[tunneld]\n[alerts]\n[tunneld]\n",
 	    { "t.conf:3: duplicate section [tunneld] (first at line 1)" } },
@@ -373,8 +375,8 @@ static const struct {
 	    "invalid value 'tofu' (expected strict or accept-new)" } },
 	{ N_A "enabled = true\n",
 	    { "t.conf:3: enabled: invalid value 'true' (expected yes or no)" } },
-	{ N_A "[pool p]\nlisten = 11500\nnodes = a\npolicy = random\n",
-	    { "t.conf:6: policy: invalid value 'random' (expected priority or "
+	{ N_AO "[pool p]\nlisten = 11500\nnodes = a\npolicy = random\n",
+	    { "t.conf:7: policy: invalid value 'random' (expected priority or "
 	      "least-load)" } },
 	{ "[alerts]\ngpu_mem_pct = 150\n",
 	    { "t.conf:2: gpu_mem_pct: 150 out of range (1 to 100)" } },
@@ -443,12 +445,12 @@ static const struct {
 	{ "[node a]\nssh = none\nlocal_forward = 11435 11434\nidentity = /k\n",
 	    { "t.conf:3: local_forward: node 'a' has ssh = none; forwards need "
 	      "an ssh session", "t.conf:4: identity: node 'a' has ssh = none" } },
-	{ N_A "[pool p]\nlisten = 11500\nnodes = a zzzz aa\n",
-	    { "t.conf:5: nodes: unknown node 'zzzz'",
-	      "t.conf:5: nodes: unknown node 'aa'" } },
-	{ N_A "[pool p]\nlisten = 11500\nnodes = a a b/c\n",
-	    { "t.conf:5: nodes: node 'a' listed twice",
-	      "t.conf:5: nodes: invalid node name 'b/c'" } },
+	{ N_AO "[pool p]\nlisten = 11500\nnodes = a zzzz aa\n",
+	    { "t.conf:6: nodes: unknown node 'zzzz'",
+	      "t.conf:6: nodes: unknown node 'aa'" } },
+	{ N_AO "[pool p]\nlisten = 11500\nnodes = a a b/c\n",
+	    { "t.conf:6: nodes: node 'a' listed twice",
+	      "t.conf:6: nodes: invalid node name 'b/c'" } },
 	{ N_A "ollama = ftp://x\n",
 	    { "t.conf:3: ollama: 'ftp://x' is not an http:// URL" } },
 	{ N_A "http = http://\n", { "t.conf:3: http: missing host in 'http://'" } },
@@ -1055,6 +1057,179 @@ START_TEST(test_garbage)
 }
 END_TEST
 
+
+/* Issue 13: rise/fall and the probe timers, per node; pool members. */
+START_TEST(test_probe_keys)
+{
+	struct config		*c;
+	struct node_conf	*n;
+
+	c = load_ok("[tunneld]\nprobe_interval = 8s\nprobe_timeout = 4s\n"
+	    "[node a]\nssh = h\n"
+	    "[node b]\nssh = h\nprobe_interval = 30s\nprobe_timeout = 20s\n"
+	    "rise = 1\nfall = 5\n"
+	    "[node c]\nssh = none\nprobe_interval = 2s\n"
+	    "[node d]\nssh = none\nprobe_timeout = 12s\n");
+	ck_assert_int_eq(c->rise, 2);
+	ck_assert_int_eq(c->fall, 3);
+	n = config_find_node(c, "a");		/* [tunneld]'s */
+	ck_assert_uint_eq(n->probe_interval, 8000);
+	ck_assert_uint_eq(n->probe_timeout, 4000);
+	ck_assert_int_eq(n->rise, 2);
+	ck_assert_int_eq(n->fall, 3);
+	n = config_find_node(c, "b");		/* its own */
+	ck_assert_uint_eq(n->probe_interval, 30000);
+	ck_assert_uint_eq(n->probe_timeout, 20000);
+	ck_assert_int_eq(n->rise, 1);
+	ck_assert_int_eq(n->fall, 5);
+	n = config_find_node(c, "c");		/* inherited timeout gives way */
+	ck_assert_uint_eq(n->probe_interval, 2000);
+	ck_assert_uint_eq(n->probe_timeout, 2000);
+	n = config_find_node(c, "d");		/* inherited interval gives way */
+	ck_assert_uint_eq(n->probe_interval, 12000);
+	ck_assert_uint_eq(n->probe_timeout, 12000);
+	config_free(c);
+
+	/* [tunneld] after the nodes still gives them its values. */
+	c = load_ok(N_A "[tunneld]\nrise = 4\nfall = 1\nprobe_interval = 3s\n");
+	n = config_find_node(c, "a");
+	ck_assert_int_eq(n->rise, 4);
+	ck_assert_int_eq(n->fall, 1);
+	ck_assert_uint_eq(n->probe_interval, 3000);
+	ck_assert_uint_eq(n->probe_timeout, 3000);
+	config_free(c);
+
+	/* An Ollama URL is an address for any node, not only ssh = none. */
+	c = load_ok("[node v]\nssh = t@127.0.0.1:12222\n"
+	    "ollama = http://127.0.0.1:11436\n"
+	    "[pool p]\nlisten = 11400\nnodes = v\n");
+	config_free(c);
+}
+END_TEST
+
+static const struct {
+	const char	*text;
+	const char	*want[3];
+} probe_bad[] = {
+	{ N_A "probe_interval = 1s\nprobe_timeout = 2s\n",
+	    { "t.conf:3: probe_interval must not be less than probe_timeout "
+	      "(line 4)" } },
+	{ N_A "probe_intervl = 1s\n",
+	    { "t.conf:3: unknown key 'probe_intervl' in [node a]; did you "
+	      "mean 'probe_interval'?" } },
+	{ N_A "fal = 2\n",
+	    { "t.conf:3: unknown key 'fal' in [node a]; did you mean 'fall'?" } },
+	{ N_A "rise = 0\nfall = 101\n",
+	    { "t.conf:3: rise: 0 out of range (1 to 100)",
+	      "t.conf:4: fall: 101 out of range (1 to 100)" } },
+	{ N_A "rise = two\nprobe_timeout = 0s\n",
+	    { "t.conf:3: rise: invalid number 'two'",
+	      "t.conf:4: probe_timeout: must be greater than 0" } },
+	{ N_A "probe_interval = 10\n",
+	    { "t.conf:3: probe_interval: missing unit in '10' (use ms, s, m "
+	      "or h)" } },
+	{ N_A "fall = 2\nfall = 3\n",
+	    { "t.conf:4: duplicate key 'fall' (first set at line 3)" } },
+	{ "[tunneld]\nrise = 0\nfalls = 2\n",
+	    { "t.conf:2: rise: 0 out of range (1 to 100)",
+	      "t.conf:3: unknown key 'falls' in [tunneld]; did you mean "
+	      "'fall'?" } },
+	{ N_A "[node b]\nssh = none\nollama = none\n"
+	    "[pool chat]\nlisten = 11400\nnodes = a b\n",
+	    { "t.conf:8: nodes: node 'a' cannot take part in pool 'chat': it "
+	      "has no local_forward and ollama = none (line 1), so the pool "
+	      "has no address to send clients to",
+	      "t.conf:8: nodes: node 'b' cannot take part in pool 'chat': it "
+	      "has ssh = none and ollama = none (line 3), so the pool has no "
+	      "address to send clients to" } },
+};
+
+START_TEST(test_probe_bad)
+{
+	expect_errors(probe_bad[_i].text, probe_bad[_i].want);
+}
+END_TEST
+
+/* Which keys a reload sees changed: exactly the edited one. */
+static const struct {
+	const char	*edit;
+	unsigned	 keys;
+} diffs[] = {
+	{ "", 0 },
+	{ "# a comment moves nothing\n", 0 },
+	{ "ssh = root@h:2222\n", NODE_KEY_SSH },
+	{ "identity = /other\n", NODE_KEY_IDENTITY },
+	{ "local_forward = 11437 11434\n", NODE_KEY_LOCAL_FORWARD },
+	{ "remote_forward = 11440 11434\n", NODE_KEY_REMOTE_FORWARD },
+	{ "ollama = http://127.0.0.1:9\n", NODE_KEY_OLLAMA },
+	{ "gpu = nvidia-smi\n", NODE_KEY_GPU },
+	{ "require_models = qwen2.5:7b llama3\n", NODE_KEY_REQUIRE_MODELS },
+	{ "http = http://127.0.0.1:6333/healthz\n", NODE_KEY_HTTP },
+	{ "priority = 7\n", NODE_KEY_PRIORITY },
+	{ "enabled = no\n", NODE_KEY_ENABLED },
+	{ "probe_interval = 30s\n", NODE_KEY_PROBE_INTERVAL },
+	/* under the inherited timeout (5s): that one gives way too */
+	{ "probe_interval = 3s\n", NODE_KEY_PROBE_INTERVAL | NODE_KEY_PROBE_TIMEOUT },
+	{ "probe_timeout = 300ms\n", NODE_KEY_PROBE_TIMEOUT },
+	{ "rise = 5\n", NODE_KEY_RISE },
+	{ "fall = 1\n", NODE_KEY_FALL },
+};
+
+#define DIFF_BASE "[node r]\nssh = root@h\nidentity = /k\n" \
+	"local_forward = 11435 11434\nremote_forward = 11436 11434\n" \
+	"ollama = http://127.0.0.1:11435\nrequire_models = qwen2.5:7b\n"
+
+START_TEST(test_node_diff)
+{
+	struct config	*a, *b;
+	char		 text[1024], buf[256], *l;
+	const char	*key = diffs[_i].edit;
+	size_t		 klen = strcspn(key, " ");
+
+	a = load_ok(DIFF_BASE "priority = 2\n");
+	/* The edit replaces the base's line of the same key, or is added. */
+	snprintf(text, sizeof(text), "%s", DIFF_BASE "priority = 2\n");
+	for (l = text; klen > 0 && (l = strchr(l, '\n')) != NULL; ) {
+		l++;
+		if (strncmp(l, key, klen) == 0 && l[klen] == ' ') {
+			memmove(l, strchr(l, '\n') + 1,
+			    strlen(strchr(l, '\n') + 1) + 1);
+			break;
+		}
+	}
+	strncat(text, key, sizeof(text) - strlen(text) - 1);
+	b = load_ok(text);
+	ck_assert_uint_eq(config_node_diff(TAILQ_FIRST(&a->nodes),
+	    TAILQ_FIRST(&b->nodes)), diffs[_i].keys);
+	ck_assert_int_eq(node_conf_equal(TAILQ_FIRST(&a->nodes),
+	    TAILQ_FIRST(&b->nodes)), diffs[_i].keys == 0);
+	config_free(a);
+	config_free(b);
+	ck_assert_str_eq(config_node_keys_fmt(NODE_KEY_OLLAMA |
+	    NODE_KEY_REQUIRE_MODELS | NODE_KEY_FALL, buf, sizeof(buf)),
+	    "ollama, require_models, fall");
+	ck_assert_str_eq(config_node_keys_fmt(0, buf, sizeof(buf)), "");
+	ck_assert_str_eq(config_node_keys_fmt(NODE_KEY_SSH | NODE_KEY_IDENTITY,
+	    buf, 9), "ssh");
+}
+END_TEST
+
+/* A changed [tunneld] probe default reaches the nodes that inherit it. */
+START_TEST(test_node_diff_inherited)
+{
+	struct config	*a = load_ok(N_A "[node b]\nssh = h\nfall = 4\n"),
+			*b = load_ok("[tunneld]\nfall = 6\nprobe_interval = 20s\n"
+			    N_A "[node b]\nssh = h\nfall = 4\n");
+
+	ck_assert_uint_eq(config_node_diff(config_find_node(a, "a"),
+	    config_find_node(b, "a")), NODE_KEY_FALL | NODE_KEY_PROBE_INTERVAL);
+	ck_assert_uint_eq(config_node_diff(config_find_node(a, "b"),
+	    config_find_node(b, "b")), NODE_KEY_PROBE_INTERVAL);
+	config_free(a);
+	config_free(b);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -1089,6 +1264,15 @@ config_suite(void)
 	    sizeof(node_edits) / sizeof(node_edits[0]));
 	tcase_add_loop_test(tc, test_global_equal, 0,
 	    sizeof(global_edits) / sizeof(global_edits[0]));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("issue13");
+	tcase_add_test(tc, test_probe_keys);
+	tcase_add_loop_test(tc, test_probe_bad, 0,
+	    sizeof(probe_bad) / sizeof(probe_bad[0]));
+	tcase_add_loop_test(tc, test_node_diff, 0,
+	    sizeof(diffs) / sizeof(diffs[0]));
+	tcase_add_test(tc, test_node_diff_inherited);
 	suite_add_tcase(s, tc);
 	return s;
 }

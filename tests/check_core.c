@@ -9,6 +9,7 @@
 #include "backoff.h"
 #include "control.h"
 #include "pool.h"
+#include "probe.h"
 #include "tunneld.h"
 
 
@@ -276,6 +277,154 @@ START_TEST(control_parse_bad)
 END_TEST
 
 
+
+/* ------------------------------------------------------- rise and fall */
+
+/* Feed RESULTS ('+' good, '-' failed); the judged states, one per result. */
+static void
+judge_run(unsigned rise, unsigned fall, const char *results, char *judged)
+{
+	struct probe_judge	j;
+
+	memset(&j, 0, sizeof(j));
+	probe_judge_reset(&j);
+	for (; *results; results++)
+		*judged++ = (probe_judge_step(&j, *results == '+', rise, fall),
+		    j.failing ? 'F' : 'P');
+	*judged = '\0';
+}
+
+START_TEST(judge_rise_fall)
+{
+	char	out[64];
+
+	/* fall = 3: one or two blips change nothing, the third fails. */
+	judge_run(2, 3, "++-+--+---", out);
+	ck_assert_str_eq(out, "PPPPPPPPPF");
+	/* rise = 2: one good result after failing is not enough. */
+	judge_run(2, 3, "+---+-++", out);
+	ck_assert_str_eq(out, "PPPFFFFP");
+	/* The first result is judged alone: no history to smooth. */
+	judge_run(2, 3, "-+++", out);
+	ck_assert_str_eq(out, "FFPP");
+	judge_run(2, 3, "+", out);
+	ck_assert_str_eq(out, "P");
+	/* rise = fall = 1: every result counts at once. */
+	judge_run(1, 1, "+-+-", out);
+	ck_assert_str_eq(out, "PFPF");
+	/* 0 is read as 1, never as "never". */
+	judge_run(0, 0, "+-+", out);
+	ck_assert_str_eq(out, "PFP");
+}
+END_TEST
+
+START_TEST(judge_counts_and_changes)
+{
+	struct probe_judge	j;
+
+	memset(&j, 0, sizeof(j));
+	probe_judge_reset(&j);
+	ck_assert_int_eq(probe_judge_step(&j, 1, 2, 3), 0);
+	ck_assert_int_eq(probe_judge_step(&j, 0, 2, 3), 0);
+	ck_assert_int_eq(probe_judge_step(&j, 0, 2, 3), 0);
+	ck_assert_uint_eq(j.fails, 2);
+	ck_assert_uint_eq(j.oks, 0);
+	ck_assert_int_eq(probe_judge_step(&j, 0, 2, 3), 1);	/* fell */
+	ck_assert_int_eq(probe_judge_step(&j, 0, 2, 3), 0);
+	ck_assert_uint_eq(j.fails, 4);
+	ck_assert_int_eq(probe_judge_step(&j, 1, 2, 3), 0);
+	ck_assert_uint_eq(j.oks, 1);
+	ck_assert_uint_eq(j.fails, 0);
+	ck_assert_int_eq(probe_judge_step(&j, 1, 2, 3), 1);	/* rose */
+	ck_assert_int_eq(j.failing, 0);
+	/* A reset (new session) makes the next result decide alone again. */
+	probe_judge_step(&j, 0, 2, 3);
+	probe_judge_reset(&j);
+	ck_assert_int_eq(j.failing, 0);
+	ck_assert_int_eq(probe_judge_step(&j, 0, 2, 3), 1);
+}
+END_TEST
+
+/* ------------------------------------------------------- reload plans */
+
+START_TEST(reload_plan_by_key)
+{
+	static const struct { unsigned keys; int session, local; unsigned plan; }
+	    t[] = {
+		{ 0, 0, 0, 0 },
+		{ NODE_KEY_PRIORITY, 0, 0, RELOAD_ADOPT },
+		{ NODE_KEY_OLLAMA, 0, 0, RELOAD_PROBES },
+		{ NODE_KEY_GPU, 0, 0, RELOAD_PROBES },
+		{ NODE_KEY_HTTP, 0, 0, RELOAD_PROBES },
+		{ NODE_KEY_REQUIRE_MODELS, 0, 0, RELOAD_PROBES },
+		{ NODE_KEY_PROBE_INTERVAL, 0, 0, RELOAD_PROBES },
+		{ NODE_KEY_PROBE_TIMEOUT, 0, 0, RELOAD_PROBES },
+		{ NODE_KEY_RISE | NODE_KEY_FALL, 0, 0, RELOAD_PROBES },
+		{ NODE_KEY_PRIORITY | NODE_KEY_OLLAMA, 0, 0, RELOAD_PROBES },
+		{ NODE_KEY_LOCAL_FORWARD, 0, 0, RELOAD_REBIND },
+		{ NODE_KEY_LOCAL_FORWARD | NODE_KEY_REQUIRE_MODELS, 0, 0,
+		    RELOAD_REBIND | RELOAD_PROBES },
+		{ NODE_KEY_IDENTITY, 0, 0, RELOAD_RESTART },
+		{ NODE_KEY_SSH, 0, 0, RELOAD_RESTART },
+		{ NODE_KEY_REMOTE_FORWARD, 0, 0, RELOAD_RESTART },
+		{ NODE_KEY_ENABLED, 0, 0, RELOAD_RESTART },
+		{ NODE_KEY_IDENTITY | NODE_KEY_OLLAMA, 0, 0, RELOAD_RESTART },
+		/* host key / keepalive settings of [tunneld]: every session */
+		{ 0, 1, 0, RELOAD_RESTART },
+		{ NODE_KEY_OLLAMA, 1, 0, RELOAD_RESTART },
+		/* ... but a node without one has nothing to restart */
+		{ 0, 1, 1, 0 },
+		{ NODE_KEY_OLLAMA, 1, 1, RELOAD_PROBES },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		ck_assert_msg(tunneld_reload_plan(t[i].keys, t[i].session,
+		    t[i].local) == t[i].plan, "case %zu: plan %#x, want %#x", i,
+		    tunneld_reload_plan(t[i].keys, t[i].session, t[i].local),
+		    t[i].plan);
+	ck_assert_str_eq(tunneld_reload_plan_text(RELOAD_RESTART),
+	    "session restarted");
+	ck_assert_str_eq(tunneld_reload_plan_text(RELOAD_PROBES),
+	    "probes updated, session and connections kept");
+	ck_assert_str_eq(tunneld_reload_plan_text(0), "unchanged");
+}
+END_TEST
+
+/* ------------------------------------------------------- node history */
+
+START_TEST(node_history_ring)
+{
+	static struct node	n;
+	const struct node_change *c;
+	size_t			 i;
+
+	memset(&n, 0, sizeof(n));
+	ck_assert_ptr_null(node_history(&n, 0));
+	/* 25 changes recorded: the ring keeps the last 20, oldest first. */
+	for (i = 0; i < 25; i++)
+		n.hist[i % NODE_HISTORY_MAX].time = (int64_t)i;
+	n.nhist = 25;
+	for (i = 0; i < NODE_HISTORY_MAX; i++) {
+		c = node_history(&n, i);
+		ck_assert_ptr_nonnull(c);
+		ck_assert_int_eq(c->time, (int64_t)(i + 5));
+	}
+	ck_assert_ptr_null(node_history(&n, NODE_HISTORY_MAX));
+	n.nhist = 3;
+	ck_assert_int_eq(node_history(&n, 2)->time, 22);	/* slot 2, written last by 22 */
+	ck_assert_ptr_null(node_history(&n, 3));
+	/* Time in a state: the closed stretches plus the current one. */
+	n.state = NODE_UP;
+	n.since = 10000;
+	n.state_ms[NODE_UP] = 5000;
+	n.state_ms[NODE_BACKOFF] = 700;
+	ck_assert_uint_eq(node_state_total(&n, NODE_UP, 12500), 7500);
+	ck_assert_uint_eq(node_state_total(&n, NODE_BACKOFF, 12500), 700);
+	ck_assert_uint_eq(node_state_total(&n, NODE_DEGRADED, 12500), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------- pools */
 
 static size_t
@@ -373,6 +522,10 @@ core_suite(void)
 	tcase_add_test(tc, pool_least_load_sorts_stably);
 	tcase_add_test(tc, pool_degraded_only_when_none_up);
 	tcase_add_test(tc, pool_unreachable_and_empty);
+	tcase_add_test(tc, judge_rise_fall);
+	tcase_add_test(tc, judge_counts_and_changes);
+	tcase_add_test(tc, reload_plan_by_key);
+	tcase_add_test(tc, node_history_ring);
 	suite_add_tcase(s, tc);
 	return s;
 }
