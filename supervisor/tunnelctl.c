@@ -2517,6 +2517,8 @@ watch_once(const struct opts *o, int first)
 		}
 		if (r == 0)
 			break;
+		if (n == 0 && !first)
+			watch_notice(o, "reconnected to tunneld");
 		handle_event(o, line, len);
 		if (n++ == 0 && !o->json &&
 		    (status = query_status(o)) != NULL) {
