@@ -264,20 +264,24 @@ concurrent() {
 	rm -f "$T/conc/go" "$T"/conc/out.* "$T"/conc/err.*
 	for ((i = 0; i < N; i++)); do
 		# Each client connects, waits for the go file, sends, shuts.
+		# Until go, a client is idle for as long as starting all N
+		# takes, a minute and more on a loaded machine: socat's idle
+		# limit (-T, which ends it with status 0 and a short reply)
+		# and the caps allow for that.
 		(
-			for ((k = 0; k < 600; k++)); do
+			for ((k = 0; k < 3000; k++)); do
 				[ -e "$T/conc/go" ] && break
 				sleep 0.1
 			done
 			cat "$T/conc/in.$i"
-		) | timeout 120 socat -t 60 -T 90 - TCP:127.0.0.1:"$port" \
+		) | timeout 900 socat -t 60 -T 600 - TCP:127.0.0.1:"$port" \
 		    >"$T/conc/out.$i" 2>"$T/conc/err.$i" &
 		pids+=($!)
 	done
 	all_open() {
 		[ "$(fwd_field fwd "$idx" active)" -ge "$N" ]
 	}
-	td_wait 60 all_open || td_fail "$what: only $(fwd_field fwd "$idx" active) of $N connections open at once"
+	td_wait 300 all_open || td_fail "$what: only $(fwd_field fwd "$idx" active) of $N connections open at once"
 	td_ok "$what: $N connections open at once through one forward (active=$(fwd_field fwd "$idx" active))"
 	touch "$T/conc/go"
 	for ((i = 0; i < N; i++)); do

@@ -94,6 +94,7 @@ td_ok "keepalive RTT in status: $(jget nodes.name=rc.ssh.rtt_ms) ms"
 # ------------------------------------------------------------ sshd killed
 log_before=$(wc -l <"$T/tunneld.log")
 t0=$(now_ms)
+t_outage=$t0
 sshd_stop
 td_wait 30 node_not_up rc || td_fail "node still up 30 s after sshd died"
 t1=$(now_ms)
@@ -136,11 +137,17 @@ done
 [ "$nonnull" -ge 10 ] || td_fail "next_attempt_s was set in only $nonnull of $samples samples"
 td_ok "refused: state backoff throughout, next_attempt_s <= ${RETRY_REFUSED_MS}ms in $nonnull of $samples samples (max ${max_next} ms)"
 
-# The outage lasts ~10 s in all; the log must stay short.
+# The outage lasts ~10 s on an idle machine, minutes on a loaded one; the
+# log must stay short: the loss itself (at most 6 lines: the failure, the
+# transition, the alerts, the first refusal), then one "still failing"
+# line a minute, whatever the number of retries.
 sleep 5
 log_lines=$(($(wc -l <"$T/tunneld.log") - log_before))
-[ "$log_lines" -le 6 ] || td_fail "$log_lines log lines during a 10 s outage: $(tail -n "$log_lines" "$T/tunneld.log")"
-td_ok "a ~10 s outage with a retry every ${RETRY_REFUSED_MS} ms logged $log_lines lines"
+repeats=$(tail -n "$log_lines" "$T/tunneld.log" | grep -c '(still failing)')
+outage_s=$((($(now_ms) - t_outage) / 1000))
+[ $((log_lines - repeats)) -le 6 ] && [ "$repeats" -le $((outage_s / 60 + 1)) ] ||
+	td_fail "$log_lines log lines ($repeats of them repeats) during a $outage_s s outage: $(tail -n "$log_lines" "$T/tunneld.log")"
+td_ok "a $outage_s s outage with a retry every ${RETRY_REFUSED_MS} ms logged $log_lines lines ($repeats repeats)"
 
 t0=$(now_ms)
 sshd_restart
