@@ -440,6 +440,7 @@ pool_accept(struct evconnlistener *l, evutil_socket_t fd,
 	size_t			 n = p->conf->nnodes;
 
 	if (p->conf->mode == POOL_MODE_HTTP) {
+		p->total++;
 		pool_http_accept(p->conf, fd, sa, salen);
 		return;
 	}

@@ -155,6 +155,7 @@ static void	hc_attempt(struct hclient *);
 static void	hc_attempt_failed(struct hclient *, enum herr, const char *);
 static void	hc_free(struct hclient *);
 static void	hup_free(struct hup *);
+static void	hc_bufs_free(struct hclient *);
 
 /* ------------------------------------------------------------ routing */
 
@@ -260,6 +261,17 @@ json_value_at(const char *b, size_t len, size_t off, int complete,
 	return 1;
 }
 
+static int
+printable(const char *s, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
 int
 pool_http_body_model(const char *b, size_t len, int complete,
     size_t *resume, char *model, size_t modelsz)
@@ -300,11 +312,15 @@ pool_http_body_model(const char *b, size_t len, int complete,
 		if ((rc = json_value_at(b, len, off, complete, &v, &end)) != 1)
 			return rc;
 		if (is_model) {
+			/*
+			 * A name no node can list (Ollama's names are
+			 * printable) is no name: it would reach logs too.
+			 */
 			rc = -1;
 			if (json_is_string(v) && json_string_length(v) > 0 &&
 			    json_string_length(v) < modelsz &&
-			    strlen(json_string_value(v)) ==
-			    json_string_length(v)) {
+			    printable(json_string_value(v),
+			    json_string_length(v))) {
 				memcpy(model, json_string_value(v),
 				    json_string_length(v) + 1);
 				rc = 1;
@@ -929,6 +945,35 @@ hsettings_init(void)
 
 /* ------------------------------------------------------------ clients */
 
+/* A client's four buffers; 0, or -1 with none left allocated. */
+static int
+hc_bufs_new(struct hclient *c)
+{
+	c->held = evbuffer_new();
+	c->toup = evbuffer_new();
+	c->scan = evbuffer_new();
+	c->rbuf = evbuffer_new();
+	if (c->held != NULL && c->toup != NULL && c->scan != NULL &&
+	    c->rbuf != NULL)
+		return 0;
+	hc_bufs_free(c);
+	return -1;
+}
+
+static void
+hc_bufs_free(struct hclient *c)
+{
+	if (c->held != NULL)
+		evbuffer_free(c->held);
+	if (c->toup != NULL)
+		evbuffer_free(c->toup);
+	if (c->scan != NULL)
+		evbuffer_free(c->scan);
+	if (c->rbuf != NULL)
+		evbuffer_free(c->rbuf);
+	c->held = c->toup = c->scan = c->rbuf = NULL;
+}
+
 static void
 hc_request_reset(struct hclient *c)
 {
@@ -950,6 +995,7 @@ hc_request_reset(struct hclient *c)
 	evbuffer_drain(c->rbuf, evbuffer_get_length(c->rbuf));
 	c->got_byte = c->committed = c->retry_status = 0;
 	c->interim = c->resp_done = c->resp_keepalive = 0;
+	c->t_sent = 0;
 	http_parser_init(&c->sp, HTTP_RESPONSE);
 	c->sp.data = c;
 }
@@ -965,10 +1011,7 @@ hc_free(struct hclient *c)
 	if (c->ev_free != NULL)
 		event_free(c->ev_free);
 	bufferevent_free(c->bev);
-	evbuffer_free(c->held);
-	evbuffer_free(c->toup);
-	evbuffer_free(c->scan);
-	evbuffer_free(c->rbuf);
+	hc_bufs_free(c);
 	free(c);
 }
 
@@ -1126,18 +1169,32 @@ hc_ttfb_expired(evutil_socket_t fd, short what, void *arg)
 	hc_attempt_failed(c, HE_TIMEOUT, why);
 }
 
+/*
+ * The wait for the first byte starts once the whole request is handed to
+ * the node: a big body may take long to upload, and that is no silence.
+ */
 static void
-hc_up_ready(struct hclient *c)
+hc_arm_ttfb(struct hclient *c)
 {
 	struct timeval	 tv;
 
+	if (c->got_byte || c->t_sent != 0 || !c->req_done || c->up == NULL ||
+	    !c->up->ready || evbuffer_get_length(c->toup) > 0)
+		return;
 	tv.tv_sec = (time_t)(c->first_byte_ms / 1000);
 	tv.tv_usec = (suseconds_t)(c->first_byte_ms % 1000) * 1000;
+	c->t_sent = now_us();
+	evtimer_add(c->ev_ttfb, &tv);
+}
+
+static void
+hc_up_ready(struct hclient *c)
+{
 	c->up->ready = 1;
 	bufferevent_enable(c->up->bev, EV_READ | EV_WRITE);
 	evbuffer_add_buffer(bufferevent_get_output(c->up->bev), c->toup);
-	c->t_sent = now_us();
-	evtimer_add(c->ev_ttfb, &tv);
+	c->t_sent = 0;
+	hc_arm_ttfb(c);
 	hc_pump(c);
 }
 
@@ -1165,6 +1222,7 @@ hc_attempt_failed(struct hclient *c, enum herr kind, const char *why)
 	evbuffer_drain(c->rbuf, evbuffer_get_length(c->rbuf));
 	c->got_byte = c->committed = c->retry_status = 0;
 	c->interim = c->resp_done = 0;
+	c->t_sent = 0;
 	http_parser_init(&c->sp, HTTP_RESPONSE);
 	c->sp.data = c;
 	if (c->replayable) {
@@ -1217,8 +1275,10 @@ hc_exchange_done(struct hclient *c)
 	c->up = NULL;
 	evtimer_del(c->ev_ttfb);
 	if (u != NULL) {
+		/* Bytes past the answer: nothing to reuse. */
 		if (c->resp_keepalive && c->req_done &&
-		    evbuffer_get_length(bufferevent_get_output(u->bev)) == 0)
+		    evbuffer_get_length(bufferevent_get_output(u->bev)) == 0 &&
+		    evbuffer_get_length(bufferevent_get_input(u->bev)) == 0)
 			hup_park(u);
 		else
 			hup_drop(u);
@@ -1292,19 +1352,25 @@ hc_pump(struct hclient *c)
 			hc_route(c);
 			continue;
 		}
-		if (c->req_done)
+		if (c->req_done) {
+			hc_arm_ttfb(c);
 			break;
-		sink = hc_sink(c);
-		if (evbuffer_get_length(sink) >= HTTP_BUF_MAX)
-			break;
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
-			break;
+		}
+		/*
+		 * The model is in the body, which a client that asked for
+		 * 100-continue sends only when told to.
+		 */
 		if (c->head_done && c->want_model && !c->routed &&
 		    c->expect_continue && !c->sent_continue) {
 			c->sent_continue = 1;
 			evbuffer_add_printf(bufferevent_get_output(c->bev),
 			    "HTTP/1.1 100 Continue\r\n\r\n");
 		}
+		sink = hc_sink(c);
+		if (evbuffer_get_length(sink) >= HTTP_BUF_MAX)
+			break;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			break;
 		parsed = http_parser_execute(&c->rp, &req_settings,
 		    v.iov_base, v.iov_len);
 		err = HTTP_PARSER_ERRNO(&c->rp);
@@ -1543,28 +1609,16 @@ pool_http_accept(const struct pool_conf *pc, evutil_socket_t fd,
 	snprintf(c->pool, sizeof(c->pool), "%s", pc->name);
 	if ((size_t)salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, salen);
-	c->held = evbuffer_new();
-	c->toup = evbuffer_new();
-	c->scan = evbuffer_new();
-	c->rbuf = evbuffer_new();
 	c->bev = bufferevent_socket_new(td->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->ev_ttfb = evtimer_new(td->base, hc_ttfb_expired, c);
 	c->ev_free = event_new(td->base, -1, 0, hc_free_cb, c);
-	if (c->held == NULL || c->toup == NULL || c->scan == NULL ||
-	    c->rbuf == NULL || c->bev == NULL || c->ev_ttfb == NULL ||
+	if (hc_bufs_new(c) == -1 || c->bev == NULL || c->ev_ttfb == NULL ||
 	    c->ev_free == NULL) {
 		if (c->bev != NULL)
 			bufferevent_free(c->bev);
 		else
 			close(fd);
-		if (c->held != NULL)
-			evbuffer_free(c->held);
-		if (c->toup != NULL)
-			evbuffer_free(c->toup);
-		if (c->scan != NULL)
-			evbuffer_free(c->scan);
-		if (c->rbuf != NULL)
-			evbuffer_free(c->rbuf);
+		hc_bufs_free(c);
 		if (c->ev_ttfb != NULL)
 			event_free(c->ev_ttfb);
 		if (c->ev_free != NULL)
@@ -1596,4 +1650,103 @@ pool_http_free_all(void)
 		LIST_REMOVE(hp, entry);
 		free(hp);
 	}
+}
+
+/* ------------------------------------------------------------- replay */
+
+static uint64_t
+hhash(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char	*b = p;
+
+	while (len-- > 0)
+		h = (h ^ *b++) * 1099511628211ULL;	/* FNV-1a */
+	return h;
+}
+
+static void
+replay_note(struct hclient *c, int response, struct pool_http_seen *seen)
+{
+	int	v = response ? (int)c->sp.status_code : c->method;
+
+	seen->hash = hhash(seen->hash, &v, sizeof(v));
+	if (!response) {
+		seen->hash = hhash(seen->hash, c->url, c->urllen);
+		seen->hash = hhash(seen->hash, c->model, strlen(c->model) + 1);
+		seen->with_model += c->model[0] != '\0';
+	}
+}
+
+void
+pool_http_replay(int response, int head, const char *buf, size_t len,
+    size_t step, struct pool_http_seen *seen)
+{
+	struct hclient		*c;
+	http_parser		*p;
+	const http_parser_settings *set;
+	size_t			 off = 0, n, parsed;
+	enum http_errno		 err = HPE_OK;
+
+	memset(seen, 0, sizeof(*seen));
+	seen->hash = 14695981039346656037ULL;
+	hsettings_init();
+	if (step == 0 || (c = calloc(1, sizeof(*c))) == NULL)
+		return;
+	if (hc_bufs_new(c) == -1) {
+		free(c);
+		return;
+	}
+	http_parser_init(&c->rp, HTTP_REQUEST);
+	c->rp.data = c;
+	hc_request_reset(c);
+	c->method = head ? HTTP_HEAD : HTTP_GET;
+	p = response ? &c->sp : &c->rp;
+	set = response ? &resp_settings : &req_settings;
+	while (off < len) {
+		n = len - off < step ? len - off : step;
+		parsed = http_parser_execute(p, set, buf + off, n);
+		off += parsed;
+		err = HTTP_PARSER_ERRNO(p);
+		/* First what the callbacks saw, even before an error. */
+		if (response) {
+			if (c->committed && !c->routed) {
+				c->routed = 1;
+				seen->heads++;
+			}
+			if (c->interim) {
+				seen->interim++;
+				c->interim = 0;
+			}
+			if (c->resp_done) {
+				seen->messages++;
+				replay_note(c, 1, seen);
+				c->resp_done = c->committed = c->routed = 0;
+			}
+		} else {
+			if (c->head_done && !c->routed) {
+				c->routed = 1;
+				seen->heads++;
+			}
+			if (c->want_model)
+				(void)hc_scan(c);
+			if (c->req_done) {
+				seen->messages++;
+				replay_note(c, 0, seen);
+				hc_request_reset(c);
+			}
+		}
+		if (err != HPE_OK && err != HPE_PAUSED)
+			break;
+		/* Paused on the head's last byte: nothing consumed, go on. */
+		if (err == HPE_PAUSED)
+			http_parser_pause(p, 0);
+		else if (parsed == 0 || p->upgrade)
+			break;
+		err = HPE_OK;
+		if (!response && c->rp.upgrade)
+			break;
+	}
+	seen->error = (int)err;
+	hc_bufs_free(c);
+	free(c);
 }

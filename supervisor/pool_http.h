@@ -66,6 +66,24 @@ int	 pool_http_path_has_model(const char *path, size_t len);
 int	 pool_http_body_model(const char *buf, size_t len, int complete,
 	    size_t *resume, char *model, size_t modelsz);
 
+/*
+ * For the fuzzer and tests: run the request (RESPONSE = 0) or answer parser
+ * and this module's callbacks over BUF, fed STEP bytes at a time, as a
+ * connection would (pauses at each head and message end, the body scanned
+ * for the model); HEAD: the answers are to HEAD requests.  SEEN says what
+ * was read; it does not depend on STEP.
+ */
+struct pool_http_seen {
+	unsigned	 heads;		/* heads parsed in full */
+	unsigned	 messages;	/* messages read to their end */
+	unsigned	 interim;	/* 1xx answers */
+	unsigned	 with_model;	/* requests whose model was found */
+	int		 error;		/* http_errno where parsing stopped */
+	uint64_t	 hash;		/* of method/status, URL, model of each */
+};
+void	 pool_http_replay(int response, int head, const char *buf, size_t len,
+	    size_t step, struct pool_http_seen *);
+
 void	 pool_http_accept(const struct pool_conf *, evutil_socket_t,
 	    const struct sockaddr *, int salen);
 void	 pool_http_free_all(void);

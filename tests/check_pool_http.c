@@ -149,6 +149,9 @@ START_TEST(body_model_whole)
 	ck_assert_int_eq(model_of("{\"model\":42}", 1, m), -1);
 	ck_assert_int_eq(model_of("{\"model\":\"\"}", 1, m), -1);
 	ck_assert_int_eq(model_of("{\"model\":\"a\\u0000b\"}", 1, m), -1);
+	ck_assert_int_eq(model_of("{\"model\":\"a\\nb\"}", 1, m), -1);
+	ck_assert_int_eq(model_of("{\"model\":\"a\\u007fb\"}", 1, m), -1);
+	ck_assert_int_eq(model_of("{\"model\":\"\u00e9t\u00e9\"}", 1, m), 1);
 	ck_assert_int_eq(model_of("{\"a\" 1, \"model\":\"x\"}", 1, m), -1);
 	ck_assert_int_eq(model_of("{\"a\":1 \"model\":\"x\"}", 1, m), -1);
 	ck_assert_int_eq(model_of("", 1, m), -1);
