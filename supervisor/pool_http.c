@@ -17,6 +17,7 @@
  * waits, idle, for the next request to that node.
  */
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -156,6 +157,7 @@ static void	hc_attempt_failed(struct hclient *, enum herr, const char *);
 static void	hc_free(struct hclient *);
 static void	hup_free(struct hup *);
 static void	hc_bufs_free(struct hclient *);
+static void	hread_more(struct bufferevent *);
 
 /* ------------------------------------------------------------ routing */
 
@@ -1486,6 +1488,7 @@ hu_drain(struct bufferevent *bev, void *arg)
 static void
 hu_read(struct bufferevent *bev, void *arg)
 {
+	hread_more(bev);
 	(void)hu_drain(bev, arg);
 }
 
@@ -1547,9 +1550,51 @@ hu_event(struct bufferevent *bev, short what, void *arg)
 	hc_close(c);
 }
 
+/*
+ * libevent 2.1's bufferevent reads at most 4 KiB a loop turn (EVBUFFER_MAX_READ):
+ * a big body would cost a turn per 4 KiB.  Take what the socket holds now, up
+ * to the bound; EOF and errors are left for the bufferevent to find (the
+ * socket stays readable).
+ */
+static void
+hread_more(struct bufferevent *bev)
+{
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_iovec	 v[2];
+	struct iovec		 iov[2];
+	size_t			 have, room, left;
+	ssize_t			 r;
+	int			 i, nv;
+
+	while ((have = evbuffer_get_length(in)) < HTTP_BUF_MAX) {
+		room = HTTP_BUF_MAX - have;
+		if ((nv = evbuffer_reserve_space(in, (ev_ssize_t)room, v,
+		    2)) <= 0)
+			return;
+		for (i = 0, left = room; i < nv; i++) {
+			if (v[i].iov_len > left)
+				v[i].iov_len = left;
+			left -= v[i].iov_len;
+			iov[i].iov_base = v[i].iov_base;
+			iov[i].iov_len = v[i].iov_len;
+		}
+		if ((r = readv(bufferevent_getfd(bev), iov, nv)) <= 0)
+			return;
+		for (i = 0, left = (size_t)r; i < nv && left > 0; i++) {
+			if (v[i].iov_len > left)
+				v[i].iov_len = left;
+			left -= v[i].iov_len;
+		}
+		if (evbuffer_commit_space(in, v, i) == -1 ||
+		    (size_t)r < room)
+			return;
+	}
+}
+
 static void
 hc_read(struct bufferevent *bev, void *arg)
 {
+	hread_more(bev);
 	hc_pump(arg);
 }
 

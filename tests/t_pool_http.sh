@@ -247,8 +247,12 @@ hwm=$(kb "$TUNNELD_PID" VmHWM)
 got=$(sed -n 's/^[Xx]-[Bb]ody-[Bb]ytes: *\([0-9]*\).*/\1/p' "$T/head")
 [ "$s" = c ] || td_fail "the big embed request went to '$s', want c"
 [ "$got" = "$size" ] || td_fail "c received $got bytes of $size"
-[ $((hwm - rss0)) -lt $((12 * 1024)) ] ||
+# (ASan's quarantine keeps freed memory resident: the growth says nothing.)
+if ldd "$TUNNELD" 2>/dev/null | grep -q libasan; then
+	echo "# built with ASan: peak RSS not judged"
+elif [ $((hwm - rss0)) -ge $((12 * 1024)) ]; then
 	td_fail "tunneld's peak RSS grew by $(((hwm - rss0) / 1024)) MiB for a $((size >> 20)) MiB body: held, not streamed"
+fi
 td_ok "a $((size >> 20)) MiB body reached c whole ($got bytes); tunneld's peak RSS grew $(((hwm - rss0) / 1024)) MiB"
 rm -f "$T/big.json"
 
