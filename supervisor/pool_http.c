@@ -715,6 +715,16 @@ hup_handback(evutil_socket_t fd, void *arg)
 	hc_up_ready(c);
 }
 
+/*
+ * Told when half the bound is written, not only when all is: a body keeps
+ * flowing instead of stopping for the buffer to run dry each time.
+ */
+static void
+hup_watermark(struct hup *u)
+{
+	bufferevent_setwatermark(u->bev, EV_WRITE, HTTP_BUF_MAX / 2, 0);
+}
+
 /* Give C a connection to node N: a kept one, or a new one.  0 or -1. */
 static int
 hup_open(struct hclient *c, struct node *n)
@@ -759,6 +769,7 @@ hup_open(struct hclient *c, struct node *n)
 		u->forwarded = 1;
 		u->opening = 1;
 		bufferevent_setcb(u->bev, hu_read, hu_write, hu_event, u);
+		hup_watermark(u);
 		LIST_INSERT_HEAD(&ups, u, entry);
 		c->up = u;
 		/* May call hup_handback() before it returns. */
@@ -777,6 +788,7 @@ hup_open(struct hclient *c, struct node *n)
 		return -1;
 	}
 	bufferevent_setcb(u->bev, hu_read, hu_write, hu_event, u);
+	hup_watermark(u);
 	LIST_INSERT_HEAD(&ups, u, entry);
 	c->up = u;
 	if (bufferevent_socket_connect_hostname(u->bev, td->dns, AF_UNSPEC,
@@ -1017,6 +1029,21 @@ hc_free(struct hclient *c)
 	free(c);
 }
 
+/*
+ * Write what is queued now, as forwards do: a bufferevent would wait for a
+ * loop turn and an epoll_ctl() pair first, on every hop of every request.
+ * What the socket does not take goes out on the bufferevent's write event;
+ * a failure is the bufferevent's to find.
+ */
+static void
+hflush(struct bufferevent *bev)
+{
+	struct evbuffer	*out = bufferevent_get_output(bev);
+
+	if (evbuffer_get_length(out) > 0)
+		(void)evbuffer_write(out, bufferevent_getfd(bev));
+}
+
 static void
 hc_free_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1057,6 +1084,7 @@ hc_reply(struct hclient *c, int status, const char *reason, json_t *body)
 	    s != NULL ? strlen(s) : 2, keep ? "keep-alive" : "close",
 	    s != NULL ? s : "{}");
 	free(s);
+	hflush(c->bev);
 	if (c->up != NULL) {
 		hup_drop(c->up);
 		c->up = NULL;
@@ -1404,6 +1432,8 @@ hc_pump(struct hclient *c)
 			return;
 		}
 	}
+	if (c->up != NULL && c->up->ready)
+		hflush(c->up->bev);
 	/* Input waits in the bufferevent; stop reading past a bound. */
 	if (!c->closing) {
 		if (evbuffer_get_length(in) >= HTTP_BUF_MAX)
@@ -1456,6 +1486,7 @@ hu_drain(struct bufferevent *bev, void *arg)
 				c->t_sent = 0;
 			}
 			evbuffer_add_buffer(out, c->rbuf);
+			hflush(c->bev);
 			c->interim = 0;
 		}
 		if (err == HPE_PAUSED) {
@@ -1676,6 +1707,7 @@ pool_http_accept(const struct pool_conf *pc, evutil_socket_t fd,
 	c->rp.data = c;
 	hc_request_reset(c);
 	bufferevent_setcb(c->bev, hc_read, hc_write, hc_event, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, HTTP_BUF_MAX / 2, 0);
 	bufferevent_set_timeouts(c->bev, &tv, NULL);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
