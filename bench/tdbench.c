@@ -20,6 +20,17 @@
  *		COUNT request/response round trips (after 20 not counted);
  *		prints "p50_us p99_us max_us stalls", stalls being the
  *		round trips that took 20 ms or more
+ *	tdbench http ADDR:PORT COUNT PATH BODY|- [STOPFILE]
+ *		HTTP/1.1 requests on one kept-alive connection (a new one
+ *		when the server closes or fails): POST BODY (a string, or
+ *		@FILE sent as it is read) or GET with "-".  COUNT measured
+ *		after 20 not counted; with STOPFILE, requests go on until it
+ *		exists (COUNT at most), none skipped.  Answers framed by
+ *		Node's http_parser.  Prints "p50_us p99_us first_p50_us
+ *		first_p99_us ok fail_before fail_after": total and first-byte
+ *		times of the good ones; a 2xx answer read to its end is ok, a
+ *		failure before any byte of the answer (or a non-2xx answer) is
+ *		fail_before, a cut answer fail_after
  *	tdbench ping ADDR:PORT TIMEOUT_MS
  *		until one round trip through ADDR:PORT succeeds, try every
  *		20 ms (each try bounded by 1 s), at most TIMEOUT_MS; prints
@@ -30,12 +41,14 @@
  * passes 127.x addresses).
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -45,6 +58,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <http_parser.h>
 
 #define CHUNK		(256 * 1024)
 #define RR_MAX		65536
@@ -498,6 +513,170 @@ cmd_ping(const char *addr, long timeout_ms)
 	return 1;
 }
 
+/* ------------------------------------------------------------------ http */
+
+struct hresp {
+	int	done;
+	int	status;
+};
+
+static int
+hresp_complete(http_parser *p)
+{
+	struct hresp	*r = p->data;
+
+	r->done = 1;
+	r->status = p->status_code;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+/*
+ * One request on *FD (dialled when -1); the answer read to its end.  0 ok,
+ * 1 failed before a byte, 2 failed after one.  *FIRST: us to the first
+ * answer byte.
+ */
+static int
+http_once(const char *addr, int *fd, const char *req, size_t reqlen,
+    const char *file, uint64_t *first)
+{
+	static char		 buf[CHUNK];
+	static http_parser_settings set;
+	http_parser		 p;
+	struct hresp		 r = { 0, 0 };
+	uint64_t		 t0 = now_us();
+	ssize_t			 n;
+	size_t			 got = 0, k;
+	int			 f = -1, keep;
+
+	set.on_message_complete = hresp_complete;
+	if (*fd == -1) {
+		struct timeval	tv = { 30, 0 };	/* a hung carrier is a failure */
+
+		if ((*fd = dial(addr)) == -1)
+			return 1;
+		(void)setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		(void)setsockopt(*fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
+	if (writeall(*fd, req, reqlen) == -1)
+		goto fail;
+	if (file != NULL) {
+		if ((f = open(file, O_RDONLY | O_CLOEXEC)) == -1)
+			goto fail;
+		while ((n = read(f, buf, sizeof(buf))) > 0)
+			if (writeall(*fd, buf, (size_t)n) == -1)
+				goto fail;
+		close(f);
+		f = -1;
+	}
+	http_parser_init(&p, HTTP_RESPONSE);
+	p.data = &r;
+	while (!r.done) {
+		n = read(*fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n > 0 && got == 0)
+			*first = now_us() - t0;
+		if (n <= 0) {
+			if (got > 0)
+				(void)http_parser_execute(&p, &set, buf, 0);
+			break;
+		}
+		got += (size_t)n;
+		k = http_parser_execute(&p, &set, buf, (size_t)n);
+		if (HTTP_PARSER_ERRNO(&p) != HPE_OK &&
+		    HTTP_PARSER_ERRNO(&p) != HPE_PAUSED)
+			break;
+		if (k != (size_t)n && !r.done)
+			break;
+	}
+	keep = r.done && http_should_keep_alive(&p);
+	if (!keep) {
+		close(*fd);
+		*fd = -1;
+	}
+	if (r.done && r.status >= 200 && r.status < 300)
+		return 0;
+	if (r.done || got == 0)
+		return 1;
+	return 2;
+fail:
+	if (f != -1)
+		close(f);
+	close(*fd);
+	*fd = -1;
+	return 1;
+}
+
+static int
+cmd_http(const char *addr, int count, const char *path, const char *body,
+    const char *stop)
+{
+	char		*req, hp[64];
+	const char	*file = NULL;
+	uint64_t	*tot, *fst, t0, first = 0;
+	size_t		 reqlen;
+	long long	 blen = 0;
+	int		 fd = -1, i, n = 0, rc, res[3] = { 0, 0, 0 };
+	struct stat	 st;
+
+	if (count < 1 || (tot = calloc(count, sizeof(*tot))) == NULL ||
+	    (fst = calloc(count, sizeof(*fst))) == NULL)
+		return 2;
+	snprintf(hp, sizeof(hp), "%s", addr);
+	if (strcmp(body, "-") == 0)
+		reqlen = (size_t)asprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\n"
+		    "\r\n", path, hp);
+	else {
+		if (body[0] == '@') {
+			file = body + 1;
+			if (stat(file, &st) == -1) {
+				perror(file);
+				return 1;
+			}
+			blen = (long long)st.st_size;
+			body = "";
+		} else
+			blen = (long long)strlen(body);
+		reqlen = (size_t)asprintf(&req, "POST %s HTTP/1.1\r\nHost: %s\r\n"
+		    "Content-Type: application/json\r\nContent-Length: %lld\r\n"
+		    "\r\n%s", path, hp, blen, body);
+	}
+	for (i = 0; i < RR_WARMUP + count; i++) {
+		if (stop != NULL && access(stop, F_OK) == 0)
+			break;
+		t0 = now_us();
+		rc = http_once(addr, &fd, req, reqlen, file, &first);
+		if (i < RR_WARMUP && stop == NULL)
+			continue;
+		res[rc]++;
+		if (rc == 0) {
+			tot[n] = now_us() - t0;
+			fst[n++] = first;
+		}
+		if (rc != 0)
+			usleep(10000);
+	}
+	if (fd != -1)
+		close(fd);
+	if (n == 0) {
+		printf("- - - - %d %d %d\n", res[0], res[1], res[2]);
+		return 1;
+	}
+	qsort(tot, n, sizeof(*tot), cmp_u64);
+	qsort(fst, n, sizeof(*fst), cmp_u64);
+	printf("%llu %llu %llu %llu %d %d %d\n",
+	    (unsigned long long)tot[n / 2],
+	    (unsigned long long)tot[(n * 99) / 100 - (n >= 100)],
+	    (unsigned long long)fst[n / 2],
+	    (unsigned long long)fst[(n * 99) / 100 - (n >= 100)],
+	    res[0], res[1], res[2]);
+	free(req);
+	free(tot);
+	free(fst);
+	return 0;
+}
+
 static void
 usage(void)
 {
@@ -505,6 +684,7 @@ usage(void)
 	    "usage: tdbench serve ADDR:PORT [PIDFILE]\n"
 	    "       tdbench put|get ADDR:PORT BYTES\n"
 	    "       tdbench rr ADDR:PORT COUNT SIZE [split[:GAP_US]]\n"
+	    "       tdbench http ADDR:PORT COUNT PATH BODY|@FILE|- [STOPFILE]\n"
 	    "       tdbench ping ADDR:PORT TIMEOUT_MS\n");
 	exit(2);
 }
@@ -537,6 +717,9 @@ main(int argc, char *argv[])
 	}
 	if (strcmp(argv[1], "ping") == 0 && argc == 4)
 		return cmd_ping(argv[2], atol(argv[3]));
+	if (strcmp(argv[1], "http") == 0 && (argc == 6 || argc == 7))
+		return cmd_http(argv[2], atoi(argv[3]), argv[4], argv[5],
+		    argc == 7 ? argv[6] : NULL);
 	usage();
 	return 2;
 }

@@ -62,7 +62,7 @@ enum key_type { K_STR, K_SOCK, K_DUR, K_INT, K_DBL, K_HOSTKEY, K_LISTEN, K_OWN }
 enum { NK_SSH, NK_IDENTITY, NK_LOCAL_FORWARD, NK_REMOTE_FORWARD, NK_OLLAMA,
     NK_GPU, NK_REQUIRE_MODELS, NK_HTTP, NK_PRIORITY, NK_ENABLED,
     NK_PROBE_INTERVAL, NK_PROBE_TIMEOUT, NK_RISE, NK_FALL };
-enum { PK_LISTEN, PK_NODES, PK_POLICY };
+enum { PK_LISTEN, PK_NODES, PK_POLICY, PK_MODE, PK_RETRIES, PK_FIRST_BYTE_TIMEOUT };
 
 struct keydef {
 	const char	*name;
@@ -124,7 +124,10 @@ static const struct keydef pool_keys[] = {
 	[PK_LISTEN] =		O("listen", 0),
 	[PK_NODES] =		O("nodes", 0),
 	[PK_POLICY] =		O("policy", 0),
-	[PK_POLICY + 1] =	O(NULL, 0)
+	[PK_MODE] =		O("mode", 0),
+	[PK_RETRIES] =		O("retries", 0),
+	[PK_FIRST_BYTE_TIMEOUT] = O("first_byte_timeout", 0),
+	[PK_FIRST_BYTE_TIMEOUT + 1] = O(NULL, 0)
 };
 static const struct keydef *const sect_keys[] = {
 	[SECT_TUNNELD] = tunneld_keys, [SECT_ALERTS] = alerts_keys,
@@ -147,7 +150,10 @@ static const struct enumval gpu_names[] = {
 };
 static const struct enumval policy_names[] = {
 	{ "priority", POOL_PRIORITY }, { "least-load", POOL_LEAST_LOAD },
-	{ NULL, 0 }
+	{ "least-outstanding", POOL_LEAST_OUTSTANDING }, { NULL, 0 }
+};
+static const struct enumval mode_names[] = {
+	{ "tcp", POOL_MODE_TCP }, { "http", POOL_MODE_HTTP }, { NULL, 0 }
 };
 static const struct enumval yesno_names[] = {
 	{ "yes", 1 }, { "no", 0 }, { NULL, 0 }
@@ -964,6 +970,8 @@ pool_set(struct cfg_parse *p, int k, const char *key, const char *v)
 	char			 why[WHY_MAX], **w;
 	size_t			 nw, i;
 	int			 e;
+	double			 d;
+	uint64_t		 ms;
 
 	switch (k) {
 	case PK_LISTEN:
@@ -988,6 +996,22 @@ pool_set(struct cfg_parse *p, int k, const char *key, const char *v)
 	case PK_POLICY:
 		if (enum_parse(p, key, v, policy_names, &e) == 0)
 			pl->policy = (enum pool_policy)e;
+		break;
+	case PK_MODE:
+		if (enum_parse(p, key, v, mode_names, &e) == 0)
+			pl->mode = (enum pool_mode)e;
+		break;
+	case PK_RETRIES:
+		if (num_parse(p, key, v, 0, POOL_RETRIES_MAX, 1, &d) == 0)
+			pl->retries = (int)d;
+		break;
+	case PK_FIRST_BYTE_TIMEOUT:
+		if (dur_parse(v, &ms, why, sizeof(why)) == -1)
+			cfg_err(p, p->lineno, "%s: %s", key, why);
+		else if (ms == 0)
+			cfg_err(p, p->lineno, "%s: must be greater than 0", key);
+		else
+			pl->first_byte_timeout = ms;
 		break;
 	}
 }
@@ -1168,6 +1192,8 @@ cfg_section(struct cfg_parse *p, const char *l, size_t n)
 			}
 			s->pool->line = p->lineno;
 			s->pool->policy = POOL_PRIORITY;
+			s->pool->retries = POOL_RETRIES_DEFAULT;
+			s->pool->first_byte_timeout = POOL_FIRST_BYTE_DEFAULT;
 			if (!s->discard) {
 				TAILQ_INSERT_TAIL(&p->conf->pools, s->pool, entry);
 				p->conf->npools++;
@@ -1560,6 +1586,20 @@ cfg_validate(struct cfg_parse *p)
 				    sug ? "; did you mean '" : "", sug ? sug : "",
 				    sug ? "'?" : "");
 			}
+			if (s->pool->policy == POOL_LEAST_OUTSTANDING &&
+			    s->pool->mode != POOL_MODE_HTTP)
+				cfg_err(p, s->keyline[PK_POLICY], "policy: "
+				    "least-outstanding counts requests: pool '%s' "
+				    "needs mode = http", s->pool->name);
+			if (s->pool->mode != POOL_MODE_HTTP &&
+			    (s->keyline[PK_RETRIES] != 0 ||
+			    s->keyline[PK_FIRST_BYTE_TIMEOUT] != 0))
+				cfg_err(p, s->keyline[PK_RETRIES] ?
+				    s->keyline[PK_RETRIES] :
+				    s->keyline[PK_FIRST_BYTE_TIMEOUT], "%s: only "
+				    "for an http pool; pool '%s' needs mode = http",
+				    s->keyline[PK_RETRIES] ? "retries" :
+				    "first_byte_timeout", s->pool->name);
 		}
 	}
 	free(names);

@@ -20,7 +20,11 @@
 enum fwd_kind { FWD_LOCAL, FWD_REMOTE };
 enum gpu_kind { GPU_NONE, GPU_NVIDIA_SMI, GPU_TEGRASTATS };
 enum hostkey_policy { HOSTKEY_STRICT, HOSTKEY_ACCEPT_NEW };
-enum pool_policy { POOL_PRIORITY, POOL_LEAST_LOAD };
+enum pool_policy { POOL_PRIORITY, POOL_LEAST_LOAD, POOL_LEAST_OUTSTANDING };
+enum pool_mode { POOL_MODE_TCP, POOL_MODE_HTTP };
+#define POOL_RETRIES_DEFAULT	2
+#define POOL_RETRIES_MAX	16
+#define POOL_FIRST_BYTE_DEFAULT	(120 * 1000)	/* a model may take a while to load */
 
 struct fwd_conf {
 	enum fwd_kind	 kind;
@@ -73,6 +77,9 @@ struct pool_conf {
 	char	       **nodes;
 	size_t		 nnodes;
 	enum pool_policy policy;
+	enum pool_mode	 mode;			/* tcp (default) or http */
+	int		 retries;		/* http: other nodes tried before the first byte */
+	uint64_t	 first_byte_timeout;	/* http: ms, a node this slow is skipped */
 };
 TAILQ_HEAD(pool_conf_list, pool_conf);
 

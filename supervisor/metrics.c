@@ -241,6 +241,124 @@ metrics_pools(FILE *f)
 	json_decref(pools);
 }
 
+/*
+ * HTTP pools (mode = http), from the "http" object of their status: the
+ * pool's own figures (requests received, errors of any kind, its own 404
+ * and 503 included) and each node's (requests sent to it, retries away
+ * from it, its errors, time to first byte).
+ */
+enum { HF_COUNTER, HF_GAUGE, HF_ERRORS, HF_HIST };
+static const struct {
+	const char	*name, *help, *field;
+	int		 kind, per_node;
+} http_fams[] = {
+	{ "tunneld_pool_http_requests_total", "Requests an http pool received.",
+	  "requests", HF_COUNTER, 0 },
+	{ "tunneld_pool_http_in_flight", "Requests an http pool carries now.",
+	  "in_flight", HF_GAUGE, 0 },
+	{ "tunneld_pool_http_retries_total", "Requests sent to another node "
+	  "after one failed before its first byte.", "retries", HF_COUNTER, 0 },
+	{ "tunneld_pool_http_errors_total", "Failures by kind, the pool's own "
+	  "answers (no_model, no_node, bad_request) included.", "errors",
+	  HF_ERRORS, 0 },
+	{ "tunneld_pool_http_node_requests_total", "Requests an http pool sent "
+	  "to each node, retries included.", "requests", HF_COUNTER, 1 },
+	{ "tunneld_pool_http_node_in_flight", "Requests in flight to each node.",
+	  "in_flight", HF_GAUGE, 1 },
+	{ "tunneld_pool_http_node_retries_total", "Requests moved on from each "
+	  "node to the next.", "retries", HF_COUNTER, 1 },
+	{ "tunneld_pool_http_node_errors_total", "Failures of each node by kind.",
+	  "errors", HF_ERRORS, 1 },
+	{ "tunneld_pool_http_first_byte_seconds", "Time from sending a request "
+	  "to the head of the answer passed to the client.", "first_byte",
+	  HF_HIST, 1 },
+};
+
+static void
+metrics_http_sample(FILE *f, size_t k, const json_t *h, const json_t *le,
+    const char *lbl)
+{
+	const json_t	*v = json_object_get(h, http_fams[k].field), *e;
+	const char	*kind;
+	char		 l[LBL_MAX], name[96];
+	size_t		 i;
+
+	switch (http_fams[k].kind) {
+	case HF_COUNTER:
+	case HF_GAUGE:
+		sample_u(f, http_fams[k].name, lbl,
+		    (unsigned long long)json_integer_value(v));
+		break;
+	case HF_ERRORS:
+		json_object_foreach((json_t *)v, kind, e) {
+			snprintf(l, sizeof(l), "%s,kind=\"%s\"", lbl, kind);
+			sample_u(f, http_fams[k].name, l,
+			    (unsigned long long)json_integer_value(e));
+		}
+		break;
+	case HF_HIST:
+		snprintf(name, sizeof(name), "%s_bucket", http_fams[k].name);
+		for (i = 0; i < json_array_size(le); i++) {
+			snprintf(l, sizeof(l), "%s,le=\"%g\"", lbl,
+			    json_real_value(json_array_get(le, i)));
+			sample_u(f, name, l, (unsigned long long)
+			    json_integer_value(json_array_get(
+			    json_object_get(v, "buckets"), i)));
+		}
+		snprintf(l, sizeof(l), "%s,le=\"+Inf\"", lbl);
+		sample_u(f, name, l, (unsigned long long)json_integer_value(
+		    json_object_get(v, "count")));
+		snprintf(name, sizeof(name), "%s_sum", http_fams[k].name);
+		sample_d(f, name, lbl, json_real_value(json_object_get(v,
+		    "sum_s")));
+		snprintf(name, sizeof(name), "%s_count", http_fams[k].name);
+		sample_u(f, name, lbl, (unsigned long long)json_integer_value(
+		    json_object_get(v, "count")));
+		break;
+	}
+}
+
+static void
+metrics_pools_http(FILE *f)
+{
+	json_t		*pools, *p, *h, *nh;
+	const char	*node;
+	char		 pl[144], nl[144], l[LBL_MAX];
+	size_t		 i, k;
+	int		 any = 0;
+
+	if ((pools = pool_status_json()) == NULL)
+		return;
+	json_array_foreach(pools, i, p)
+		if (json_object_get(p, "http") != NULL)
+			any = 1;
+	for (k = 0; any && k < sizeof(http_fams) / sizeof(http_fams[0]); k++) {
+		fam(f, http_fams[k].name, http_fams[k].kind == HF_HIST ?
+		    "histogram" : http_fams[k].kind == HF_GAUGE ? "gauge" :
+		    "counter", http_fams[k].help);
+		json_array_foreach(pools, i, p) {
+			if ((h = json_object_get(p, "http")) == NULL)
+				continue;
+			metrics_escape(pl, sizeof(pl),
+			    json_string_value(json_object_get(p, "name")));
+			if (!http_fams[k].per_node) {
+				snprintf(l, sizeof(l), "pool=\"%s\"", pl);
+				metrics_http_sample(f, k, h, NULL, l);
+				continue;
+			}
+			json_object_foreach(json_object_get(h, "per_node"),
+			    node, nh) {
+				metrics_escape(nl, sizeof(nl), node);
+				snprintf(l, sizeof(l), "pool=\"%s\",node=\"%s\"",
+				    pl, nl);
+				metrics_http_sample(f, k, nh,
+				    json_object_get(h, "first_byte_le"), l);
+			}
+		}
+	}
+	json_decref(pools);
+}
+
 static void
 metrics_write(FILE *f)
 {
@@ -429,6 +547,7 @@ metrics_write(FILE *f)
 	gpu_family(f, "tunneld_gpu_power_limit_watts", "GPU power limit.",
 	    gpu_power_limit);
 	metrics_pools(f);
+	metrics_pools_http(f);
 }
 
 char *

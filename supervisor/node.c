@@ -10,6 +10,7 @@
 #include "forward.h"
 #include "log.h"
 #include "pool.h"
+#include "pool_http.h"
 #include "probe.h"
 #include "session.h"
 #include "tunneld.h"
@@ -343,8 +344,11 @@ node_load_score(const struct node *n)
 	uint64_t			 active = forward_active(n);
 	unsigned			 probes = probe_forward_conns(n);
 
+	/* Idle connections an http pool keeps are not clients. */
+	probes += pool_http_idle_forwarded(n->conf->name);
 	active = active > probes ? active - probes : 0;
 	active += pool_relays_active(n->conf->name);
+	active += pool_http_relayed(n->conf->name);
 	return probe_load_score(active,
 	    r != NULL && r->ollama.has_info, r ? r->ollama.latency_ms : 0,
 	    probe_recent_failures(r, now_ms()));

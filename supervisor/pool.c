@@ -17,6 +17,7 @@
 #include "listener.h"
 #include "log.h"
 #include "pool.h"
+#include "pool_http.h"
 #include "probe.h"
 #include "tunneld.h"
 
@@ -463,6 +464,11 @@ pool_accept(struct evconnlistener *l, evutil_socket_t fd,
 	struct node		*nodes[POOL_NODES_MAX];
 	size_t			 n = p->conf->nnodes;
 
+	if (p->conf->mode == POOL_MODE_HTTP) {
+		p->total++;
+		pool_http_accept(p->conf, fd, sa, salen);
+		return;
+	}
 	if (n > POOL_NODES_MAX)
 		n = POOL_NODES_MAX;
 	if ((pc = calloc(1, sizeof(*pc))) == NULL) {
@@ -667,7 +673,9 @@ pool_conf_equal(const struct pool_conf *a, const struct pool_conf *b)
 	if (strcmp(a->name, b->name) != 0 ||
 	    strcmp(a->listen_host, b->listen_host) != 0 ||
 	    a->listen_port != b->listen_port || a->policy != b->policy ||
-	    a->nnodes != b->nnodes)
+	    a->nnodes != b->nnodes || a->mode != b->mode ||
+	    a->retries != b->retries ||
+	    a->first_byte_timeout != b->first_byte_timeout)
 		return 0;
 	for (i = 0; i < a->nnodes; i++)
 		if (strcmp(a->nodes[i], b->nodes[i]) != 0)
@@ -730,6 +738,7 @@ pool_free_all(void)
 		pool_free(p);
 	while ((r = LIST_FIRST(&relays)) != NULL)
 		relay_free(r);
+	pool_http_free_all();
 }
 
 /* ------------------------------------------------------------ queries */
@@ -810,7 +819,8 @@ pool_status_json(void)
 		    "name", p->conf->name, "listen", listen,
 		    "listening", p->listener != NULL,
 		    "policy", p->conf->policy == POOL_LEAST_LOAD ?
-		    "least-load" : "priority",
+		    "least-load" : p->conf->policy == POOL_LEAST_OUTSTANDING ?
+		    "least-outstanding" : "priority",
 		    "connections", (json_int_t)p->total,
 		    "failovers", (json_int_t)p->failovers,
 		    "refused", (json_int_t)p->refused,
@@ -819,6 +829,12 @@ pool_status_json(void)
 			json_object_set_new(o, "reason", json_string(p->reason));
 		if (o != NULL)
 			json_object_set_new(o, "members", pool_members_json(p->conf));
+		if (o != NULL)
+			json_object_set_new(o, "mode", json_string(
+			    p->conf->mode == POOL_MODE_HTTP ? "http" : "tcp"));
+		if (o != NULL && p->conf->mode == POOL_MODE_HTTP)
+			json_object_set_new(o, "http",
+			    pool_http_status_json(p->conf));
 		if (o != NULL)
 			json_array_append_new(arr, o);
 	}
@@ -863,6 +879,12 @@ pool_best(const char *pool, const char *model, char *addr, size_t addrsz,
 		all.nnodes = k;
 		pc = &all;
 	}
+	if (pc->mode == POOL_MODE_HTTP) {
+		/* What the pool's next request would do, model and all. */
+		if ((n = pool_http_best(pc, model, why, whysz)) != NULL)
+			(void)pool_node_addr(n, addr, addrsz);
+		return n;
+	}
 	pool_candidates(pc, c, nodes);
 	for (i = 0; model != NULL && *model != '\0' && i < pc->nnodes &&
 	    i < POOL_NODES_MAX; i++)
@@ -882,4 +904,19 @@ pool_best(const char *pool, const char *model, char *addr, size_t addrsz,
 	    pc->policy == POOL_LEAST_LOAD ? "lowest load_score" :
 	    pc == &all ? "highest priority" : "first in the pool's order");
 	return n;
+}
+
+/*
+ * Where a pool reaches node N, for pool_http.c: *F, its first local forward
+ * (SSH nodes), or HOST:PORT of its Ollama URL (local nodes).  0 or -1.
+ */
+int
+pool_node_endpoint(struct node *n, struct forward **f, char *host,
+    size_t hostsz, int *port)
+{
+	if ((*f = pool_node_forward(n)) != NULL)
+		return 0;
+	if (n->conf->local && pool_node_url(n, host, hostsz, port) == 0)
+		return 0;
+	return -1;
 }

@@ -58,4 +58,9 @@ unsigned pool_relays_active(const char *node);
 struct node *pool_best(const char *pool, const char *model, char *addr,
 	    size_t addrsz, char *why, size_t whysz, int *nopool);
 
+/* Where a pool reaches node N: its forward, or a local node's host:port. */
+struct forward;
+int	 pool_node_endpoint(struct node *, struct forward **, char *host,
+	    size_t hostsz, int *port);
+
 #endif

@@ -272,6 +272,10 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(TAILQ_FIRST(&c->pools)->listen_port, 11600);
 	ck_assert_uint_eq(TAILQ_FIRST(&c->pools)->nnodes, 2);
 	ck_assert_str_eq(TAILQ_FIRST(&c->pools)->nodes[1], "any");
+	ck_assert_int_eq(TAILQ_FIRST(&c->pools)->mode, POOL_MODE_TCP);
+	ck_assert_int_eq(TAILQ_FIRST(&c->pools)->retries, POOL_RETRIES_DEFAULT);
+	ck_assert_uint_eq(TAILQ_FIRST(&c->pools)->first_byte_timeout,
+	    POOL_FIRST_BYTE_DEFAULT);
 	config_free(c);
 }
 END_TEST
@@ -320,6 +324,24 @@ START_TEST(test_syntax)
 	snprintf(want, sizeof(want), "t.conf:1: invalid node name '%sx': use 1 "
 	    "to 63 characters from A-Z a-z 0-9 . _ -", name);
 	expect_error(text, want);
+}
+END_TEST
+
+START_TEST(test_pool_http)
+{
+	struct config		*c;
+	struct pool_conf	*pc;
+
+	c = load_ok("[node a]\nssh = none\nollama = http://127.0.0.1:1\n"
+	    "[pool h]\nlisten = 11600\nnodes = a\nmode = http\n"
+	    "policy = least-outstanding\nretries = 0\n"
+	    "first_byte_timeout = 1500ms\n");
+	pc = TAILQ_FIRST(&c->pools);
+	ck_assert_int_eq(pc->mode, POOL_MODE_HTTP);
+	ck_assert_int_eq(pc->policy, POOL_LEAST_OUTSTANDING);
+	ck_assert_int_eq(pc->retries, 0);
+	ck_assert_uint_eq(pc->first_byte_timeout, 1500);
+	config_free(c);
 }
 END_TEST
 
@@ -376,8 +398,20 @@ static const struct {
 	{ N_A "enabled = true\n",
 	    { "t.conf:3: enabled: invalid value 'true' (expected yes or no)" } },
 	{ N_AO "[pool p]\nlisten = 11500\nnodes = a\npolicy = random\n",
-	    { "t.conf:7: policy: invalid value 'random' (expected priority or "
-	      "least-load)" } },
+	    { "t.conf:7: policy: invalid value 'random' (expected priority, "
+	      "least-load or least-outstanding)" } },
+	{ N_AO "[pool p]\nlisten = 11500\nnodes = a\nmode = h2\n",
+	    { "t.conf:7: mode: invalid value 'h2' (expected tcp or http)" } },
+	{ N_AO "[pool p]\nlisten = 11500\nnodes = a\npolicy = least-outstanding\n",
+	    { "t.conf:7: policy: least-outstanding counts requests: pool 'p' "
+	      "needs mode = http" } },
+	{ N_AO "[pool p]\nlisten = 11500\nnodes = a\nretries = 2\n",
+	    { "t.conf:7: retries: only for an http pool; pool 'p' needs "
+	      "mode = http" } },
+	{ N_AO "[pool p]\nlisten = 11500\nnodes = a\nmode = http\n"
+	    "retries = 17\nfirst_byte_timeout = 0s\n",
+	    { "t.conf:8: retries: 17 out of range (0 to 16)",
+	      "t.conf:9: first_byte_timeout: must be greater than 0" } },
 	{ "[alerts]\ngpu_mem_pct = 150\n",
 	    { "t.conf:2: gpu_mem_pct: 150 out of range (1 to 100)" } },
 	{ "[alerts]\ngpu_mem_pct = 0\n",
@@ -1239,6 +1273,7 @@ config_suite(void)
 	tc = tcase_create("good");
 	tcase_add_test(tc, test_mesh);
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_pool_http);
 	tcase_add_test(tc, test_syntax);
 	tcase_add_test(tc, test_clamp);
 	tcase_add_test(tc, test_file);

@@ -3,7 +3,11 @@
  * tests, serving recorded answers (there is no real Ollama on a test box).
  *
  *	ollama-standin --listen 127.0.0.1:PORT --dir FIXTURE_DIR
- *	    [--control FILE] [--pidfile FILE]
+ *	    [--control FILE] [--pidfile FILE] [--name NAME]
+ *
+ * With --name, every answer carries "X-Standin-Node: NAME" (which node of a
+ * pool served it); answers to a POST carry "X-Body-Bytes: N", the length
+ * of the request body received.
  *
  * Routes (docs/api.md of the ollama project):
  *	GET|HEAD /		200 "Ollama is running"
@@ -12,6 +16,12 @@
  *	GET|HEAD /api/ps	FIXTURE_DIR/ollama-ps.json
  *	POST /api/generate	a canned answer with realistic durations; one
  *				object with "stream":false, else NDJSON
+ *	POST /api/chat, /api/embed, /api/embeddings
+ *				the same answer (a stand-in: the body's model
+ *				and the streaming are what pools look at)
+ *	POST /v1/chat/completions, /v1/completions, /v1/embeddings
+ *				the same words as OpenAI's server-sent events
+ *				with "stream":true (default: one object)
  *
  * Behaviour is switched at runtime by the first word of the --control file,
  * re-read on every request (absent or empty file: ok):
@@ -31,6 +41,13 @@
  *			for it answers 404
  *	hang		never answer (the connection stays open)
  *	close		close the connection without answering
+ *	status N	answer HTTP N {"error":"..."} (502, 503: a node that
+ *			is up but cannot serve)
+ *	stream MS	answer normally, a streamed answer one line (NDJSON)
+ *			or event (SSE) at a time, MS milliseconds apart,
+ *			the first at once
+ *	cutstream	a streamed answer: its first two lines, then the
+ *			connection is closed (a node lost mid-answer)
  * An unknown word answers 500 naming it, so that a typo in a test shows.
  *
  * One line per request on stderr.  SIGTERM/SIGINT: clean exit.
@@ -62,6 +79,7 @@
 static const char *opt_dir = ".";
 static const char *opt_control;
 static const char *opt_pidfile;
+static const char *opt_name;
 static struct event_base *base;
 
 struct mode {
@@ -79,6 +97,18 @@ struct pending {
 	struct evbuffer		*body;
 };
 static LIST_HEAD(, pending) pendings = LIST_HEAD_INITIALIZER(pendings);
+
+/* Streamed answers ("stream", "cutstream"): one piece per tick. */
+struct streamer {
+	LIST_ENTRY(streamer)	 entry;
+	struct evhttp_request	*req;		/* NULL: the client went away */
+	struct event		*timer;
+	struct evbuffer		*body;
+	const char		*sep;		/* "\n" or "\n\n" (SSE) */
+	long			 gap_ms;
+	int			 left;		/* pieces before a cut; -1: all */
+};
+static LIST_HEAD(, streamer) streamers = LIST_HEAD_INITIALIZER(streamers);
 
 static const unsigned char garbage[] =
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n"
@@ -125,13 +155,16 @@ read_mode(struct mode *m)
 		n = sscanf(line, "%31s %63s", m->word, extra);
 		if (n < 1)
 			snprintf(m->word, sizeof(m->word), "ok");
-		else if (strcmp(m->word, "slow") == 0) {
+		else if (strcmp(m->word, "slow") == 0 ||
+		    strcmp(m->word, "stream") == 0 ||
+		    strcmp(m->word, "status") == 0) {
 			char *end;
 
 			errno = 0;
 			m->arg = n == 2 ? strtol(extra, &end, 10) : -1;
 			if (n != 2 || errno != 0 || *end != '\0' || m->arg < 0)
-				snprintf(m->word, sizeof(m->word), "slow?");
+				memcpy(m->word + strlen(m->word) - (m->word[
+				    strlen(m->word) - 1] == '?'), "?", 2);
 		}
 	}
 	fclose(f);
@@ -210,7 +243,7 @@ iso_now(char *buf, size_t len)
 /* POST /api/generate; DELAY_MS is folded into the reported durations. */
 static int
 generate(struct evhttp_request *req, const struct mode *m, long delay_ms,
-    struct evbuffer *out, const char **ctype)
+    struct evbuffer *out, const char **ctype, int openai)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	char body[16384], model[MODEL_MAX], created[64];
@@ -237,6 +270,8 @@ generate(struct evhttp_request *req, const struct mode *m, long delay_ms,
 	if ((p = find_key(body, "stream")) != NULL &&
 	    strncmp(p, "false", 5) == 0)
 		stream = 0;
+	if (openai)
+		stream = p != NULL && strncmp(p, "true", 4) == 0;
 	if ((strcmp(m->word, "nomodel") == 0 &&
 	    strcmp(model, DEFAULT_MODEL) == 0) || !model_known(model)) {
 		evbuffer_add_printf(out, "{\"error\":\"model '%s' not found\"}",
@@ -246,6 +281,25 @@ generate(struct evhttp_request *req, const struct mode *m, long delay_ms,
 
 	load += (uint64_t)delay_ms * 1000000u;
 	iso_now(created, sizeof(created));
+	if (openai) {
+		if (stream) {
+			*ctype = "text/event-stream";
+			for (i = 0; i < nwords; i++)
+				evbuffer_add_printf(out, "data: {\"object\":"
+				    "\"chat.completion.chunk\",\"model\":\"%s\","
+				    "\"choices\":[{\"index\":0,\"delta\":{"
+				    "\"content\":\"%s\"}}]}\n\n", model, words[i]);
+			evbuffer_add_printf(out, "data: [DONE]\n\n");
+			return 200;
+		}
+		evbuffer_add_printf(out, "{\"object\":\"chat.completion\","
+		    "\"model\":\"%s\",\"choices\":[{\"index\":0,"
+		    "\"message\":{\"role\":\"assistant\",\"content\":\"", model);
+		for (i = 0; i < nwords; i++)
+			evbuffer_add_printf(out, "%s", words[i]);
+		evbuffer_add_printf(out, "\"}}]}");
+		return 200;
+	}
 	if (stream) {
 		*ctype = "application/x-ndjson";
 		for (i = 0; i < nwords; i++)
@@ -286,10 +340,14 @@ route(struct evhttp_request *req, const char *path, const struct mode *m,
 		evbuffer_add_printf(out, "Ollama is running");
 		return 200;
 	}
-	if (strcmp(path, "/api/generate") == 0) {
+	if (strcmp(path, "/api/generate") == 0 ||
+	    strcmp(path, "/api/chat") == 0 || strcmp(path, "/api/embed") == 0 ||
+	    strcmp(path, "/api/embeddings") == 0 ||
+	    strncmp(path, "/v1/", 4) == 0) {
 		if (cmd != EVHTTP_REQ_POST)
 			goto not_allowed;
-		return generate(req, m, delay_ms, out, ctype);
+		return generate(req, m, delay_ms, out, ctype,
+		    strncmp(path, "/v1/", 4) == 0);
 	}
 	if (strcmp(path, "/api/version") == 0)
 		fixture = "ollama-version.json";
@@ -334,11 +392,27 @@ not_allowed:
 }
 
 static void
+add_headers(struct evhttp_request *req)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char n[32];
+
+	if (opt_name != NULL)
+		evhttp_add_header(h, "X-Standin-Node", opt_name);
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+		snprintf(n, sizeof(n), "%zu", evbuffer_get_length(
+		    evhttp_request_get_input_buffer(req)));
+		evhttp_add_header(h, "X-Body-Bytes", n);
+	}
+}
+
+static void
 send_answer(struct evhttp_request *req, int status, const char *ctype,
     struct evbuffer *body)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 
+	add_headers(req);
 	evhttp_add_header(h, "Content-Type", ctype);
 	evhttp_send_reply(req, status, status == 200 ? "OK" :
 	    status == 404 ? "Not Found" : status == 400 ? "Bad Request" :
@@ -376,6 +450,7 @@ send_cut(struct evhttp_request *req, const char *ctype, struct evbuffer *body)
 	char clen[32];
 
 	snprintf(clen, sizeof(clen), "%zu", len);
+	add_headers(req);
 	evhttp_add_header(h, "Content-Type", ctype);
 	evhttp_add_header(h, "Content-Length", clen);
 	evbuffer_remove_buffer(body, half, len / 2);
@@ -397,6 +472,93 @@ on_slow(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	send_answer(p->req, p->status, p->ctype, p->body);
 	pending_free(p);
+}
+
+static void
+streamer_free(struct streamer *st)
+{
+	LIST_REMOVE(st, entry);
+	event_free(st->timer);
+	evbuffer_free(st->body);
+	free(st);
+}
+
+static void
+on_stream_close(struct evhttp_connection *evcon, void *arg)
+{
+	struct streamer *st;
+
+	(void)arg;
+	LIST_FOREACH(st, &streamers, entry)
+		if (st->req != NULL &&
+		    evhttp_request_get_connection(st->req) == evcon)
+			st->req = NULL;
+}
+
+/* One piece of a streamed answer; the end, or the cut, after the last. */
+static void
+on_stream_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct streamer *st = arg;
+	struct evbuffer_ptr at;
+	struct evbuffer *piece;
+	struct timeval tv = { st->gap_ms / 1000, (st->gap_ms % 1000) * 1000 };
+	struct timeval soon = { 0, 50000 };
+	size_t n;
+
+	(void)fd;
+	(void)what;
+	if (st->req == NULL) {
+		streamer_free(st);
+		return;
+	}
+	if (st->left == 0) {
+		on_cut_written(evhttp_request_get_connection(st->req), st->req);
+		streamer_free(st);
+		return;
+	}
+	at = evbuffer_search(st->body, st->sep, strlen(st->sep), NULL);
+	n = at.pos < 0 ? evbuffer_get_length(st->body) :
+	    (size_t)at.pos + strlen(st->sep);
+	piece = evbuffer_new();
+	evbuffer_remove_buffer(st->body, piece, n);
+	evhttp_send_reply_chunk(st->req, piece);
+	evbuffer_free(piece);
+	if (st->left > 0)
+		st->left--;
+	if (evbuffer_get_length(st->body) == 0 && st->left < 0) {
+		evhttp_send_reply_end(st->req);
+		streamer_free(st);
+		return;
+	}
+	evtimer_add(st->timer, st->left == 0 ? &soon : &tv);
+}
+
+static void
+send_stream(struct evhttp_request *req, const char *ctype,
+    struct evbuffer *body, long gap_ms, int cut)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct streamer *st = calloc(1, sizeof(*st));
+
+	if (st == NULL) {
+		logline("out of memory");
+		exit(1);
+	}
+	st->req = req;
+	st->body = evbuffer_new();
+	evbuffer_add_buffer(st->body, body);
+	st->sep = strcmp(ctype, "text/event-stream") == 0 ? "\n\n" : "\n";
+	st->gap_ms = gap_ms;
+	st->left = cut ? 2 : -1;
+	st->timer = evtimer_new(base, on_stream_tick, st);
+	LIST_INSERT_HEAD(&streamers, st, entry);
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+	    on_stream_close, NULL);
+	add_headers(req);
+	evhttp_add_header(h, "Content-Type", ctype);
+	evhttp_send_reply_start(req, 200, "OK");
+	on_stream_tick(-1, 0, st);
 }
 
 static void
@@ -449,8 +611,15 @@ on_request(struct evhttp_request *req, void *arg)
 		delay = m.arg;
 	if (strcmp(m.word, "ok") == 0 || strcmp(m.word, "slow") == 0 ||
 	    strcmp(m.word, "nomodel") == 0 || strcmp(m.word, "truncated") == 0 ||
-	    strcmp(m.word, "cut") == 0)
+	    strcmp(m.word, "cut") == 0 || strcmp(m.word, "stream") == 0 ||
+	    strcmp(m.word, "cutstream") == 0)
 		status = route(req, path, &m, delay, body, &ctype);
+	else if (strcmp(m.word, "status") == 0) {
+		status = (int)m.arg;
+		ctype = "application/json; charset=utf-8";
+		evbuffer_add_printf(body, "{\"error\":\"ollama-standin: "
+		    "status %d\"}", status);
+	}
 	else if (strcmp(m.word, "fail") == 0) {
 		status = 500;
 		ctype = "application/json; charset=utf-8";
@@ -500,7 +669,12 @@ on_request(struct evhttp_request *req, void *arg)
 		evtimer_add(p->timer, &tv);
 		return;
 	}
-	if (strcmp(m.word, "cut") == 0 && status == 200 &&
+	if ((strcmp(m.word, "stream") == 0 || strcmp(m.word, "cutstream") == 0)
+	    && status == 200 && (strcmp(ctype, "text/event-stream") == 0 ||
+	    strcmp(ctype, "application/x-ndjson") == 0))
+		send_stream(req, ctype, body, m.arg,
+		    strcmp(m.word, "cutstream") == 0);
+	else if (strcmp(m.word, "cut") == 0 && status == 200 &&
 	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
 		send_cut(req, ctype, body);
 	else
@@ -545,7 +719,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: ollama-standin --listen HOST:PORT --dir "
-	    "FIXTURE_DIR [--control FILE] [--pidfile FILE]\n");
+	    "FIXTURE_DIR [--control FILE] [--pidfile FILE] [--name NAME]\n");
 	exit(2);
 }
 
@@ -573,6 +747,8 @@ main(int argc, char **argv)
 			opt_control = argv[++i];
 		else if (strcmp(argv[i], "--pidfile") == 0)
 			opt_pidfile = argv[++i];
+		else if (strcmp(argv[i], "--name") == 0)
+			opt_name = argv[++i];
 		else
 			usage();
 	}
@@ -631,6 +807,8 @@ main(int argc, char **argv)
 
 	while (!LIST_EMPTY(&pendings))
 		pending_free(LIST_FIRST(&pendings));
+	while (!LIST_EMPTY(&streamers))
+		streamer_free(LIST_FIRST(&streamers));
 	evhttp_free(http);
 	event_free(ev_term);
 	event_free(ev_int);

@@ -8,12 +8,14 @@
 #   nvidia_smi  one byte exit status (0x00: 0, 0xff: unknown, 0x80+N-1: N), then output
 #   ollama      one byte parser (0 version, 1 tags, 2 ps, 3 error), one byte
 #               HTTP status (300 + b % 300), then the body
+#   http        one byte: bit 0 answer (1) or request (0), bit 1 answers to
+#               HEAD, the rest a step (1 + b >> 2); then a connection's bytes
 #   tegrastats, control, config: the bytes as they are
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 fx=$top/tests/fixtures
 c=$top/tests/fuzz/corpus
-mkdir -p "$c"/{config,nvidia_smi,tegrastats,ollama,control}
+mkdir -p "$c"/{config,nvidia_smi,tegrastats,ollama,control,http}
 rm -f "$c"/*/seed-*
 
 # status byte for exit N (1..128): 0x80 + N - 1
@@ -90,3 +92,17 @@ policy = least-load
 CONF
 printf '[tunnel]\nkeepalive_intreval = 5\n[node a]\n[node a]\nssh = a\nlocal_forward = 0.0.0.0:80 x\n' \
     >"$c/config/seed-errors"
+
+# http: byte 0 = response | head << 1 | (step - 1) << 2
+hx() { printf "\\$(printf '%03o' "$1")"; }
+h() { { hx "$1"; printf '%b' "$2"; } >"$c/http/seed-$3"; }
+h $((0 | 2 << 2)) 'GET /api/tags HTTP/1.1\r\nHost: x\r\n\r\nGET /api/ps HTTP/1.1\r\nHost: x\r\n\r\n' get-pipelined
+h $((0 | 6 << 2)) 'POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 47\r\n\r\n{"model":"qwen2.5:7b","prompt":"hi","n":[1,2]}\n' post-model
+h $((0 | 0 << 2)) 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n10\r\n{"messages":[],"\r\n12\r\nmodel":"llava:7b"}\r\n0\r\n\r\n' post-chunked
+h $((0 | 3 << 2)) 'POST /api/embed?x=1 HTTP/1.0\r\nContent-Length: 12\r\n\r\n{"model":12}' post-bad-model
+h $((0 | 1 << 2)) 'GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' upgrade
+h $((0 | 5 << 2)) 'GARBAGE\r\n\r\n' garbage
+h $((1 | 3 << 2)) 'HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n12\r\n{"response":"Hi"}\n\r\n0\r\n\r\n' ndjson
+h $((1 | 1 << 2)) 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n{}HTTP/1.1 200 OK\r\n\r\nrest until EOF' continue-503-eof
+h $((1 | 2 | 0 << 2)) 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n' head
+printf '{"model":"a","x":1}' >"$c/http/seed-body-json"
