@@ -881,8 +881,11 @@ pool_best(const char *pool, const char *model, char *addr, size_t addrsz,
 	}
 	if (pc->mode == POOL_MODE_HTTP) {
 		/* What the pool's next request would do, model and all. */
+		char	 unused[128];
+
 		if ((n = pool_http_best(pc, model, why, whysz)) != NULL)
-			(void)pool_node_addr(n, addr, addrsz);
+			(void)pool_node_addr(n, addr, addrsz, unused,
+			    sizeof(unused));
 		return n;
 	}
 	pool_candidates(pc, c, nodes);
@@ -907,8 +910,8 @@ pool_best(const char *pool, const char *model, char *addr, size_t addrsz,
 }
 
 /*
- * Where a pool reaches node N, for pool_http.c: *F, its first local forward
- * (SSH nodes), or HOST:PORT of its Ollama URL (local nodes).  0 or -1.
+ * Where a pool reaches node N, for pool_http.c: *F, its local forward, or
+ * HOST:PORT of its Ollama URL, by pool_node_addr()'s rule.  0 or -1.
  */
 int
 pool_node_endpoint(struct node *n, struct forward **f, char *host,
@@ -916,7 +919,7 @@ pool_node_endpoint(struct node *n, struct forward **f, char *host,
 {
 	if ((*f = pool_node_forward(n)) != NULL)
 		return 0;
-	if (n->conf->local && pool_node_url(n, host, hostsz, port) == 0)
+	if (pool_node_url(n, host, hostsz, port) == 0)
 		return 0;
 	return -1;
 }
