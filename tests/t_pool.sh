@@ -205,7 +205,7 @@ client_loop() {
 		td__now_us
 		t0=$TD__NOW
 		ok=ok
-		v=$(curl -sS -m 4 "http://127.0.0.1:$PP/api/version" 2>&1) || ok=fail
+		v=$(curl -sS -m 20 "http://127.0.0.1:$PP/api/version" 2>&1) || ok=fail
 		td__now_us
 		v=${v#*0.5.7-}
 		echo "$t0 $TD__NOW $ok ${v%%\"*}"
@@ -220,18 +220,23 @@ sleep 1
 
 sshd_use a
 sshd_stop
-td_wait 10 not_up a || td_fail "a did not leave up after its sshd died"
+td_wait 30 not_up a || td_fail "a did not leave up after its sshd died"
 td__now_us; NOTICE_A=$TD__NOW
-sleep 2
+# A few requests in each phase, counted (a loaded machine runs fewer in a
+# given time).
+ran_after() {
+	[ "$(awk -v t="$1" '$1 > t' "$T/clients.log" | wc -l)" -ge "$2" ]
+}
+td_wait 120 ran_after "$NOTICE_A" 5 || td_fail "fewer than 5 requests ran in 120 s after a was noticed"
 
 sshd_use b
 td__now_us; FREEZE_B=$TD__NOW
 sshd_freeze
-td_wait 15 not_up b || td_fail "b did not leave up while frozen"
+td_wait 30 not_up b || td_fail "b did not leave up while frozen"
 td__now_us; NOTICE_B=$TD__NOW
-sleep 2
+td_wait 120 ran_after "$NOTICE_B" 5 || td_fail "fewer than 5 requests ran in 120 s after b was noticed"
 touch "$T/clients.stop"
-td_wait 10 td__gone "$CLIENTS" || td_fail "client loop did not finish"
+td_wait 60 td__gone "$CLIENTS" || td_fail "client loop did not finish"
 wait "$CLIENTS" 2>/dev/null || :
 sshd_thaw
 
