@@ -482,10 +482,8 @@ struct mclient {
 	http_parser		 hp;
 	char			 url[METRICS_URL_MAX];
 	size_t			 urllen;
-	size_t			 head;		/* bytes before the headers ended */
 	size_t			 body;
 	int			 url_long;
-	int			 headers_done;
 	int			 complete;	/* a whole request was parsed */
 	int			 answering;	/* its answer is being written */
 	int			 close_after;
@@ -611,9 +609,9 @@ mhp_begin(http_parser *hp)
 {
 	struct mclient	*c = hp->data;
 
-	c->urllen = c->body = c->head = 0;
+	c->urllen = c->body = 0;
 	c->url[0] = '\0';
-	c->url_long = c->headers_done = c->complete = 0;
+	c->url_long = c->complete = 0;
 	return 0;
 }
 
@@ -629,13 +627,6 @@ mhp_url(http_parser *hp, const char *at, size_t len)
 	memcpy(c->url + c->urllen, at, len);
 	c->urllen += len;
 	c->url[c->urllen] = '\0';
-	return 0;
-}
-
-static int
-mhp_headers_done(http_parser *hp)
-{
-	((struct mclient *)hp->data)->headers_done = 1;
 	return 0;
 }
 
@@ -660,7 +651,6 @@ mhp_complete(http_parser *hp)
 static const http_parser_settings mhp_settings = {
 	.on_message_begin = mhp_begin,
 	.on_url = mhp_url,
-	.on_headers_complete = mhp_headers_done,
 	.on_body = mhp_body,
 	.on_message_complete = mhp_complete,
 };
@@ -677,8 +667,6 @@ mclient_parse(struct mclient *c)
 		p = (char *)evbuffer_pullup(in, (ev_ssize_t)len);
 		n = http_parser_execute(&c->hp, &mhp_settings, p, len);
 		err = HTTP_PARSER_ERRNO(&c->hp);
-		if (!c->headers_done)
-			c->head += n;
 		evbuffer_drain(in, n);
 		if (err == HPE_PAUSED && c->complete) {
 			mclient_request(c);
@@ -692,10 +680,6 @@ mclient_parse(struct mclient *c)
 				    "Too Large");
 			else
 				mclient_error(c, 400, "Bad Request");
-			return;
-		}
-		if (c->head > METRICS_HEADERS_MAX) {
-			mclient_error(c, 431, "Request Header Fields Too Large");
 			return;
 		}
 	}
@@ -898,6 +882,8 @@ metrics_sync(void)
 		log_warnx("%s: bad metrics_listen %s", __func__, want);
 		return -1;
 	}
+	/* Process-wide; the metrics endpoint is the parser's only user. */
+	http_parser_set_max_header_size(METRICS_HEADERS_MAX);
 	if ((mlistener = metrics_bind(host, port)) == NULL) {
 		/* Logged once per address, retried quietly (a port in TIME_WAIT). */
 		if (!streq(want, mfailed))
