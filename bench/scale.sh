@@ -118,9 +118,12 @@ if [ -n "$BENCH_SWEEP" ]; then
 		lat=()
 		for ((i = 0; i < BENCH_STATUS; i++)); do
 			a=${EPOCHREALTIME/./}
-			"$TUNNELCTL" --socket "$T/control.sock" --json status >/dev/null 2>&1 || lat+=(999999999)
-			b=${EPOCHREALTIME/./}
-			lat+=("$(((10#$b - 10#$a) / 10))")
+			if "$TUNNELCTL" --socket "$T/control.sock" --json status >/dev/null 2>&1; then
+				b=${EPOCHREALTIME/./}
+				lat+=("$(((10#$b - 10#$a) / 10))")
+			else
+				lat+=(999999999)	# a failure counts as the slowest
+			fi
 		done
 		ms() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 100 }'; }
 		us() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }'; }
