@@ -21,6 +21,8 @@
 # Usage: bench/scale.sh   (after `make`; or `make bench-scale`)
 # Knobs: BENCH_NODES BENCH_SSHDS BENCH_PAIRS BENCH_IDLE BENCH_STATUS
 #        BENCH_UP_TIMEOUT (120) BENCH_UP_RUNS (3) BENCH_RESULTS
+#        BENCH_SWEEP ("300 1000 5000": the node-count sweep first; "" skips it)
+#        BENCH_SSH (1; 0: the sweep only)
 
 set -o pipefail
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -47,6 +49,100 @@ nofile=$(ulimit -Hn)
 ulimit -n "$nofile" || :
 [ "$(ulimit -n)" -ge $((BENCH_NODES * 4 + 64)) ] ||
 	echo "# warning: ulimit -n $(ulimit -n) is low for $BENCH_NODES nodes" >&2
+
+# ------------------------------------------------- node-count sweep (issue 18)
+# BENCH_SWEEP (300 1000 5000) `ssh = none` nodes, each with an Ollama probe
+# against one stand-in, every 10 s: no SSH, so thousands of nodes fit on
+# one machine and what grows is tunneld's own work per node.  For each N:
+#   - start-up: exec to READY=1, and to STATUS=N/N nodes up (the times of
+#     notify-listen's CLOCK_MONOTONIC stamps), and the daemon's CPU time
+#     until then (less noisy than wall time on a shared machine);
+#   - VmRSS, and per node over a one-node tunneld;
+#   - status latency p50/p99 over BENCH_STATUS calls: daemon side (tdbench
+#     ctl: connect, "status", read to EOF) and through tunnelctl --json.
+# Linear start-up shows as a flat "CPU per node" column.
+BENCH_SWEEP=${BENCH_SWEEP:-300 1000 5000}
+sweep_conf() {	# sweep_conf N
+	local i
+	{
+		tunneld_conf_head probe_interval=10s probe_timeout=5s
+		for ((i = 0; i < $1; i++)); do
+			printf '[node s%d]\nssh = none\nollama = http://127.0.0.1:%s\ngpu = none\n\n' \
+			    "$i" "$OLLAMA_PORT"
+		done
+	} >"$T/sweep.conf"
+}
+sweep_row() {
+	printf '%7s %9s %10s %10s %10s %9s %12s %12s %16s %16s %10s\n' "$@"
+}
+mono_of() {	# mono_of REGEX AFTER_LINE: notify-listen's stamp of the first match
+	tail -n "+$(($2 + 1))" "$T/notify.log" | grep -E -m 1 "$1" | cut -d' ' -f1
+}
+cpu_ms() {
+	awk -v hz="$(getconf CLK_TCK)" '{ printf "%d\n", ($14 + $15) * 1000 / hz }' "/proc/$1/stat"
+}
+if [ -n "$BENCH_SWEEP" ]; then
+	ollama_start sweep
+	notify_listen
+	sweep_conf 1
+	tunneld_start "$T/sweep.conf"
+	notify_wait 30 " STATUS=1/1 nodes up\$" || td_fail "a one-node sweep tunneld never came up"
+	sleep 1
+	sweep_base=$(bench_status_kb "$TUNNELD_PID" VmRSS)
+	tunneld_stop || td_fail "tunneld exited $?"
+	{
+		echo
+		echo "== node-count sweep: ssh = none nodes, an Ollama probe each (10 s), one tunneld"
+		echo "   (one-node tunneld VmRSS $sweep_base KiB; status p50/p99 over $BENCH_STATUS calls)"
+		sweep_row nodes "ready_ms" "all_up_ms" "cpu_ms" "cpu_us/node" "rss_MiB" "rss_KiB/node" \
+		    "bytes/status" "daemon_p50/p99" "tunnelctl_p50/p99" "STATUS="
+	} | tee -a "$OUT"
+	for n in $BENCH_SWEEP; do
+		sweep_conf "$n"
+		before=$(notify_lines)
+		TD_START_TIMEOUT=$BENCH_UP_TIMEOUT tunneld_start "$T/sweep.conf"
+		notify_wait "$BENCH_UP_TIMEOUT" " STATUS=$n/$n nodes up\$" "$before" ||
+			echo "# $n nodes: not all up after ${BENCH_UP_TIMEOUT}s: $(grep STATUS= "$T/notify.log" | tail -n 1)" | tee -a "$OUT"
+		cpu=$(cpu_ms "$TUNNELD_PID")
+		t_start=$(mono_of ' READY=1$' "$before")
+		t_all=$(mono_of " STATUS=$n/$n nodes up\$" "$before")
+		nstatus=$(tail -n "+$((before + 1))" "$T/notify.log" | grep -c ' STATUS=' || :)
+		# exec to READY: the wall clock of tunneld_start's wait is coarse;
+		# the process start time in /proc is exact.
+		ready_ms=$(awk -v hz="$(getconf CLK_TCK)" \
+		    -v st="$(cut -d' ' -f22 "/proc/$TUNNELD_PID/stat")" -v r="$t_start" \
+		    'BEGIN { printf "%d\n", r - st * 1000 / hz }')
+		sleep 2
+		rss=$(bench_status_kb "$TUNNELD_PID" VmRSS)
+		read -r d50 d99 _ bytes < <("$TDBENCH" ctl "$T/control.sock" "$BENCH_STATUS" status)
+		lat=()
+		for ((i = 0; i < BENCH_STATUS; i++)); do
+			a=${EPOCHREALTIME/./}
+			if "$TUNNELCTL" --socket "$T/control.sock" --json status >/dev/null 2>&1; then
+				b=${EPOCHREALTIME/./}
+				lat+=("$(((10#$b - 10#$a) / 10))")
+			else
+				lat+=(999999999)	# a failure counts as the slowest
+			fi
+		done
+		ms() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 100 }'; }
+		us() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }'; }
+		sweep_row "$n" "$ready_ms" "$((ready_ms + t_all - t_start))" "$cpu" \
+		    "$(awk -v c="$cpu" -v n="$n" 'BEGIN { printf "%.0f", c * 1000 / n }')" \
+		    "$(awk -v r="$rss" 'BEGIN { printf "%.1f", r / 1024 }')" \
+		    "$(awk -v r="$rss" -v b="$sweep_base" -v n="$n" 'BEGIN { printf "%.1f", (r - b) / n }')" \
+		    "$bytes" "$(us "$d50")/$(us "$d99")" \
+		    "$(ms "$(bench_median "${lat[@]}")")/$(ms "$(bench_percentile 99 "${lat[@]}")")" \
+		    "$nstatus" | tee -a "$OUT"
+		tunneld_stop || td_fail "tunneld exited $? after the $n-node sweep"
+	done
+	echo "(ms; all_up_ms: exec to STATUS=N/N nodes up; cpu_ms: tunneld's CPU until then; STATUS=: lines sent meanwhile)" | tee -a "$OUT"
+	td_stop "$OLLAMA_PID"
+fi
+if [ "${BENCH_SSH:-1}" = 0 ]; then
+	echo "# saved to $OUT (raw: $RAW)"
+	exit 0
+fi
 
 # ------------------------------------------------------------------ sshds
 

@@ -31,6 +31,11 @@
  *		times of the good ones; a 2xx answer read to its end is ok, a
  *		failure before any byte of the answer (or a non-2xx answer) is
  *		fail_before, a cut answer fail_after
+ *	tdbench ctl SOCKET COUNT WORD
+ *		COUNT requests WORD ("status") on tunneld's control socket,
+ *		each on a new connection, read to EOF: the daemon's side of a
+ *		`tunnelctl WORD`, without tunnelctl's start-up, parsing and
+ *		rendering; prints "p50_us p99_us max_us bytes"
  *	tdbench ping ADDR:PORT TIMEOUT_MS
  *		until one round trip through ADDR:PORT succeeds, try every
  *		20 ms (each try bounded by 1 s), at most TIMEOUT_MS; prints
@@ -43,6 +48,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -677,6 +683,48 @@ cmd_http(const char *addr, int count, const char *path, const char *body,
 	return 0;
 }
 
+/* COUNT control requests WORD on the Unix socket PATH, each to EOF. */
+static int
+cmd_ctl(const char *path, int count, const char *word)
+{
+	struct sockaddr_un	 sun;
+	uint64_t		*lat, t0;
+	char			 req[256], buf[65536];
+	size_t			 bytes = 0;
+	ssize_t			 n;
+	int			 i, fd;
+
+	if (count <= 0 || strlen(path) >= sizeof(sun.sun_path) ||
+	    (size_t)snprintf(req, sizeof(req), "%s\n", word) >= sizeof(req) ||
+	    (lat = calloc((size_t)count, sizeof(*lat))) == NULL)
+		return 2;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	for (i = 0; i < count; i++) {
+		t0 = now_us();
+		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1 ||
+		    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+		    writeall(fd, req, strlen(req)) == -1) {
+			fprintf(stderr, "tdbench ctl: %s: %s\n", path,
+			    strerror(errno));
+			return 1;
+		}
+		bytes = 0;
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			bytes += (size_t)n;
+		close(fd);
+		lat[i] = now_us() - t0;
+	}
+	qsort(lat, (size_t)count, sizeof(*lat), cmp_u64);
+	printf("%llu %llu %llu %zu\n",
+	    (unsigned long long)lat[(size_t)(count - 1) / 2],
+	    (unsigned long long)lat[(size_t)((count - 1) * 99) / 100],
+	    (unsigned long long)lat[count - 1], bytes);
+	free(lat);
+	return 0;
+}
+
 static void
 usage(void)
 {
@@ -685,6 +733,7 @@ usage(void)
 	    "       tdbench put|get ADDR:PORT BYTES\n"
 	    "       tdbench rr ADDR:PORT COUNT SIZE [split[:GAP_US]]\n"
 	    "       tdbench http ADDR:PORT COUNT PATH BODY|@FILE|- [STOPFILE]\n"
+	    "       tdbench ctl SOCKET COUNT WORD\n"
 	    "       tdbench ping ADDR:PORT TIMEOUT_MS\n");
 	exit(2);
 }
@@ -720,6 +769,8 @@ main(int argc, char *argv[])
 	if (strcmp(argv[1], "http") == 0 && (argc == 6 || argc == 7))
 		return cmd_http(argv[2], atoi(argv[3]), argv[4], argv[5],
 		    argc == 7 ? argv[6] : NULL);
+	if (strcmp(argv[1], "ctl") == 0 && argc == 5)
+		return cmd_ctl(argv[2], atoi(argv[3]), argv[4]);
 	usage();
 	return 2;
 }

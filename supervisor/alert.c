@@ -1004,6 +1004,61 @@ alert_probe_result(struct node *n)
 	alert_gpus(e, n, &r->gpu, now);
 }
 
+/*
+ * The live node names, hashed, for alert_tick(): a node_find() per
+ * condition was conditions x nodes every second (5,000 nodes whose Ollama
+ * probe fails: 25 million comparisons a second, status unanswered).
+ */
+static const char	**alert_names;
+static size_t		  alert_names_cap;
+
+static size_t
+alert_names_hash(const char *s)
+{
+	size_t	h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+static void
+alert_names_fill(void)
+{
+	struct node	*n;
+	size_t		 count = 0, cap, i;
+
+	TAILQ_FOREACH(n, &td->nodes, entry)
+		count++;
+	for (cap = 16; cap < count * 2; cap *= 2)
+		;
+	if (cap != alert_names_cap) {
+		free(alert_names);
+		if ((alert_names = calloc(cap, sizeof(*alert_names))) == NULL)
+			fatal("%s: calloc", __func__);
+		alert_names_cap = cap;
+	} else
+		memset(alert_names, 0, cap * sizeof(*alert_names));
+	TAILQ_FOREACH(n, &td->nodes, entry) {
+		for (i = alert_names_hash(n->conf->name) & (cap - 1);
+		    alert_names[i] != NULL; i = (i + 1) & (cap - 1))
+			;
+		alert_names[i] = n->conf->name;
+	}
+}
+
+static int
+alert_names_has(const char *name)
+{
+	size_t	i;
+
+	for (i = alert_names_hash(name) & (alert_names_cap - 1);
+	    alert_names[i] != NULL; i = (i + 1) & (alert_names_cap - 1))
+		if (strcmp(alert_names[i], name) == 0)
+			return 1;
+	return 0;
+}
+
 void
 alert_tick(void)
 {
@@ -1012,9 +1067,10 @@ alert_tick(void)
 	uint64_t		 now = now_ms();
 
 	/* Conditions of nodes a reload removed end without an entry. */
+	alert_names_fill();
 	for (c = TAILQ_FIRST(&e->conds); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (c->has_node && node_find(c->node) == NULL) {
+		if (c->has_node && !alert_names_has(c->node)) {
 			TAILQ_REMOVE(&e->conds, c, entry);
 			e->nconds--;
 			free(c);

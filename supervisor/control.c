@@ -696,6 +696,7 @@ static void
 control_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
+	listener_reserve_check(ctl->rest, fd);
 	control_client_new(fd);
 }
 

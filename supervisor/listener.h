@@ -8,5 +8,7 @@ struct listener_rest *listener_rest_new(struct evconnlistener *,
 	    const char *what);
 void	listener_rest_free(struct listener_rest *);
 void	listener_rest_error(struct listener_rest *, int err);
+void	listener_reserve_check(struct listener_rest *, int fd);
+int	listener_reserved(int fd, unsigned *limit);
 
 #endif

@@ -2,16 +2,21 @@
  * metrics: Prometheus exposition of the live state and its HTTP endpoint.
  * See metrics.h for what is exported and why absent readings stay absent.
  */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netdb.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <http_parser.h>
 
 #include "listener.h"
 #include "log.h"
@@ -22,6 +27,23 @@
 
 #define METRICS_CTYPE	"text/plain; version=0.0.4; charset=utf-8"
 #define METRICS_RETRY_MS 5000		/* a failed bind is tried again */
+/*
+ * The endpoint must not take what the tunnels need.  Prometheus keeps one
+ * connection; a few people may curl: past METRICS_CLIENTS_MAX the oldest
+ * client still waiting for its request is dropped (the control socket
+ * does the same).  A request must arrive whole within METRICS_REQUEST_S of
+ * the connect (or of the previous answer, on a kept-alive connection):
+ * header lines trickling in do not extend it, so a slowloris holds a
+ * descriptor 5 s at most.  The listener also leaves the descriptor
+ * reserve alone (listener.c).
+ */
+#define METRICS_CLIENTS_MAX	32	/* waiting; as many being answered */
+#define METRICS_GRACE_MS	250
+#define METRICS_REQUEST_S	5
+#define METRICS_WRITE_S		10
+#define METRICS_HEADERS_MAX	16384	/* request line and headers */
+#define METRICS_BODY_MAX	1024
+#define METRICS_URL_MAX		1024
 #define LBL_MAX		1024	/* node + kind + listen, each escaped */
 
 void
@@ -572,11 +594,56 @@ metrics_render(size_t *lenp)
 /* ------------------------------------------------------------------ */
 /* HTTP                                                                */
 
-static struct evhttp	*mhttp;
+struct mclient {
+	TAILQ_ENTRY(mclient)	 entry;
+	struct bufferevent	*bev;
+	struct event		*deadline;
+	http_parser		 hp;
+	char			 url[METRICS_URL_MAX];
+	size_t			 urllen;
+	size_t			 body;
+	int			 url_long;
+	int			 complete;	/* a whole request was parsed */
+	int			 answering;	/* its answer is being written */
+	int			 close_after;
+	uint64_t		 since;		/* ms of the connect or last answer */
+};
+
+static TAILQ_HEAD(, mclient) mclients = TAILQ_HEAD_INITIALIZER(mclients);
+static struct evconnlistener *mlistener;
 static struct listener_rest *mrest;
 static char		*mbound;	/* metrics_listen being served */
 static char		*mfailed;	/* metrics_listen that failed to bind */
 static uint64_t		 mretry_at;
+
+static void	mclient_parse(struct mclient *);
+
+static void
+mclient_free(struct mclient *c)
+{
+	TAILQ_REMOVE(&mclients, c, entry);
+	event_free(c->deadline);
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+static void
+mclient_deadline(evutil_socket_t fd, short ev, void *arg)
+{
+	struct mclient	*c = arg;
+
+	log_debug("metrics: a client sent no whole request in %d s; closed",
+	    METRICS_REQUEST_S);
+	mclient_free(c);
+}
+
+static void
+mclient_arm(struct mclient *c)
+{
+	struct timeval	tv = { METRICS_REQUEST_S, 0 };
+
+	evtimer_add(c->deadline, &tv);
+}
 
 static void
 metrics_text_free(const void *data, size_t len, void *arg)
@@ -584,47 +651,296 @@ metrics_text_free(const void *data, size_t len, void *arg)
 	free((void *)data);
 }
 
+/* Queue an answer; BODY (malloc'd, owned from here on) may be NULL. */
 static void
-metrics_http_cb(struct evhttp_request *req, void *arg)
+mclient_answer(struct mclient *c, int code, const char *msg,
+    const char *ctype, const char *extra, char *body, size_t len)
 {
-	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
-	struct evbuffer		*body;
-	const char		*uri = evhttp_request_get_uri(req);
-	char			*text;
-	size_t			 len;
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
 
-	if ((body = evbuffer_new()) == NULL) {
-		evhttp_send_error(req, HTTP_SERVUNAVAIL, NULL);
+	if (code >= 400 || !http_should_keep_alive(&c->hp))
+		c->close_after = 1;
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	    "Content-Length: %zu\r\n%s%s\r\n", code, msg, ctype, len,
+	    extra ? extra : "", c->close_after ? "Connection: close\r\n" : "");
+	if (body != NULL) {
+		if (c->complete && c->hp.method == HTTP_HEAD)
+			free(body);
+		else if (evbuffer_add_reference(out, body, len,
+		    metrics_text_free, NULL) == -1) {
+			free(body);
+			c->close_after = 1;
+		}
+	}
+	c->answering = 1;
+	evtimer_del(c->deadline);
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_enable(c->bev, EV_WRITE);
+}
+
+static void
+mclient_error(struct mclient *c, int code, const char *msg)
+{
+	char	*body = NULL;
+	int	 len;
+
+	if ((len = asprintf(&body, "tunneld: %s\n", msg)) == -1) {
+		body = NULL;
+		len = 0;
+	}
+	mclient_answer(c, code, msg, "text/plain; charset=utf-8",
+	    code == 405 ? "Allow: GET, HEAD\r\n" : NULL, body, (size_t)len);
+}
+
+static void
+mclient_request(struct mclient *c)
+{
+	char	*text, *nf;
+	size_t	 len;
+
+	if (c->url_long) {
+		mclient_error(c, 414, "URI Too Long");
+		return;
+	}
+	if (c->hp.method != HTTP_GET && c->hp.method != HTTP_HEAD) {
+		mclient_error(c, 405, "Method Not Allowed");
 		return;
 	}
 	/* /metrics, with or without a query string (Prometheus adds none). */
-	if (uri == NULL || (strcmp(uri, "/metrics") != 0 &&
-	    strncmp(uri, "/metrics?", 9) != 0)) {
-		evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
-		evbuffer_add_printf(body, "tunneld: metrics are at /metrics\n");
-		evhttp_send_reply(req, HTTP_NOTFOUND, "Not Found", body);
-		evbuffer_free(body);
+	if (strcmp(c->url, "/metrics") != 0 &&
+	    strncmp(c->url, "/metrics?", 9) != 0) {
+		if ((nf = strdup("tunneld: metrics are at /metrics\n")) == NULL)
+			mclient_error(c, 500, "Internal Server Error");
+		else
+			mclient_answer(c, 404, "Not Found",
+			    "text/plain; charset=utf-8", NULL, nf, strlen(nf));
 		return;
 	}
 	if ((text = metrics_render(&len)) == NULL) {
-		evbuffer_free(body);
-		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		mclient_error(c, 500, "Internal Server Error");
 		return;
 	}
-	evbuffer_add_reference(body, text, len, metrics_text_free, NULL);
-	evhttp_add_header(h, "Content-Type", METRICS_CTYPE);
-	evhttp_send_reply(req, HTTP_OK, "OK", body);
-	evbuffer_free(body);
+	mclient_answer(c, 200, "OK", METRICS_CTYPE, NULL, text, len);
+}
+
+static int
+mhp_begin(http_parser *hp)
+{
+	struct mclient	*c = hp->data;
+
+	c->urllen = c->body = 0;
+	c->url[0] = '\0';
+	c->url_long = c->complete = 0;
+	return 0;
+}
+
+static int
+mhp_url(http_parser *hp, const char *at, size_t len)
+{
+	struct mclient	*c = hp->data;
+
+	if (c->urllen + len >= sizeof(c->url)) {
+		c->url_long = 1;
+		return 0;
+	}
+	memcpy(c->url + c->urllen, at, len);
+	c->urllen += len;
+	c->url[c->urllen] = '\0';
+	return 0;
+}
+
+static int
+mhp_body(http_parser *hp, const char *at, size_t len)
+{
+	struct mclient	*c = hp->data;
+
+	c->body += len;
+	return c->body > METRICS_BODY_MAX ? -1 : 0;
+}
+
+/* One request at a time: the parser waits while its answer is written. */
+static int
+mhp_complete(http_parser *hp)
+{
+	((struct mclient *)hp->data)->complete = 1;
+	http_parser_pause(hp, 1);
+	return 0;
+}
+
+static const http_parser_settings mhp_settings = {
+	.on_message_begin = mhp_begin,
+	.on_url = mhp_url,
+	.on_body = mhp_body,
+	.on_message_complete = mhp_complete,
+};
+
+static void
+mclient_parse(struct mclient *c)
+{
+	struct evbuffer		*in = bufferevent_get_input(c->bev);
+	enum http_errno		 err;
+	size_t			 len, n;
+	char			*p;
+
+	while (!c->answering && (len = evbuffer_get_contiguous_space(in)) > 0) {
+		p = (char *)evbuffer_pullup(in, (ev_ssize_t)len);
+		n = http_parser_execute(&c->hp, &mhp_settings, p, len);
+		err = HTTP_PARSER_ERRNO(&c->hp);
+		evbuffer_drain(in, n);
+		if (err == HPE_PAUSED && c->complete) {
+			mclient_request(c);
+			return;
+		}
+		if (err != HPE_OK) {
+			if (err == HPE_CB_body)
+				mclient_error(c, 413, "Payload Too Large");
+			else if (err == HPE_HEADER_OVERFLOW)
+				mclient_error(c, 431, "Request Header Fields "
+				    "Too Large");
+			else
+				mclient_error(c, 400, "Bad Request");
+			return;
+		}
+	}
+}
+
+static void
+mclient_read(struct bufferevent *bev, void *arg)
+{
+	mclient_parse(arg);
+}
+
+/* The answer is in the kernel: close, or wait for the next request. */
+static void
+mclient_written(struct bufferevent *bev, void *arg)
+{
+	struct mclient	*c = arg;
+
+	if (!c->answering)
+		return;
+	if (c->close_after) {
+		mclient_free(c);
+		return;
+	}
+	c->answering = c->complete = 0;
+	c->since = now_ms();
+	http_parser_pause(&c->hp, 0);
+	mclient_arm(c);
+	/* A new request: the client is young again, last in line to go. */
+	TAILQ_REMOVE(&mclients, c, entry);
+	TAILQ_INSERT_TAIL(&mclients, c, entry);
+	bufferevent_disable(c->bev, EV_WRITE);
+	bufferevent_enable(c->bev, EV_READ);
+	mclient_parse(c);
+}
+
+static void
+mclient_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct mclient	*c = arg;
+
+	/* EOF while an answer is being written: write it, then close. */
+	if ((what & BEV_EVENT_EOF) && c->answering &&
+	    !(what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))) {
+		c->close_after = 1;
+		return;
+	}
+	mclient_free(c);
+}
+
+/*
+ * Room for C, just accepted and read once: 0, or -1 when C is to be turned
+ * away.  A client whose whole request came with its connect is being
+ * answered already and only needs room among those (it is written out
+ * soon); a client still waiting for its request may push out the oldest
+ * other waiting one, unless that one connected less than METRICS_GRACE_MS
+ * ago (its request may be on the way).  So a flood of slow clients keeps
+ * cycling through the waiting slots, while a scraper that sends its
+ * request at once, as Prometheus does, is answered.
+ */
+static int
+metrics_make_room(struct mclient *c)
+{
+	struct mclient	*o, *victim = NULL;
+	unsigned	 waiting = 0, answering = 0;
+	uint64_t	 now = now_ms();
+
+	TAILQ_FOREACH(o, &mclients, entry) {
+		if (o == c)
+			continue;
+		if (o->answering)
+			answering++;
+		else {
+			waiting++;
+			if (victim == NULL && now - o->since >= METRICS_GRACE_MS)
+				victim = o;
+		}
+	}
+	if (c->answering)
+		return answering < METRICS_CLIENTS_MAX ? 0 : -1;
+	if (waiting < METRICS_CLIENTS_MAX)
+		return 0;
+	if (victim == NULL)
+		return -1;
+	log_debug("metrics: %u clients wait for their request, dropping the "
+	    "oldest", waiting);
+	mclient_free(victim);
+	return 0;
+}
+
+static void
+metrics_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct timeval	 wtv = { METRICS_WRITE_S, 0 };
+	struct mclient	*c;
+
+	listener_reserve_check(mrest, fd);
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close(fd);
+		return;
+	}
+	c->bev = bufferevent_socket_new(td->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->deadline = evtimer_new(td->base, mclient_deadline, c);
+	if (c->bev == NULL || c->deadline == NULL) {
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		else
+			close(fd);
+		if (c->deadline != NULL)
+			event_free(c->deadline);
+		free(c);
+		return;
+	}
+	c->since = now_ms();
+	http_parser_init(&c->hp, HTTP_REQUEST);
+	c->hp.data = c;
+	bufferevent_setcb(c->bev, mclient_read, mclient_written, mclient_event,
+	    c);
+	bufferevent_set_timeouts(c->bev, NULL, &wtv);
+	bufferevent_enable(c->bev, EV_READ);
+	mclient_arm(c);
+	TAILQ_INSERT_TAIL(&mclients, c, entry);
+	/* What came with the connect decides where the client stands. */
+	(void)evbuffer_read(bufferevent_get_input(c->bev), fd,
+	    METRICS_HEADERS_MAX);
+	mclient_parse(c);
+	if (metrics_make_room(c) == -1)
+		mclient_free(c);
 }
 
 void
 metrics_close(void)
 {
+	struct mclient	*c;
+
+	while ((c = TAILQ_FIRST(&mclients)) != NULL)
+		mclient_free(c);
 	listener_rest_free(mrest);
 	mrest = NULL;
-	if (mhttp != NULL)
-		evhttp_free(mhttp);
-	mhttp = NULL;
+	if (mlistener != NULL)
+		evconnlistener_free(mlistener);
+	mlistener = NULL;
 	free(mbound);
 	mbound = NULL;
 }
@@ -641,19 +957,39 @@ streq(const char *a, const char *b)
 	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+/* A listener on HOST:PORT, or NULL with errno. */
+static struct evconnlistener *
+metrics_bind(const char *host, uint16_t port)
+{
+	struct addrinfo		 hints, *res = NULL;
+	struct evconnlistener	*l;
+	char			 ps[8];
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(ps, sizeof(ps), "%u", port);
+	if (getaddrinfo(host, ps, &hints, &res) != 0 || res == NULL)
+		return NULL;
+	l = evconnlistener_new_bind(td->base, metrics_accept, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
+	    128, res->ai_addr, (int)res->ai_addrlen);
+	freeaddrinfo(res);
+	return l;
+}
+
 int
 metrics_sync(void)
 {
 	const char	*want = td->conf->metrics_listen;
-	struct evhttp_bound_socket *bound;
-	struct evconnlistener *l;
 	char		 host[CONFIG_HOST_MAX], what[CONFIG_HOST_MAX + 16];
 	uint16_t	 port;
 	uint64_t	 now = now_ms();
 
-	if (streq(want, mbound) && (want == NULL || mhttp != NULL))
+	if (streq(want, mbound) && (want == NULL || mlistener != NULL))
 		return 0;
-	if (mhttp != NULL) {
+	if (mlistener != NULL) {
 		log_info("metrics: no longer serving %s", mbound);
 		metrics_close();
 	}
@@ -665,15 +1001,7 @@ metrics_sync(void)
 		log_warnx("metrics_listen %s is not a host:port", want);
 		return -1;
 	}
-	if ((mhttp = evhttp_new(td->base)) == NULL)
-		fatalx("%s: evhttp_new", __func__);
-	evhttp_set_allowed_methods(mhttp, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	evhttp_set_timeout(mhttp, 10);
-	evhttp_set_max_headers_size(mhttp, 16384);
-	evhttp_set_max_body_size(mhttp, 1024);
-	evhttp_set_gencb(mhttp, metrics_http_cb, NULL);
-	if ((bound = evhttp_bind_socket_with_handle(mhttp, host, port)) ==
-	    NULL) {
+	if ((mlistener = metrics_bind(host, port)) == NULL) {
 		/* Logged once per address, retried quietly (a port in TIME_WAIT). */
 		if (!streq(want, mfailed))
 			log_entry(LOG_WARNING, NULL, "metrics-bind-failed", NULL,
@@ -682,19 +1010,16 @@ metrics_sync(void)
 		free(mfailed);
 		mfailed = strdup(want);
 		mretry_at = now + METRICS_RETRY_MS;
-		evhttp_free(mhttp);
-		mhttp = NULL;
 		return -1;
 	}
-	l = evhttp_bound_socket_get_listener(bound);
 	snprintf(what, sizeof(what), "metrics %s", want);
-	if ((mrest = listener_rest_new(l, what)) == NULL) {
+	if ((mrest = listener_rest_new(mlistener, what)) == NULL) {
 		log_warnx("metrics: out of memory");
-		evhttp_free(mhttp);
-		mhttp = NULL;
+		evconnlistener_free(mlistener);
+		mlistener = NULL;
 		return -1;
 	}
-	evconnlistener_set_error_cb(l, metrics_accept_error);
+	evconnlistener_set_error_cb(mlistener, metrics_accept_error);
 	free(mfailed);
 	mfailed = NULL;
 	if ((mbound = strdup(want)) == NULL)

@@ -34,7 +34,7 @@ while read -r _ name id; do
 	ev=${ev//_/-}
 	MSGID[$ev]=${id//\"/}
 done < <(grep -E '^#define MSGID_[A-Z_]+ +"[0-9a-f]{32}"' "$top_srcdir/supervisor/msgid.h")
-[ "${#MSGID[@]}" = 18 ] || td_fail "read ${#MSGID[@]} MESSAGE_IDs from msgid.h, not 18"
+[ "${#MSGID[@]}" = 20 ] || td_fail "read ${#MSGID[@]} MESSAGE_IDs from msgid.h, not 20"
 
 sshd_setup
 td_node hot nvidia-smi

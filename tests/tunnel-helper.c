@@ -10,6 +10,7 @@
  *	tunnel-helper splitecho PORT
  *	tunnel-helper greet PORT
  *	tunnel-helper greeted PORT COUNT [MAX_MS]
+ *	tunnel-helper slowloris PORT CONNS SECONDS
  *
  * json: reads one JSON document (a `tunnelctl --json status` reply) from
  * stdin and prints the value at PATH: dot-separated object keys, array
@@ -52,6 +53,12 @@
  * waiting (at most MAX_MS, default 3000) for the server's "hello\n"
  * without sending anything.  Prints "greeted ok=N of COUNT max_ms=.." and
  * exits 1 unless every one was greeted.
+ *
+ * slowloris: keeps CONNS connections to an HTTP server at 127.0.0.1:PORT
+ * for SECONDS, each sending the start of a GET and then one more header
+ * line a second, never the blank line that ends the request; a connection
+ * the server closes is opened again a second later.  Prints "slowloris open=N (now)
+ * max=N closed_by_server=N" every second to stdout.  Exit 0.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -501,6 +508,82 @@ serve(int port, void (*conn)(int), const char *name, const char *hello)
 	return 0;
 }
 
+static int
+cmd_slowloris(int port, int conns, int secs)
+{
+	static const char	 start[] = "GET /metrics HTTP/1.1\r\nHost: t\r\n";
+	static const char	 more[] = "X-Slow: 1\r\n";
+	struct sockaddr_in	 sin;
+	struct pollfd		*pfd;
+	double			 end = now_ms() + secs * 1000.0, next = 0;
+	char			 buf[512];
+	int			 i, open_, max = 0, due;
+	long			 closed = 0;
+	ssize_t			 n;
+
+	if (conns <= 0 || (pfd = calloc((size_t)conns, sizeof(*pfd))) == NULL)
+		return 2;
+	for (i = 0; i < conns; i++)
+		pfd[i].fd = -1;
+	net_loopback(&sin, port);
+	while (now_ms() < end) {
+		open_ = 0;
+		due = now_ms() >= next;
+		for (i = 0; i < conns; i++) {
+			/* Closed ones come back with the next line, a second on. */
+			if (pfd[i].fd == -1 && due) {
+				pfd[i].fd = socket(AF_INET, SOCK_STREAM |
+				    SOCK_NONBLOCK, 0);
+				if (pfd[i].fd == -1)
+					continue;
+				if (connect(pfd[i].fd, (struct sockaddr *)&sin,
+				    sizeof(sin)) == -1 && errno != EINPROGRESS) {
+					close(pfd[i].fd);
+					pfd[i].fd = -1;
+					continue;
+				}
+				pfd[i].events = POLLIN;
+				(void)send(pfd[i].fd, start, sizeof(start) - 1,
+				    MSG_NOSIGNAL);
+			}
+			if (pfd[i].fd != -1)
+				open_++;
+		}
+		if (open_ > max)
+			max = open_;
+		if (poll(pfd, (nfds_t)conns, 100) > 0)
+			for (i = 0; i < conns; i++) {
+				if (pfd[i].fd == -1 || pfd[i].revents == 0)
+					continue;
+				n = read(pfd[i].fd, buf, sizeof(buf));
+				if (n > 0 || (n == -1 && errno == EAGAIN))
+					continue;	/* an answer: ignored */
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+				closed++;
+			}
+		if (due) {
+			for (i = 0; i < conns; i++)
+				if (pfd[i].fd != -1 && send(pfd[i].fd, more,
+				    sizeof(more) - 1, MSG_NOSIGNAL) == -1 &&
+				    errno != EAGAIN && errno != ENOTCONN) {
+					close(pfd[i].fd);
+					pfd[i].fd = -1;
+					closed++;
+				}
+			printf("slowloris open=%d max=%d closed_by_server=%ld\n",
+			    open_, max, closed);
+			fflush(stdout);
+			next = now_ms() + 1000.0;
+		}
+	}
+	for (i = 0; i < conns; i++)
+		if (pfd[i].fd != -1)
+			close(pfd[i].fd);
+	free(pfd);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -524,9 +607,12 @@ main(int argc, char **argv)
 		    argc == 5 ? atoi(argv[4]) : 3000);
 	if (argc == 4 && strcmp(argv[1], "slowread") == 0)
 		return cmd_slowread(net_parse_port("tunnel-helper", argv[2]), atol(argv[3]));
+	if (argc == 5 && strcmp(argv[1], "slowloris") == 0)
+		return cmd_slowloris(net_parse_port("tunnel-helper", argv[2]),
+		    atoi(argv[3]), atoi(argv[4]));
 	fprintf(stderr, "usage: tunnel-helper json PATH | hole PORT | "
 	    "eof PORT [MAX_MS] | rtt PORT COUNT [MAX_MS] | "
 	    "slowread PORT KIB_PER_S | splitecho PORT | greet PORT | "
-	    "greeted PORT COUNT [MAX_MS]\n");
+	    "greeted PORT COUNT [MAX_MS] | slowloris PORT CONNS SECONDS\n");
 	return 2;
 }
