@@ -27,5 +27,7 @@ void		 session_want_listen(struct session *);
 /* Schedule a channel-level sweep (forward_poll) outside any libssh callback. */
 void		 session_kick(struct session *);
 const char	*session_target(const struct node *, char *, size_t);
+/* Reset the socket a dead session left (node->stale_fd), if any. */
+void		 session_unpark(struct node *);
 
 #endif
