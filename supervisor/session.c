@@ -1069,6 +1069,77 @@ session_timer(evutil_socket_t fd, short what, void *arg)
 	session_flush(s);
 }
 
+/*
+ * The ProxyCommand libssh read from ssh_config for node NC (ProxyJump
+ * comes out as one: "ssh -W [%h]:%p JUMP"), or NULL.  tunneld makes the
+ * TCP connect itself (session_try_connect()), so libssh would never run
+ * it: the node would be reached straight at its HostName, silently.
+ */
+static char *
+session_proxy_command(const struct config *c, const struct node_conf *nc)
+{
+	ssh_session	 ssh;
+	char		*pc = NULL;
+	int		 off = 0, verbosity = SSH_LOG_NOLOG;
+
+	if (nc->local || c->ssh_config == NULL || (ssh = ssh_new()) == NULL)
+		return NULL;
+	ssh_options_set(ssh, SSH_OPTIONS_PROCESS_CONFIG, &off);
+	ssh_options_set(ssh, SSH_OPTIONS_LOG_VERBOSITY, &verbosity);
+	if (ssh_options_set(ssh, SSH_OPTIONS_HOST, nc->host) != SSH_OK ||
+	    ssh_options_parse_config(ssh, c->ssh_config) != SSH_OK ||
+	    ssh_options_get(ssh, SSH_OPTIONS_PROXYCOMMAND, &pc) != SSH_OK)
+		pc = NULL;
+	ssh_free(ssh);
+	return pc;
+}
+
+static void
+session_proxy_why(const struct config *c, const struct node_conf *nc,
+    const char *pc, char *buf, size_t len)
+{
+	int	jump = strncmp(pc, "ssh ", 4) == 0 && strstr(pc, " -W ") != NULL;
+
+	snprintf(buf, len, "node %s: %s gives host '%s' a %s (%s), which "
+	    "tunneld does not support; instead make the jump host a node with "
+	    "a local_forward to this node's SSH port, and point this node's "
+	    "ssh = at that forward", nc->name, c->ssh_config, nc->host,
+	    jump ? "ProxyJump" : "ProxyCommand", pc);
+}
+
+/*
+ * Checks of a loaded config that need libssh: a node whose ssh_config entry
+ * has a ProxyJump or ProxyCommand is refused, with its line, by
+ * --check-config, at start and on reload.  Returns how many errors it
+ * added to ERRS.
+ */
+int
+session_check_config(const struct config *c, const char *path,
+    struct config_errors *errs)
+{
+	const struct node_conf	*nc;
+	char			*pc, why[512], *msg, **nm;
+	int			 bad = 0;
+
+	TAILQ_FOREACH(nc, &c->nodes, entry) {
+		if ((pc = session_proxy_command(c, nc)) == NULL)
+			continue;
+		session_proxy_why(c, nc, pc, why, sizeof(why));
+		ssh_string_free_char(pc);
+		bad++;
+		if (asprintf(&msg, "%s:%d: %s", path, nc->line, why) == -1)
+			continue;
+		if ((nm = reallocarray(errs->msg, errs->n + 1,
+		    sizeof(*nm))) == NULL) {
+			free(msg);
+			continue;
+		}
+		errs->msg = nm;
+		errs->msg[errs->n++] = msg;
+	}
+	return bad;
+}
+
 int
 session_start(struct node *n)
 {
@@ -1102,6 +1173,16 @@ session_start(struct node *n)
 	if (c->ssh_config != NULL &&
 	    ssh_options_parse_config(s->ssh, c->ssh_config) != SSH_OK) {
 		session_fail(s, 0, "cannot read ssh_config %s", c->ssh_config);
+		return 0;
+	}
+	if (c->ssh_config != NULL &&
+	    ssh_options_get(s->ssh, SSH_OPTIONS_PROXYCOMMAND, &host) == SSH_OK) {
+		char why[512];
+
+		/* Refused when loaded: only a file changed under us gets here. */
+		session_proxy_why(c, nc, host, why, sizeof(why));
+		ssh_string_free_char(host);
+		session_fail(s, 0, "%s", why);
 		return 0;
 	}
 	/* tunneld.conf wins over ssh_config where both say something. */
