@@ -104,3 +104,23 @@ bench_human() {
 bench_libssh_version() {
 	pkg-config --modversion libssh 2>/dev/null || echo '?'
 }
+
+# bench_conf_head: tunneld's [tunneld] section with the production timers
+# (DESIGN.md's defaults), so that figures are what a user gets; the same
+# keepalive as bench_ssh_opts gives ssh and autossh.
+bench_conf_head() {
+	tunneld_conf_head keepalive_interval=5s keepalive_count=3 \
+	    connect_timeout=10s backoff_initial=1s backoff_max=60s \
+	    backoff_multiplier=2 backoff_jitter=0.2 retry_refused=1s \
+	    stable_after=30s probe_interval=10s probe_timeout=5s
+}
+
+# bench_ssh_opts PORT: SSH_OPTS, the OpenSSH client's options against the
+# test sshd (key "bench") on 127.0.0.1:PORT, keepalive as above.
+bench_ssh_opts() {
+	SSH_OPTS=(-F /dev/null -i "$T/keys/bench" -o IdentitiesOnly=yes
+		-o UserKnownHostsFile="$SSHD_KNOWN_HOSTS" -o StrictHostKeyChecking=yes
+		-o BatchMode=yes -o LogLevel=ERROR -o ConnectTimeout=10
+		-o ExitOnForwardFailure=yes -o ServerAliveInterval=5
+		-o ServerAliveCountMax=3 -p "$1")
+}

@@ -177,13 +177,6 @@ bench_server "127.0.0.1:$SRV"
 
 # -------------------------------------------------------------- helpers
 
-conf_head() {
-	tunneld_conf_head keepalive_interval=5s keepalive_count=3 \
-	    connect_timeout=10s backoff_initial=1s backoff_max=60s \
-	    backoff_multiplier=2 backoff_jitter=0.2 retry_refused=1s \
-	    stable_after=30s probe_interval=10s probe_timeout=5s
-}
-
 # write_conf N: N nodes, node I on sshd I mod S, forward FWD[I] -> server.
 FWD=()
 write_conf() {
@@ -193,7 +186,7 @@ write_conf() {
 		FWD+=("$p")
 	done
 	{
-		conf_head
+		bench_conf_head
 		for ((i = 0; i < n; i++)); do
 			cat <<EOF
 [node n$i]

@@ -40,6 +40,12 @@
  *		until one round trip through ADDR:PORT succeeds, try every
  *		20 ms (each try bounded by 1 s), at most TIMEOUT_MS; prints
  *		the ms it took and the number of tries; exit 1 on timeout
+ *	tdbench relay LISTEN TARGET DELAY_MS [PIDFILE]
+ *		a TCP relay that holds every byte DELAY_MS before passing it
+ *		on, each direction: a link with a round trip of twice that
+ *		(bench/wan.sh), where netem is not available.  An EOF is
+ *		passed on as a shutdown, a reset or error as a reset, both
+ *		after the same delay
  *
  * Every socket this tool makes has TCP_NODELAY: what is measured is the
  * carrier, not this tool's own Nagle delays.  Loopback only (the caller
@@ -71,6 +77,7 @@
 #define RR_MAX		65536
 #define RR_WARMUP	20
 #define STALL_US	20000	/* a delayed-ACK wait is ~40 ms */
+#define RELAY_QUEUE_MAX	(64 * 1024 * 1024)	/* per direction */
 
 static uint64_t
 now_us(void)
@@ -263,32 +270,46 @@ serve_conn(void *arg)
 	return NULL;
 }
 
+/*
+ * Listen on ADDR (the server and the relay); write our pid to PIDFILE, if
+ * any, once the port listens: a readiness mark for the scripts.
+ */
 static int
-cmd_serve(const char *addr, const char *pidfile)
+listen_on(const char *addr, const char *pidfile)
 {
 	struct sockaddr_in	sin;
-	pthread_attr_t		attr;
-	pthread_t		th;
-	int			lfd, fd, one = 1;
+	int			lfd, one = 1;
 	FILE			*f;
 
 	if (parse_addr(addr, &sin) == -1) {
 		fprintf(stderr, "tdbench: bad address %s\n", addr);
-		return 2;
+		return -1;
 	}
 	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
 	    bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
 	    listen(lfd, 1024) == -1) {
 		fprintf(stderr, "tdbench: listen %s: %s\n", addr, strerror(errno));
-		return 1;
+		return -1;
 	}
 	if (pidfile != NULL) {
 		if ((f = fopen(pidfile, "w")) == NULL)
-			return 1;
+			return -1;
 		fprintf(f, "%ld\n", (long)getpid());
 		fclose(f);
 	}
+	return lfd;
+}
+
+static int
+cmd_serve(const char *addr, const char *pidfile)
+{
+	pthread_attr_t		attr;
+	pthread_t		th;
+	int			lfd, fd;
+
+	if ((lfd = listen_on(addr, pidfile)) == -1)
+		return 1;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 512 * 1024);
@@ -725,6 +746,202 @@ cmd_ctl(const char *path, int count, const char *word)
 	return 0;
 }
 
+/* ----------------------------------------------------------------- relay */
+
+struct relay_chunk {
+	struct relay_chunk	*next;
+	uint64_t		 due;	/* monotonic us */
+	ssize_t			 len;	/* 0: EOF, -1: reset */
+	char			 data[];
+};
+
+struct relay_dir {
+	int			 from, to;
+	pthread_mutex_t		 mtx;
+	pthread_cond_t		 cond;
+	struct relay_chunk	*head, *tail;
+	size_t			 queued;
+	struct relay_pair	*pair;
+};
+
+struct relay_pair {
+	struct relay_dir	 dir[2];
+	pthread_mutex_t		 mtx;
+	int			 left;	/* threads still running */
+	int			 reset;
+};
+
+static uint64_t	relay_delay_us;
+
+static void
+relay_push(struct relay_dir *d, struct relay_chunk *c)
+{
+	pthread_mutex_lock(&d->mtx);
+	while (c->len > 0 && d->queued >= RELAY_QUEUE_MAX)
+		pthread_cond_wait(&d->cond, &d->mtx);
+	c->next = NULL;
+	if (d->tail != NULL)
+		d->tail->next = c;
+	else
+		d->head = c;
+	d->tail = c;
+	if (c->len > 0)
+		d->queued += c->len;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->mtx);
+}
+
+static void
+relay_done(struct relay_pair *p)
+{
+	struct linger	rst = { 1, 0 };
+	int		last, i;
+
+	pthread_mutex_lock(&p->mtx);
+	last = --p->left == 0;
+	pthread_mutex_unlock(&p->mtx);
+	if (!last)
+		return;
+	for (i = 0; i < 2; i++) {
+		if (p->reset)
+			(void)setsockopt(p->dir[i].from, SOL_SOCKET, SO_LINGER,
+			    &rst, sizeof(rst));
+		close(p->dir[i].from);
+		pthread_mutex_destroy(&p->dir[i].mtx);
+		pthread_cond_destroy(&p->dir[i].cond);
+	}
+	pthread_mutex_destroy(&p->mtx);
+	free(p);
+}
+
+static void *
+relay_reader(void *arg)
+{
+	struct relay_dir	*d = arg;
+	struct relay_chunk	*c;
+	ssize_t			 n;
+
+	for (;;) {
+		if ((c = malloc(sizeof(*c) + CHUNK)) == NULL)
+			n = -1;
+		else
+			while ((n = read(d->from, c->data, CHUNK)) == -1 &&
+			    errno == EINTR)
+				;
+		if (c == NULL && (c = malloc(sizeof(*c))) == NULL)
+			abort();
+		c->len = n;
+		c->due = now_us() + relay_delay_us;
+		relay_push(d, c);
+		if (n <= 0)
+			break;
+	}
+	relay_done(d->pair);
+	return NULL;
+}
+
+static void *
+relay_writer(void *arg)
+{
+	struct relay_dir	*d = arg;
+	struct relay_chunk	*c;
+	struct timespec		 ts;
+	uint64_t		 now;
+	ssize_t			 len;
+	int			 dead = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&d->mtx);
+		while (d->head == NULL)
+			pthread_cond_wait(&d->cond, &d->mtx);
+		c = d->head;
+		if ((d->head = c->next) == NULL)
+			d->tail = NULL;
+		if (c->len > 0)
+			d->queued -= c->len;
+		pthread_cond_broadcast(&d->cond);
+		pthread_mutex_unlock(&d->mtx);
+		if ((now = now_us()) < c->due) {
+			ts.tv_sec = (c->due - now) / 1000000;
+			ts.tv_nsec = (c->due - now) % 1000000 * 1000;
+			while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+				;
+		}
+		len = c->len;
+		if (len > 0 && !dead && writeall(d->to, c->data, len) == -1)
+			dead = 1;
+		free(c);
+		if (len == 0 && !dead) {
+			shutdown(d->to, SHUT_WR);
+		} else if (len < 0 || dead) {
+			/* A reset, or a peer that stopped taking: end both. */
+			d->pair->reset = 1;
+			shutdown(d->to, SHUT_RDWR);
+			shutdown(d->from, SHUT_RDWR);
+			dead = 1;
+		}
+		if (len <= 0)
+			break;
+	}
+	relay_done(d->pair);
+	return NULL;
+}
+
+static int
+cmd_relay(const char *listen_addr, const char *target, long delay_ms,
+    const char *pidfile)
+{
+	struct sockaddr_in	 tin;
+	struct relay_pair	*p;
+	pthread_attr_t		 attr;
+	pthread_t		 th;
+	int			 lfd, fd, tfd, i;
+
+	if (parse_addr(target, &tin) == -1 || delay_ms < 0) {
+		fprintf(stderr, "tdbench relay: bad arguments\n");
+		return 2;
+	}
+	relay_delay_us = (uint64_t)delay_ms * 1000;
+	if ((lfd = listen_on(listen_addr, pidfile)) == -1)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	for (;;) {
+		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
+			if (errno != EINTR && errno != ECONNABORTED)
+				usleep(10000);
+			continue;
+		}
+		if ((tfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+		    connect(tfd, (struct sockaddr *)&tin, sizeof(tin)) == -1 ||
+		    (p = calloc(1, sizeof(*p))) == NULL) {
+			if (tfd != -1)
+				close(tfd);
+			close(fd);
+			continue;
+		}
+		nodelay(fd);
+		nodelay(tfd);
+		pthread_mutex_init(&p->mtx, NULL);
+		p->left = 4;
+		p->dir[0].from = fd;
+		p->dir[0].to = tfd;
+		p->dir[1].from = tfd;
+		p->dir[1].to = fd;
+		for (i = 0; i < 2; i++) {
+			p->dir[i].pair = p;
+			pthread_mutex_init(&p->dir[i].mtx, NULL);
+			pthread_cond_init(&p->dir[i].cond, NULL);
+		}
+		for (i = 0; i < 4; i++)
+			if (pthread_create(&th, &attr, i < 2 ? relay_reader :
+			    relay_writer, &p->dir[i % 2]) != 0)
+				abort();
+	}
+}
+
 static void
 usage(void)
 {
@@ -734,7 +951,8 @@ usage(void)
 	    "       tdbench rr ADDR:PORT COUNT SIZE [split[:GAP_US]]\n"
 	    "       tdbench http ADDR:PORT COUNT PATH BODY|@FILE|- [STOPFILE]\n"
 	    "       tdbench ctl SOCKET COUNT WORD\n"
-	    "       tdbench ping ADDR:PORT TIMEOUT_MS\n");
+	    "       tdbench ping ADDR:PORT TIMEOUT_MS\n"
+	    "       tdbench relay LISTEN TARGET DELAY_MS [PIDFILE]\n");
 	exit(2);
 }
 
@@ -771,6 +989,9 @@ main(int argc, char *argv[])
 		    argc == 7 ? argv[6] : NULL);
 	if (strcmp(argv[1], "ctl") == 0 && argc == 5)
 		return cmd_ctl(argv[2], atoi(argv[3]), argv[4]);
+	if (strcmp(argv[1], "relay") == 0 && (argc == 5 || argc == 6))
+		return cmd_relay(argv[2], argv[3], atol(argv[4]),
+		    argc == 6 ? argv[5] : NULL);
 	usage();
 	return 2;
 }

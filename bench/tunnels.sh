@@ -66,18 +66,9 @@ sshd_start
 SRV=$(td_port) || td_fail "no port"
 bench_server "127.0.0.1:$SRV"
 
-# Production timers (DESIGN.md defaults), so the recovery figures are
-# what a user gets; the same keepalive for ssh and autossh.
-conf_head() {
-	tunneld_conf_head keepalive_interval=5s keepalive_count=3 \
-	    connect_timeout=10s backoff_initial=1s backoff_max=60s \
-	    backoff_multiplier=2 backoff_jitter=0.2 retry_refused=1s \
-	    stable_after=30s probe_interval=10s probe_timeout=5s
-}
-
 # td_up PORT: start tunneld with one local_forward PORT -> the server.
 td_up() {
-	{ conf_head; cat <<EOF; } >"$T/tunneld.conf"
+	{ bench_conf_head; cat <<EOF; } >"$T/tunneld.conf"
 [node bench]
 ssh           = $SSHD_USER@127.0.0.1:$SSHD_PORT
 identity      = $T/keys/bench
@@ -90,11 +81,7 @@ EOF
 		td_fail "tunneld's forward never carried a request"
 }
 
-SSH_OPTS=(-F /dev/null -i "$T/keys/bench" -o IdentitiesOnly=yes
-	-o UserKnownHostsFile="$SSHD_KNOWN_HOSTS" -o StrictHostKeyChecking=yes
-	-o BatchMode=yes -o LogLevel=ERROR -o ConnectTimeout=10
-	-o ExitOnForwardFailure=yes -o ServerAliveInterval=5
-	-o ServerAliveCountMax=3 -p "$SSHD_PORT")
+bench_ssh_opts "$SSHD_PORT"
 
 # ssh_up PORT: ssh -N -L PORT -> the server.  Sets SSH_PID.
 ssh_up() {

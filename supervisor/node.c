@@ -86,6 +86,7 @@ node_new(struct node_conf *nc)
 		return NULL;
 	n->conf = nc;
 	n->state = NODE_STOPPED;
+	n->stale_fd = -1;
 	n->since = now_ms();
 	if (forward_init(n) == -1) {
 		/* Kept: the node reports the fault and rebinds later. */
@@ -105,6 +106,7 @@ node_free(struct node *n)
 {
 	probe_free(n);		/* first: its channel needs the session */
 	session_close(n->sess);
+	session_unpark(n);
 	forward_free(n);
 	if (n->ev_retry)
 		event_free(n->ev_retry);

@@ -1443,7 +1443,12 @@ http_parse_url(struct http_run *h, const char *url, char *why, size_t whysz)
 		snprintf(why, whysz, "not an http:// URL");
 		return -1;
 	}
-	snprintf(h->host, sizeof(h->host), "%s", host);
+	/* libevent keeps an IPv6 literal's brackets; the resolver wants none. */
+	if (host[0] == '[' && host[strlen(host) - 1] == ']')
+		snprintf(h->host, sizeof(h->host), "%.*s",
+		    (int)strlen(host) - 2, host + 1);
+	else
+		snprintf(h->host, sizeof(h->host), "%s", host);
 	h->port = port > 0 ? (uint16_t)port : 80;
 	if (path == NULL || *path == '\0')
 		path = "/";

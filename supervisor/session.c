@@ -36,6 +36,15 @@ enum session_phase {
 #define SESSION_READS_MAX	64	/* libssh reads per wakeup ... */
 #define SESSION_READ_SIZE	4096	/* ... of at most this (MAX_BUF_SIZE) */
 
+/*
+ * A link that comes back after a partition: see session_watch().  While a
+ * TCP connect (or a check of the link) goes unanswered, a fresh one is
+ * started this often, at most SESSION_DIALS in flight.
+ */
+#define SESSION_DIAL_MS		250
+#define SESSION_DIALS		4
+#define SESSION_STALL_RTO	2	/* TCP retransmission timeouts in a row */
+
 static const char *phase_names[] = {
 	"name resolution", "TCP connect", "key exchange", "authentication",
 	"session",
@@ -70,6 +79,18 @@ struct session {
 	int			 greq_after_ka;	/* the slot held a keepalive when greq began */
 	int			 refused;	/* every address refused the TCP connect */
 	char			 tcp_err[128];
+	/* session_watch(): fresh connects to the same address. */
+	struct sockaddr_storage	 peer;
+	socklen_t		 peerlen;
+	int			 dial_fd[SESSION_DIALS];
+	struct event		*dial_ev[SESSION_DIALS];
+	unsigned		 dial_next;
+	struct event		*ev_watch;
+	uint64_t		 watch_rx;	/* raw.in_packets when watching began */
+	int			 probing;	/* the link is suspected; dialling */
+	uint64_t		 probe_rx;	/* raw.in_packets when probing began */
+	int			 close_rst;	/* close with a reset: the link works */
+	int			 close_park;	/* keep the socket: the link is down */
 };
 
 static void	session_io(evutil_socket_t, short, void *);
@@ -78,6 +99,12 @@ static void	session_fail(struct session *, int tcp_level, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 static void	session_step(struct session *);
 static void	session_try_connect(struct session *);
+static void	session_dials_close(struct session *);
+static void	session_watch(evutil_socket_t, short, void *);
+static void	session_watch_arm(struct session *);
+static void	session_park(struct node *, int);
+static void	session_reset_fd(int);
+static void	session_tcp_done(struct session *);
 
 const char *
 session_target(const struct node *n, char *buf, size_t len)
@@ -220,6 +247,42 @@ session_rtt_sample(struct session *s)
 	s->ka_sent = 0;
 }
 
+/* Close FD with a reset (RST) rather than a FIN queued behind lost data. */
+static void
+session_reset_fd(int fd)
+{
+	struct linger	rst = { 1, 0 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+}
+
+/*
+ * The socket of a session that died while the link was down (keepalive
+ * timeout).  Closed now, its FIN (or reset) would be lost, and the
+ * server's sshd would keep the session, and its remote ports, until its
+ * own timers (ClientAliveInterval, or TCP's two hours) or our orphaned
+ * FIN's next retransmission, backed off to tens of seconds, got through.
+ * Kept instead, and reset once a TCP connect to the node succeeds again:
+ * the link is back and the reset reaches the server at once, before the
+ * new session asks for the same remote ports.  One per node.
+ */
+static void
+session_park(struct node *n, int fd)
+{
+	session_unpark(n);
+	n->stale_fd = fd;
+}
+
+void
+session_unpark(struct node *n)
+{
+	if (n->stale_fd == -1)
+		return;
+	session_reset_fd(n->stale_fd);
+	close(n->stale_fd);
+	n->stale_fd = -1;
+}
+
 /* Tear down everything; the node is not told (callers decide). */
 void
 session_close(struct session *s)
@@ -241,6 +304,9 @@ session_close(struct session *s)
 		event_free(s->ev_timer);
 	if (s->ev_look)
 		event_free(s->ev_look);
+	session_dials_close(s);
+	if (s->ev_watch)
+		event_free(s->ev_watch);
 	if (s->sshev != NULL) {
 		ssh_event_remove_session(s->sshev, s->ssh);
 		ssh_event_free(s->sshev);
@@ -267,8 +333,13 @@ session_close(struct session *s)
 		if (lfd != -1 && lfd == s->ssh_fd && fcntl(lfd, F_GETFD) != -1)
 			close(lfd);
 	}
-	if (s->fd != -1)
+	if (s->fd != -1 && s->close_park)
+		session_park(s->node, s->fd);
+	else if (s->fd != -1) {
+		if (s->close_rst)
+			session_reset_fd(s->fd);
 		close(s->fd);
+	}
 	free(s);
 }
 
@@ -353,6 +424,11 @@ session_try_connect(struct session *s)
 			if (s->ev_read == NULL || s->ev_write == NULL)
 				fatalx("%s: event_new", __func__);
 			event_add(s->ev_write, NULL);
+			if (ai->ai_addrlen <= sizeof(s->peer)) {
+				memcpy(&s->peer, ai->ai_addr, ai->ai_addrlen);
+				s->peerlen = ai->ai_addrlen;
+				session_watch_arm(s);
+			}
 			return;
 		}
 		evutil_inet_ntop(ai->ai_family, ai->ai_family == AF_INET ?
@@ -370,6 +446,187 @@ session_try_connect(struct session *s)
 	/* Every address failed at the TCP level. */
 	session_fail(s, 1, "%s", s->tcp_err[0] ? s->tcp_err :
 	    "no address to connect to");
+}
+
+/*
+ * Links come back from a partition sooner than TCP notices: after a few
+ * seconds without answers its retransmission timer has backed off to
+ * seconds (0.2, 0.4, 0.8 ... s), so the first segment after the link's
+ * return may leave seconds later, and a connect's SYN is resent after 1,
+ * 3, 7 s.  So while the one TCP connect of an attempt goes unanswered, a
+ * fresh one to the same address is started every SESSION_DIAL_MS (the
+ * first to complete is the session's); and while an established session
+ * is stalled (TCP_INFO counts SESSION_STALL_RTO retransmission timeouts in
+ * a row), fresh connects check the link: when one completes and the
+ * session is still silent, it is reset and a new one made at once.  A
+ * connect that completes but is not used is reset: the server's sshd sees
+ * a connection that ended before its banner.
+ */
+static void
+session_dial_close(struct session *s, unsigned i)
+{
+	if (s->dial_fd[i] == -1)
+		return;
+	event_free(s->dial_ev[i]);
+	s->dial_ev[i] = NULL;
+	session_reset_fd(s->dial_fd[i]);
+	close(s->dial_fd[i]);
+	s->dial_fd[i] = -1;
+}
+
+static void
+session_dials_close(struct session *s)
+{
+	unsigned	i;
+
+	for (i = 0; i < SESSION_DIALS; i++)
+		session_dial_close(s, i);
+}
+
+static void	session_dial_cb(evutil_socket_t, short, void *);
+static void	session_link_back(struct session *);
+
+/* One more TCP connect to the session's address, in place of the oldest. */
+static void
+session_dial(struct session *s)
+{
+	unsigned	i = s->dial_next++ % SESSION_DIALS;
+	int		fd;
+
+	session_dial_close(s, i);
+	fd = socket(s->peer.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, IPPROTO_TCP);
+	if (fd == -1)
+		return;
+	if (connect(fd, (struct sockaddr *)&s->peer, s->peerlen) == -1 &&
+	    errno != EINPROGRESS) {
+		close(fd);
+		return;
+	}
+	if ((s->dial_ev[i] = event_new(td->base, fd, EV_WRITE, session_dial_cb,
+	    s)) == NULL) {
+		close(fd);
+		return;
+	}
+	s->dial_fd[i] = fd;
+	event_add(s->dial_ev[i], NULL);
+}
+
+static void
+session_dial_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session	*s = arg;
+	socklen_t	 len = sizeof(int);
+	unsigned	 i;
+	int		 err = 0;
+
+	for (i = 0; i < SESSION_DIALS && s->dial_fd[i] != fd; i++)
+		;
+	if (i == SESSION_DIALS)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		/* Refused or unreachable: the attempt's own connect says so. */
+		session_dial_close(s, i);
+		return;
+	}
+	if (s->phase == S_TCP) {
+		/* Ours now: the attempt goes on with this socket. */
+		event_free(s->dial_ev[i]);
+		s->dial_ev[i] = NULL;
+		s->dial_fd[i] = -1;
+		event_free(s->ev_read);
+		event_free(s->ev_write);
+		close(s->fd);
+		s->fd = fd;
+		s->ev_read = event_new(td->base, s->fd, EV_READ | EV_PERSIST,
+		    session_io, s);
+		s->ev_write = event_new(td->base, s->fd, EV_WRITE, session_io, s);
+		if (s->ev_read == NULL || s->ev_write == NULL)
+			fatalx("%s: event_new", __func__);
+		session_tcp_done(s);
+		return;
+	}
+	session_dial_close(s, i);
+	if (s->phase == S_UP && s->probing)
+		session_link_back(s);
+}
+
+/* A connect went through while the session was stalled. */
+static void
+session_link_back(struct session *s)
+{
+	struct node	*n = s->node;
+
+	session_dials_close(s);
+	s->probing = 0;
+	if (s->raw.in_packets != s->probe_rx)
+		return;		/* it spoke meanwhile: TCP caught up */
+	log_entry(LOG_INFO, n->conf->name, NULL, NULL, NULL,
+	    "%s: the link is back but the session is still silent "
+	    "(TCP retransmitting); reconnecting", n->conf->name);
+	/* The server gets our reset at once, and frees the remote ports. */
+	s->close_rst = 1;
+	session_fail(s, 0, "link lost, and back before the session noticed");
+}
+
+static int
+session_stalled(struct session *s)
+{
+	struct tcp_info	ti;
+	socklen_t	len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(s->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1)
+		return 0;
+	return ti.tcpi_retransmits >= SESSION_STALL_RTO;
+}
+
+static void
+session_watch_arm(struct session *s)
+{
+	struct timeval	tv = { 0, SESSION_DIAL_MS * 1000 };
+
+	if (s->ev_watch != NULL && !evtimer_pending(s->ev_watch, NULL))
+		evtimer_add(s->ev_watch, &tv);
+}
+
+/*
+ * Every SESSION_DIAL_MS while a TCP connect is unanswered, or while a
+ * session's keepalive is (armed by session_timer()).
+ */
+static void
+session_watch(evutil_socket_t fd, short what, void *arg)
+{
+	struct session	*s = arg;
+
+	if (s->phase == S_TCP) {
+		session_dial(s);
+		return;
+	}
+	if (s->phase != S_UP) {
+		event_del(s->ev_watch);
+		return;
+	}
+	if (!s->probing) {
+		if (s->raw.in_packets != s->watch_rx) {
+			event_del(s->ev_watch);	/* answered */
+			return;
+		}
+		if (!session_stalled(s))
+			return;
+		s->probing = 1;
+		s->probe_rx = s->raw.in_packets;
+		log_debug("%s: %s: no answer, TCP retransmitting: checking the "
+		    "link", __func__, s->node->conf->name);
+	} else if (s->raw.in_packets != s->probe_rx) {
+		session_dials_close(s);
+		s->probing = 0;
+		event_del(s->ev_watch);
+		return;
+	}
+	session_dial(s);
 }
 
 /*
@@ -413,6 +670,7 @@ session_tcp_done(struct session *s)
 	if (err != 0) {
 		snprintf(s->tcp_err, sizeof(s->tcp_err), "%s",
 		    err == ECONNREFUSED ? "connection refused" : strerror(err));
+		session_dials_close(s);
 		event_free(s->ev_read);
 		event_free(s->ev_write);
 		s->ev_read = s->ev_write = NULL;
@@ -421,6 +679,10 @@ session_tcp_done(struct session *s)
 		session_try_connect(s);
 		return;
 	}
+	session_dials_close(s);
+	event_del(s->ev_watch);
+	/* The link works: a session it lost may be told so now. */
+	session_unpark(s->node);
 	if (session_tune_socket(s->fd) == -1) {
 		session_fail(s, 0, "socket options: %s", strerror(errno));
 		return;
@@ -797,6 +1059,8 @@ session_timer(evutil_socket_t fd, short what, void *arg)
 	/* ServerAliveCountMax: nothing at all came back for N intervals. */
 	if (s->raw.in_packets == s->rx_seen) {
 		if (++s->missed >= c->keepalive_count) {
+			/* The link is down, or sshd hung: see session_park(). */
+			s->close_park = 1;
 			session_fail(s, 0, "keepalive timeout after %llus",
 			    (unsigned long long)(c->keepalive_interval *
 			    (uint64_t)c->keepalive_count / 1000));
@@ -805,6 +1069,9 @@ session_timer(evutil_socket_t fd, short what, void *arg)
 	} else
 		s->missed = 0;
 	s->rx_seen = s->raw.in_packets;
+	/* Until something answers what this tick sends: session_watch(). */
+	s->watch_rx = s->raw.in_packets;
+	session_watch_arm(s);
 
 	if (s->greq == NULL && forward_next_listen(s->node) != NULL) {
 		/* The request's own answer proves liveness this interval. */
@@ -827,6 +1094,77 @@ session_timer(evutil_socket_t fd, short what, void *arg)
 	session_flush(s);
 }
 
+/*
+ * The ProxyCommand libssh read from ssh_config for node NC (ProxyJump
+ * comes out as one: "ssh -W [%h]:%p JUMP"), or NULL.  tunneld makes the
+ * TCP connect itself (session_try_connect()), so libssh would never run
+ * it: the node would be reached straight at its HostName, silently.
+ */
+static char *
+session_proxy_command(const struct config *c, const struct node_conf *nc)
+{
+	ssh_session	 ssh;
+	char		*pc = NULL;
+	int		 off = 0, verbosity = SSH_LOG_NOLOG;
+
+	if (nc->local || c->ssh_config == NULL || (ssh = ssh_new()) == NULL)
+		return NULL;
+	ssh_options_set(ssh, SSH_OPTIONS_PROCESS_CONFIG, &off);
+	ssh_options_set(ssh, SSH_OPTIONS_LOG_VERBOSITY, &verbosity);
+	if (ssh_options_set(ssh, SSH_OPTIONS_HOST, nc->host) != SSH_OK ||
+	    ssh_options_parse_config(ssh, c->ssh_config) != SSH_OK ||
+	    ssh_options_get(ssh, SSH_OPTIONS_PROXYCOMMAND, &pc) != SSH_OK)
+		pc = NULL;
+	ssh_free(ssh);
+	return pc;
+}
+
+static void
+session_proxy_why(const struct config *c, const struct node_conf *nc,
+    const char *pc, char *buf, size_t len)
+{
+	int	jump = strncmp(pc, "ssh ", 4) == 0 && strstr(pc, " -W ") != NULL;
+
+	snprintf(buf, len, "node %s: %s gives host '%s' a %s (%s), which "
+	    "tunneld does not support; instead make the jump host a node with "
+	    "a local_forward to this node's SSH port, and point this node's "
+	    "ssh = at that forward", nc->name, c->ssh_config, nc->host,
+	    jump ? "ProxyJump" : "ProxyCommand", pc);
+}
+
+/*
+ * Checks of a loaded config that need libssh: a node whose ssh_config entry
+ * has a ProxyJump or ProxyCommand is refused, with its line, by
+ * --check-config, at start and on reload.  Returns how many errors it
+ * added to ERRS.
+ */
+int
+session_check_config(const struct config *c, const char *path,
+    struct config_errors *errs)
+{
+	const struct node_conf	*nc;
+	char			*pc, why[512], *msg, **nm;
+	int			 bad = 0;
+
+	TAILQ_FOREACH(nc, &c->nodes, entry) {
+		if ((pc = session_proxy_command(c, nc)) == NULL)
+			continue;
+		session_proxy_why(c, nc, pc, why, sizeof(why));
+		ssh_string_free_char(pc);
+		bad++;
+		if (asprintf(&msg, "%s:%d: %s", path, nc->line, why) == -1)
+			continue;
+		if ((nm = reallocarray(errs->msg, errs->n + 1,
+		    sizeof(*nm))) == NULL) {
+			free(msg);
+			continue;
+		}
+		errs->msg = nm;
+		errs->msg[errs->n++] = msg;
+	}
+	return bad;
+}
+
 int
 session_start(struct node *n)
 {
@@ -838,13 +1176,15 @@ session_start(struct node *n)
 	struct timeval		 tv;
 	char			*host = NULL, portstr[8];
 	unsigned int		 port = 0;
-	int			 off = 0, verbosity = SSH_LOG_NOLOG;
+	int			 off = 0, verbosity = SSH_LOG_NOLOG, i;
 	long			 tmo;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -1;
 	s->node = n;
 	s->fd = s->ssh_fd = -1;
+	for (i = 0; i < SESSION_DIALS; i++)
+		s->dial_fd[i] = -1;
 	n->sess = s;
 	if ((s->ssh = ssh_new()) == NULL)
 		goto fail;
@@ -858,6 +1198,16 @@ session_start(struct node *n)
 	if (c->ssh_config != NULL &&
 	    ssh_options_parse_config(s->ssh, c->ssh_config) != SSH_OK) {
 		session_fail(s, 0, "cannot read ssh_config %s", c->ssh_config);
+		return 0;
+	}
+	if (c->ssh_config != NULL &&
+	    ssh_options_get(s->ssh, SSH_OPTIONS_PROXYCOMMAND, &host) == SSH_OK) {
+		char why[512];
+
+		/* Refused when loaded: only a file changed under us gets here. */
+		session_proxy_why(c, nc, host, why, sizeof(why));
+		ssh_string_free_char(host);
+		session_fail(s, 0, "%s", why);
 		return 0;
 	}
 	/* tunneld.conf wins over ssh_config where both say something. */
@@ -886,7 +1236,8 @@ session_start(struct node *n)
 
 	s->ev_timer = event_new(td->base, -1, EV_PERSIST, session_timer, s);
 	s->ev_look = evtimer_new(td->base, session_look, s);
-	if (s->ev_timer == NULL || s->ev_look == NULL)
+	s->ev_watch = event_new(td->base, -1, EV_PERSIST, session_watch, s);
+	if (s->ev_timer == NULL || s->ev_look == NULL || s->ev_watch == NULL)
 		fatalx("%s: event_new", __func__);
 	tv.tv_sec = c->connect_timeout / 1000;
 	tv.tv_usec = (c->connect_timeout % 1000) * 1000;
@@ -896,7 +1247,13 @@ session_start(struct node *n)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
-	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+	/*
+	 * No EVUTIL_AI_ADDRCONFIG: it counts only non-loopback addresses, so
+	 * ::1 (or a name with only AAAA records, on a host whose IPv6 is
+	 * loopback or link-local) could not be resolved at all.  An address
+	 * this host cannot reach fails its connect at once, and the next one
+	 * is tried.
+	 */
 	s->phase = S_RESOLVE;
 	log_debug("%s: %s: connecting to %s port %s", __func__, nc->name, host,
 	    portstr);

@@ -45,7 +45,12 @@ tunneld_load_report(const char *path, int print, char *first, size_t firstsz)
 	struct config		*conf;
 	size_t			 i;
 
-	if ((conf = config_load(path, &errs)) == NULL) {
+	conf = config_load(path, &errs);
+	if (conf != NULL && session_check_config(conf, path, &errs) > 0) {
+		config_free(conf);
+		conf = NULL;
+	}
+	if (conf == NULL) {
 		for (i = 0; i < errs.n; i++) {
 			if (print)
 				fprintf(stderr, "%s\n", errs.msg[i]);

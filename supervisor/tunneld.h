@@ -75,6 +75,7 @@ struct node {
 	int			 admin_stopped;
 
 	struct session		*sess;		/* NULL: no session right now */
+	int			 stale_fd;	/* session.c: a lost session's socket, -1 none */
 	struct forward		*fwds;
 	size_t			 nfwds;
 
