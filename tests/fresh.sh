@@ -100,7 +100,9 @@ inside() {
 	mount -t overlay overlay \
 	    -o "lowerdir=$CACHE,upperdir=$RUN/upper,workdir=$RUN/work" "$root"
 	mount -t proc proc "$root/proc"
-	mount -t sysfs sysfs "$root/sys"
+	# /sys with what is mounted below it, /sys/fs/cgroup above all, as on a
+	# booted machine (systemd-journald, which the suite runs, needs it)
+	mount --rbind /sys "$root/sys"
 	mount --bind /dev "$root/dev"
 	mount --bind /dev/pts "$root/dev/pts"
 	mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"
