@@ -19,6 +19,7 @@ closed=$(td_port)
 [node hub]
 ssh = none
 gpu = none
+ollama = http://127.0.0.1:$(td_port)
 
 [node runpod]
 ssh = root@127.0.0.1:$closed
