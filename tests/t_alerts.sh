@@ -206,7 +206,10 @@ td_ok "model-missing, ollama-unreachable, ollama-slow and their -cleared: once e
 
 # ------------------------------------------------------------- the fixes
 td__stop_pids 5 "$squat_pid"
-td_wait 10 eval '[ -z "$(ss -Htln "sport = :$squat")" ]' || td_fail "the squatter's port is still held"
+# Once the squatter is gone, rev's own retry may have sshd take the port at
+# once: what must be gone is the socat, not every listener.
+td_wait 30 eval '! ss -Htlnp "sport = :$squat" 2>/dev/null | grep -q "((\"socat\","' ||
+	td_fail "the squatter's port is still held by socat"
 if ! td_wait 20 seen remote-port-in-use-cleared TUNNELD_NODE=rev; then
 	# The forward's own retry did not get the freed port (a forward.c
 	# matter, tested by the tunnels scenarios); a new session asks again.
