@@ -236,6 +236,9 @@ td_ok "remote-port-in-use-cleared, host-key-mismatch-cleared, node-recovered: on
 
 # ------------------------------------------------------ every node down
 sshd_stop
+# Held first: a listener still accepting while its session is stopped hands
+# imposter a new session that no one stops (seen under ASan in a fresh tree).
+kill -STOP "$imp_pid"
 td__stop_pids 5 "$imp_pid" $(td_descendants "$imp_pid")
 wait_alert 30 all-nodes-down
 sleep 3
