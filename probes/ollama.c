@@ -38,6 +38,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -145,6 +146,61 @@ ollama_parse_version(const char *body, size_t len, struct ollama_info *info,
 	return rc;
 }
 
+/* Release one list (PS: loaded, else models) and its counts. */
+static void
+clear_list(struct ollama_info *info, int ps)
+{
+	if (ps) {
+		free(info->loaded);
+		info->loaded = NULL;
+		info->nloaded = info->nloaded_total = 0;
+	} else {
+		free(info->models);
+		free(info->model_truncated);
+		info->models = NULL;
+		info->model_truncated = NULL;
+		info->nmodels = info->nmodels_total = 0;
+	}
+}
+
+/* Room for N entries of one (cleared) list, zeroed; none for N == 0. */
+static int
+alloc_list(struct ollama_info *info, int ps, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (ps)
+		return (info->loaded = calloc(n, sizeof(*info->loaded))) ?
+		    0 : -1;
+	info->models = calloc(n, sizeof(*info->models));
+	info->model_truncated = calloc(n, sizeof(*info->model_truncated));
+	if (info->models == NULL || info->model_truncated == NULL) {
+		clear_list(info, 0);
+		return -1;
+	}
+	return 0;
+}
+
+void
+ollama_info_clear(struct ollama_info *info)
+{
+	if (info == NULL)
+		return;
+	clear_list(info, 0);
+	clear_list(info, 1);
+	memset(info, 0, sizeof(*info));
+}
+
+void
+ollama_info_move(struct ollama_info *dst, struct ollama_info *src)
+{
+	if (dst == src)
+		return;
+	ollama_info_clear(dst);
+	*dst = *src;
+	memset(src, 0, sizeof(*src));
+}
+
 /*
  * The "models" array of ROOT into INFO's list (PS: loaded[], with size_vram;
  * else models[]).
@@ -173,6 +229,9 @@ walk_models(json_t *root, int ps, struct ollama_info *info, char *reason)
 	if (!json_is_array(models))
 		return failf(reason, "field '%s' is not an array", fld);
 	n = json_array_size(models);
+	if (alloc_list(info, ps, n < OLLAMA_MODELS_MAX ? n : OLLAMA_MODELS_MAX)
+	    == -1)
+		return failf(reason, "out of memory for %zu models", n);
 	for (i = 0; i < n; i++) {
 		m = json_array_get(models, i);
 		if (!json_is_object(m))
@@ -231,30 +290,13 @@ parse_list(const char *body, size_t len, int ps, struct ollama_info *info,
 	reason = reason_buf(reason, local);
 	if (info == NULL)
 		return failf(reason, "no result buffer");
-	if (ps) {
-		info->nloaded = info->nloaded_total = 0;
-		memset(info->loaded, 0, sizeof(info->loaded));
-	} else {
-		info->nmodels = info->nmodels_total = 0;
-		memset(info->models, 0, sizeof(info->models));
-		memset(info->model_truncated, 0,
-		    sizeof(info->model_truncated));
-	}
+	clear_list(info, ps);
 	if ((root = load_object(body, len, reason)) == NULL)
 		return -1;
 	rc = walk_models(root, ps, info, reason);
 	json_decref(root);
-	if (rc != 0) {
-		if (ps) {
-			info->nloaded = info->nloaded_total = 0;
-			memset(info->loaded, 0, sizeof(info->loaded));
-		} else {
-			info->nmodels = info->nmodels_total = 0;
-			memset(info->models, 0, sizeof(info->models));
-			memset(info->model_truncated, 0,
-			    sizeof(info->model_truncated));
-		}
-	}
+	if (rc != 0)
+		clear_list(info, ps);
 	return rc;
 }
 

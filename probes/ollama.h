@@ -20,18 +20,24 @@ struct ollama_loaded {
 	uint64_t	size_vram;
 };
 
+/*
+ * The lists are sized to the answer (a node usually has a handful of models;
+ * room for OLLAMA_MODELS_MAX inline was 70 KB per node at every hub), so an
+ * ollama_info owns memory: zero it to start, ollama_info_clear() to release,
+ * ollama_info_move() to hand it over.  A plain struct copy would share it.
+ */
 struct ollama_info {
 	char		version[32];
 	size_t		nmodels;
 	size_t		nmodels_total;	/* listed by Ollama; > nmodels when more
 					   than OLLAMA_MODELS_MAX (first kept) */
-	char		models[OLLAMA_MODELS_MAX][OLLAMA_NAME_MAX];
+	char		(*models)[OLLAMA_NAME_MAX];	/* nmodels names */
 	/* 1: models[i] not stored exactly: cut to fit, or a control character
 	   replaced (never matched by ollama_has_model) */
-	unsigned char	model_truncated[OLLAMA_MODELS_MAX];
+	unsigned char	*model_truncated;		/* nmodels */
 	size_t		nloaded;
 	size_t		nloaded_total;
-	struct ollama_loaded loaded[OLLAMA_MODELS_MAX];
+	struct ollama_loaded *loaded;			/* nloaded */
 };
 
 /*
@@ -39,7 +45,8 @@ struct ollama_info {
  * set to a precise message: "malformed JSON at line 1 column 7: ...",
  * "missing field 'version'", "body too large (2000000 bytes)".
  * Each fills only its own part of INFO (version / models / loaded), cleared
- * first; the body need not be NUL-terminated.
+ * (released) first; the body need not be NUL-terminated.  Out of memory is a
+ * failure like any other ("out of memory for 12 models").
  */
 int	ollama_parse_version(const char *body, size_t len,
 	    struct ollama_info *info, char *reason);
@@ -47,6 +54,10 @@ int	ollama_parse_tags(const char *body, size_t len,
 	    struct ollama_info *info, char *reason);
 int	ollama_parse_ps(const char *body, size_t len,
 	    struct ollama_info *info, char *reason);
+/* Release the lists and zero every field. */
+void	ollama_info_clear(struct ollama_info *);
+/* DST (cleared first) takes SRC's contents; SRC is left zeroed. */
+void	ollama_info_move(struct ollama_info *dst, struct ollama_info *src);
 /*
  * For a non-2xx answer: REASON becomes "HTTP 404: model 'x' not found" when
  * the body is Ollama's {"error":"..."} object, else "HTTP 404".

@@ -1182,8 +1182,14 @@ http_abort_socket(struct http_run *h)
 	if (devnull == -1 &&
 	    (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
 		return;
-	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0)
-		(void)dup3(devnull, fd, O_CLOEXEC);
+	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == -1)
+		return;
+	/*
+	 * Out of epoll while it is still a socket: once it is /dev/null every
+	 * epoll_ctl MOD on it fails (EPERM), one warning per aborted probe.
+	 */
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	(void)dup3(devnull, fd, O_CLOEXEC);
 }
 
 static void
@@ -1203,6 +1209,7 @@ http_release(struct http_run *h)
 		event_del(h->ev_next);
 	if (h->body)
 		evbuffer_drain(h->body, evbuffer_get_length(h->body));
+	ollama_info_clear(h->info);
 	free(h->info);
 	h->info = NULL;
 	h->active = 0;
@@ -1338,7 +1345,7 @@ ollama_answer(struct http_run *h)
 		http_request(h);
 		return;
 	}
-	o->info = *h->info;
+	ollama_info_move(&o->info, h->info);
 	o->has_info = 1;
 	o->latency_ms = h->version_ms;
 	probe_check_models(o, pn->node->conf->require_models,
@@ -1686,6 +1693,7 @@ probe_free(struct node *n)
 		for (i = 0; i < pn->r.nhttp; i++)
 			free((char *)pn->r.http[i].url);
 	free((char *)pn->r.ollama.url);
+	ollama_info_clear(&pn->r.ollama.info);
 	free(pn->http);
 	free(pn->r.http);
 	free(pn);

@@ -105,6 +105,12 @@ ollama_with(const char *const *models, size_t n)
 
 	ck_assert_ptr_nonnull(o);
 	o->has_info = 1;
+	if (n > 0) {
+		o->info.models = calloc(n, sizeof(*o->info.models));
+		o->info.model_truncated = calloc(n, 1);
+		ck_assert_ptr_nonnull(o->info.models);
+		ck_assert_ptr_nonnull(o->info.model_truncated);
+	}
 	for (i = 0; i < n; i++)
 		snprintf(o->info.models[i], OLLAMA_NAME_MAX, "%s", models[i]);
 	o->info.nmodels = o->info.nmodels_total = n;
@@ -134,6 +140,7 @@ START_TEST(required_models)
 	o->has_info = 0;
 	probe_check_models(o, req, 4);
 	ck_assert_uint_eq(o->nmissing, 0);
+	ollama_info_clear(&o->info);
 	free(o);
 }
 END_TEST
@@ -153,6 +160,7 @@ START_TEST(required_models_many)
 	ck_assert_uint_eq(o->nmissing, PROBE_MISSING_MAX);
 	ck_assert_uint_eq(o->nmissing_total, PROBE_MISSING_MAX + 4);
 	ck_assert_str_eq(o->missing[0], "m0:1b");
+	ollama_info_clear(&o->info);
 	free(o);
 }
 END_TEST

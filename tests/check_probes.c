@@ -149,6 +149,13 @@ info_new(void)
 	return i;
 }
 
+static void
+info_free(struct ollama_info *i)
+{
+	ollama_info_clear(i);
+	free(i);
+}
+
 /* Printable, valid UTF-8, NUL-terminated within SZ: jansson accepts it. */
 static void
 assert_clean_text(const char *s, size_t sz)
@@ -981,7 +988,7 @@ START_TEST(test_ollama_version)
 	/* NULL reason and NULL info are tolerated. */
 	ck_assert_int_eq(ollama_str(ollama_parse_version, "{}", i, NULL), -1);
 	ck_assert_int_eq(ollama_str(ollama_parse_version, "{}", NULL, r), -1);
-	free(i);
+	info_free(i);
 }
 END_TEST
 
@@ -1022,7 +1029,7 @@ START_TEST(test_ollama_tags)
 	ck_assert_int_eq(ollama_has_model(i, ""), 0);
 	ck_assert_int_eq(ollama_has_model(i, NULL), 0);
 	ck_assert_int_eq(ollama_has_model(NULL, "mistral"), 0);
-	free(i);
+	info_free(i);
 }
 END_TEST
 
@@ -1046,7 +1053,7 @@ START_TEST(test_ollama_has_model_latest)
 	    "localhost:5000/team/coder:latest"), 1);
 	ck_assert_int_eq(ollama_has_model(i, "localhost:5000/team/coder"), 1);
 	ck_assert_int_eq(ollama_has_model(i, "localhost"), 0);
-	free(i);
+	info_free(i);
 }
 END_TEST
 
@@ -1061,13 +1068,13 @@ START_TEST(test_ollama_tags_empty_and_null)
 	    "ollama-tags-empty.json", i, r), 0);
 	ck_assert_uint_eq(i->nmodels, 0);
 	ck_assert_uint_eq(i->nmodels_total, 0);
-	ck_assert_str_eq(i->models[0], "");
+	ck_assert_ptr_null(i->models);	/* released, not just emptied */
 	ck_assert_int_eq(ollama_has_model(i, "qwen2.5:7b"), 0);
 	/* Ollama before 0.1.39 said null for "none". */
 	ck_assert_int_eq(ollama_str(ollama_parse_tags, "{\"models\":null}",
 	    i, r), 0);
 	ck_assert_uint_eq(i->nmodels, 0);
-	free(i);
+	info_free(i);
 }
 END_TEST
 
@@ -1094,8 +1101,7 @@ START_TEST(test_ollama_ps)
 	ck_assert_int_eq(ollama_fixture(ollama_parse_ps, "ollama-ps-empty.json",
 	    i, r), 0);
 	ck_assert_uint_eq(i->nloaded, 0);
-	ck_assert_str_eq(i->loaded[0].name, "");
-	ck_assert_int_eq(i->loaded[0].has_size_vram, 0);
+	ck_assert_ptr_null(i->loaded);
 
 	/* size_vram is optional, but typed when present. */
 	ck_assert_int_eq(ollama_str(ollama_parse_ps, "{\"models\":[{\"name\":"
@@ -1117,7 +1123,7 @@ START_TEST(test_ollama_ps)
 	    "\"a:1\",\"size_vram\":1.5e9}]}", i, r), -1);
 	ck_assert_str_eq(r, "field 'models[0].size_vram' is not a "
 	    "non-negative integer");
-	free(i);
+	info_free(i);
 }
 END_TEST
 
@@ -1175,9 +1181,9 @@ START_TEST(test_ollama_wrong_types)
 	ck_assert_int_eq(ollama_str(ollama_parse_tags, "{\"models\":[{\"name\":"
 	    "\"a\"},{}]}", i, r), -1);
 	ck_assert_uint_eq(i->nmodels, 0);
-	ck_assert_str_eq(i->models[0], "");
+	ck_assert_ptr_null(i->models);	/* released, not just emptied */
 	ck_assert_int_eq(ollama_has_model(i, "qwen2.5:7b"), 0);
-	free(i);
+	info_free(i);
 }
 END_TEST
 
@@ -1206,7 +1212,7 @@ START_TEST(test_ollama_truncated_and_garbage)
 	ck_assert_int_eq(ollama_str(ollama_parse_ps, " \r\n", i, r), -1);
 	ck_assert_str_eq(r, "malformed JSON at line 2 column 0: '[' or '{' "
 	    "expected near end of file");
-	free(i);
+	info_free(i);
 }
 END_TEST
 
@@ -1233,7 +1239,7 @@ START_TEST(test_ollama_body_too_large)
 	ollama_http_error(500, b, n, r);
 	ck_assert_str_eq(r, "HTTP 500");
 	free(b);
-	free(i);
+	info_free(i);
 }
 END_TEST
 
@@ -1267,7 +1273,7 @@ START_TEST(test_ollama_many_models)
 	ck_assert_int_eq(ollama_parse_tags(b, o + 2, i, r), -1);
 	ck_assert_str_eq(r, "field 'models[300]' is not an object");
 	free(b);
-	free(i);
+	info_free(i);
 }
 END_TEST
 
@@ -1294,7 +1300,50 @@ START_TEST(test_ollama_long_name)
 	ck_assert_int_eq(ollama_str(ollama_parse_ps, body, i, r), 0);
 	ck_assert_int_eq(i->loaded[0].truncated, 1);
 	ck_assert_int_eq(i->loaded[1].truncated, 0);
-	free(i);
+	info_free(i);
+}
+END_TEST
+
+/*
+ * The lists are sized to the answer and owned by the info: a second answer
+ * releases the first (LeakSanitizer would see it), a failed one leaves the
+ * list empty and released, and a move leaves the source empty.
+ */
+START_TEST(test_ollama_info_owns_lists)
+{
+	struct ollama_info	*i = info_new(), *j = info_new();
+	char			 reason[OLLAMA_REASON_MAX];
+
+	ck_assert_int_eq(ollama_str(ollama_parse_tags,
+	    "{\"models\":[{\"name\":\"a:1b\"},{\"name\":\"b:2b\"}]}", i,
+	    reason), 0);
+	ck_assert_uint_eq(i->nmodels, 2);
+	ck_assert_ptr_nonnull(i->models);
+	ck_assert_int_eq(ollama_str(ollama_parse_tags,
+	    "{\"models\":[{\"name\":\"c:3b\"}]}", i, reason), 0);
+	ck_assert_uint_eq(i->nmodels, 1);
+	ck_assert_str_eq(i->models[0], "c:3b");
+	ck_assert_int_eq(ollama_str(ollama_parse_ps,
+	    "{\"models\":[{\"name\":\"c:3b\",\"size_vram\":7}]}", i,
+	    reason), 0);
+	ck_assert_uint_eq(i->nloaded, 1);
+
+	ollama_info_move(j, i);
+	ck_assert_ptr_null(i->models);
+	ck_assert_ptr_null(i->loaded);
+	ck_assert_uint_eq(i->nmodels, 0);
+	ck_assert_str_eq(j->models[0], "c:3b");
+	ck_assert_uint_eq(j->loaded[0].size_vram, 7);
+	ck_assert(ollama_has_model(j, "c:3b"));
+
+	/* A bad answer: that list is released, the other stays. */
+	ck_assert_int_eq(ollama_str(ollama_parse_tags,
+	    "{\"models\":[{\"name\":\"d\"},{\"name\":1}]}", j, reason), -1);
+	ck_assert_ptr_null(j->models);
+	ck_assert_uint_eq(j->nmodels, 0);
+	ck_assert_uint_eq(j->nloaded, 1);
+	info_free(i);
+	info_free(j);
 }
 END_TEST
 
@@ -1412,7 +1461,7 @@ START_TEST(test_fixture_prefixes)
 		}
 		free(b);
 	}
-	free(info);
+	info_free(info);
 }
 END_TEST
 
@@ -1438,7 +1487,7 @@ START_TEST(test_random_bytes)
 		run_all_parsers(b, n, info);
 		free(b);
 	}
-	free(info);
+	info_free(info);
 }
 END_TEST
 
@@ -1496,6 +1545,7 @@ probes_suite(void)
 	tcase_add_test(tc, test_ollama_body_too_large);
 	tcase_add_test(tc, test_ollama_many_models);
 	tcase_add_test(tc, test_ollama_long_name);
+	tcase_add_test(tc, test_ollama_info_owns_lists);
 	tcase_add_test(tc, test_ollama_http_error);
 	suite_add_tcase(s, tc);
 
