@@ -13,14 +13,12 @@
 #include "ollama.h"
 #include "fuzz.h"
 
-/* Kept across inputs: each parser releases its old list first, so a leak
-   there shows under LeakSanitizer. */
-static struct ollama_info info;
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char		 reason[OLLAMA_REASON_MAX], model[OLLAMA_NAME_MAX];
+	static const char seed[] = "{\"models\":[{\"name\":\"x:1b\"}]}";
+	struct ollama_info info;
 	char		*body;
 	size_t		 i;
 	int		 r = -1, which, status;
@@ -35,7 +33,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(body, data, size);
 	memset(reason, 'x', sizeof(reason));
-	memset(&info, 0xa5, sizeof(info));	/* the parser clears its part */
+	/*
+	 * An info owns its lists, so it starts zeroed; the version starts as
+	 * garbage (the parser clears its part), and every list parser runs on
+	 * an info that already holds a list, which it must release first
+	 * (LeakSanitizer would see it).
+	 */
+	memset(&info, 0, sizeof(info));
+	memset(info.version, 0xa5, sizeof(info.version));
+	if (which == 1 || which == 2)
+		(void)(which == 1 ? ollama_parse_tags : ollama_parse_ps)(
+		    seed, sizeof(seed) - 1, &info, NULL);
 	switch (which) {
 	case 0:
 		r = ollama_parse_version(body, size, &info, reason);
@@ -79,6 +87,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 	free(body);
+	ollama_info_clear(&info);
 	if (which != 3 && r != 0)
 		fuzz_check_text("reason", reason, sizeof(reason));
 	return 0;
