@@ -39,6 +39,7 @@
 #include "forward.h"
 #include "log.h"
 #include "pool.h"
+#include "text.h"
 #include "pool_http.h"
 #include "probe.h"
 #include "tunneld.h"
@@ -263,17 +264,6 @@ json_value_at(const char *b, size_t len, size_t off, int complete,
 	return 1;
 }
 
-static int
-printable(const char *s, size_t len)
-{
-	size_t	i;
-
-	for (i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return 0;
-	return 1;
-}
-
 int
 pool_http_body_model(const char *b, size_t len, int complete,
     size_t *resume, char *model, size_t modelsz)
@@ -321,12 +311,11 @@ pool_http_body_model(const char *b, size_t len, int complete,
 			rc = -1;
 			if (json_is_string(v) && json_string_length(v) > 0 &&
 			    json_string_length(v) < modelsz &&
-			    printable(json_string_value(v),
-			    json_string_length(v))) {
-				memcpy(model, json_string_value(v),
-				    json_string_length(v) + 1);
+			    text_copy(model, modelsz, json_string_value(v),
+			    json_string_length(v)))
 				rc = 1;
-			}
+			else
+				model[0] = '\0';
 			json_decref(v);
 			return rc;
 		}

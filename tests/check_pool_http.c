@@ -151,6 +151,9 @@ START_TEST(body_model_whole)
 	ck_assert_int_eq(model_of("{\"model\":\"a\\u0000b\"}", 1, m), -1);
 	ck_assert_int_eq(model_of("{\"model\":\"a\\nb\"}", 1, m), -1);
 	ck_assert_int_eq(model_of("{\"model\":\"a\\u007fb\"}", 1, m), -1);
+	/* C1 controls too: the fuzzer found U+009D accepted */
+	ck_assert_int_eq(model_of("{\"model\":\"a\\u009db\"}", 1, m), -1);
+	ck_assert_int_eq(model_of("{\"model\":\"a\xc2\x9d\"}", 1, m), -1);
 	ck_assert_int_eq(model_of("{\"model\":\"\u00e9t\u00e9\"}", 1, m), 1);
 	ck_assert_int_eq(model_of("{\"a\" 1, \"model\":\"x\"}", 1, m), -1);
 	ck_assert_int_eq(model_of("{\"a\":1 \"model\":\"x\"}", 1, m), -1);
