@@ -17,6 +17,7 @@
 #include "alert.h"
 #include "control.h"
 #include "log.h"
+#include "node.h"
 #include "probe.h"
 #include "session.h"
 #include "tunneld.h"

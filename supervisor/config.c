@@ -191,8 +191,8 @@ struct cfg_parse {
 	int		 oom;
 };
 
-static void	 node_free(struct node_conf *);
-static void	 pool_free(struct pool_conf *);
+static void	 conf_node_free(struct node_conf *);
+static void	 conf_pool_free(struct pool_conf *);
 
 static char * __attribute__((format(printf, 1, 0)))
 vfmt(const char *fmt, va_list ap)
@@ -365,6 +365,20 @@ config_fmt_hostport(char *buf, size_t bufsz, const char *host, uint16_t port)
 		snprintf(buf, bufsz, "[%s]:%u", host, port);
 	else
 		snprintf(buf, bufsz, "%s:%u", host, port);
+	return buf;
+}
+
+const char *
+config_fmt_target(char *buf, size_t bufsz, const struct node_conf *nc)
+{
+	char	hp[CONFIG_HOST_MAX + 8];
+
+	if (nc->port)
+		config_fmt_hostport(hp, sizeof(hp), nc->host, nc->port);
+	else
+		snprintf(hp, sizeof(hp), "%s", nc->host);
+	snprintf(buf, bufsz, "%s%s%s", nc->user ? nc->user : "",
+	    nc->user ? "@" : "", hp);
 	return buf;
 }
 
@@ -874,7 +888,8 @@ global_set(struct cfg_parse *p, const struct keydef *k, const char *v)
 }
 
 static void
-node_set(struct cfg_parse *p, int k, const char *key, const char *v)
+conf_node_set(struct cfg_parse *p, int k, const char *key,
+    const char *v)
 {
 	struct node_conf	*n = p->cur->node;
 	struct fwd_conf		 f, *nf;
@@ -964,7 +979,8 @@ node_set(struct cfg_parse *p, int k, const char *key, const char *v)
 }
 
 static void
-pool_set(struct cfg_parse *p, int k, const char *key, const char *v)
+conf_pool_set(struct cfg_parse *p, int k, const char *key,
+    const char *v)
 {
 	struct pool_conf	*pl = p->cur->pool;
 	char			 why[WHY_MAX], **w;
@@ -1055,15 +1071,15 @@ cfg_key(struct cfg_parse *p, const char *key, const char *v)
 		return;
 	}
 	if (s->kind == SECT_NODE)
-		node_set(p, i, key, v);
+		conf_node_set(p, i, key, v);
 	else if (s->kind == SECT_POOL)
-		pool_set(p, i, key, v);
+		conf_pool_set(p, i, key, v);
 	else
 		global_set(p, k, v);
 }
 
 static struct node_conf *
-node_new(const char *name)
+conf_node_new(const char *name)
 {
 	struct node_conf	*n;
 
@@ -1173,7 +1189,7 @@ cfg_section(struct cfg_parse *p, const char *l, size_t n)
 		else
 			s->discard = 0;
 		if (kind == SECT_NODE) {
-			if ((s->node = node_new(name)) == NULL) {
+			if ((s->node = conf_node_new(name)) == NULL) {
 				p->oom = 1;
 				s->discard = 1;
 				return;
@@ -1703,8 +1719,8 @@ cfg_parse_buf(const char *name, const char *buf, size_t len,
 	for (i = 0; i < p.nsects; i++) {
 		s = p.sects[i];
 		if (s->discard) {		/* never put on the config's lists */
-			node_free(s->node);
-			pool_free(s->pool);
+			conf_node_free(s->node);
+			conf_pool_free(s->pool);
 		}
 		free(s);
 	}
@@ -1776,7 +1792,7 @@ config_load(const char *path, struct config_errors *errs)
 }
 
 static void
-node_free(struct node_conf *n)
+conf_node_free(struct node_conf *n)
 {
 	if (n == NULL)
 		return;
@@ -1793,7 +1809,7 @@ node_free(struct node_conf *n)
 }
 
 static void
-pool_free(struct pool_conf *pl)
+conf_pool_free(struct pool_conf *pl)
 {
 	if (pl == NULL)
 		return;
@@ -1812,11 +1828,11 @@ config_free(struct config *c)
 		return;
 	while ((n = TAILQ_FIRST(&c->nodes)) != NULL) {
 		TAILQ_REMOVE(&c->nodes, n, entry);
-		node_free(n);
+		conf_node_free(n);
 	}
 	while ((pl = TAILQ_FIRST(&c->pools)) != NULL) {
 		TAILQ_REMOVE(&c->pools, pl, entry);
-		pool_free(pl);
+		conf_pool_free(pl);
 	}
 	free(c->path);
 	free(c->control_socket);

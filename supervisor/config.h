@@ -177,5 +177,8 @@ const char	*config_suggest(const char *word, const char *const *candidates);
 /* "%s:%u" with IPv6 hosts bracketed; BUF of at least CONFIG_HOST_MAX + 8 */
 const char	*config_fmt_hostport(char *buf, size_t bufsz, const char *host,
 		    uint16_t port);
+/* A node's SSH target as it connects: "user@host:port" (IPv6 bracketed) */
+const char	*config_fmt_target(char *buf, size_t bufsz,
+		    const struct node_conf *);
 
 #endif

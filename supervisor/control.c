@@ -19,6 +19,7 @@
 
 #include "control.h"
 #include "listener.h"
+#include "node.h"
 #include "pool.h"
 #include "log.h"
 #include "metrics.h"

@@ -22,6 +22,7 @@
 #include "forward.h"
 #include "listener.h"
 #include "log.h"
+#include "node.h"
 #include "session.h"
 #include "tunneld.h"
 
@@ -699,43 +700,14 @@ forward_accept_error(struct evconnlistener *l, void *arg)
 static int
 forward_bind(struct forward *f)
 {
-	struct addrinfo	 hints, *res = NULL;
-	char		 port[8], hp[CONFIG_HOST_MAX + 8], what[512];
-	int		 rc;
+	char	hp[CONFIG_HOST_MAX + 8], what[512];
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%u", f->conf->listen_port);
 	config_fmt_hostport(hp, sizeof(hp), f->conf->listen_host,
 	    f->conf->listen_port);
-	if ((rc = getaddrinfo(f->conf->listen_host, port, &hints, &res)) != 0) {
-		snprintf(f->reason, sizeof(f->reason), "listen %.200s: %s", hp,
-		    gai_strerror(rc));
-		return -1;
-	}
-	f->listener = evconnlistener_new_bind(td->base, forward_accept, f,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-	    128, res->ai_addr, (int)res->ai_addrlen);
-	rc = errno;
-	freeaddrinfo(res);
-	if (f->listener == NULL) {
-		snprintf(f->reason, sizeof(f->reason), "listen %.200s: %s", hp,
-		    strerror(rc));
-		return -1;
-	}
 	snprintf(what, sizeof(what), "%s: %s", f->node->conf->name, hp);
-	if ((f->rest = listener_rest_new(f->listener, what)) == NULL) {
-		evconnlistener_free(f->listener);
-		f->listener = NULL;
-		snprintf(f->reason, sizeof(f->reason), "listen %.200s: %s", hp,
-		    strerror(ENOMEM));
-		return -1;
-	}
-	evconnlistener_set_error_cb(f->listener, forward_accept_error);
-	f->reason[0] = '\0';
-	return 0;
+	return listener_bind(f->conf->listen_host, f->conf->listen_port,
+	    forward_accept, forward_accept_error, f, what, &f->listener,
+	    &f->rest, f->reason, sizeof(f->reason));
 }
 
 int

@@ -9,7 +9,10 @@
  * passed over.
  */
 #include <sys/resource.h>
+#include <sys/socket.h>
 
+#include <netdb.h>
+#include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,4 +162,52 @@ listener_reserve_check(struct listener_rest *r, int fd)
 	log_warnx("%s: %d of %u descriptors in use, the rest kept for the "
 	    "tunnels; not taking connections for %d s", r->what, fd + 1,
 	    limit, LISTENER_REST_S);
+}
+
+/*
+ * Listen on HOST:PORT (literal addresses, as the config checked them) for
+ * CB, resting on accept errors as above.  0 with *LP and *RESTP set, or -1
+ * with WHY ("listen 127.0.0.1:11435: Address already in use") and nothing
+ * left open.  Forwards and pools bind alike, and say so alike.
+ */
+int
+listener_bind(const char *host, uint16_t port, evconnlistener_cb cb,
+    evconnlistener_errorcb errcb, void *arg, const char *what,
+    struct evconnlistener **lp, struct listener_rest **restp, char *why,
+    size_t whysz)
+{
+	struct addrinfo		 hints, *res = NULL;
+	struct evconnlistener	*l;
+	char			 serv[8], hp[CONFIG_HOST_MAX + 8];
+	int			 rc;
+
+	config_fmt_hostport(hp, sizeof(hp), host, port);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(serv, sizeof(serv), "%u", port);
+	if ((rc = getaddrinfo(host, serv, &hints, &res)) != 0) {
+		snprintf(why, whysz, "listen %.200s: %s", hp, gai_strerror(rc));
+		return -1;
+	}
+	l = evconnlistener_new_bind(td->base, cb, arg,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    128, res->ai_addr, (int)res->ai_addrlen);
+	rc = errno;
+	freeaddrinfo(res);
+	if (l == NULL) {
+		snprintf(why, whysz, "listen %.200s: %s", hp, strerror(rc));
+		return -1;
+	}
+	if ((*restp = listener_rest_new(l, what)) == NULL) {
+		evconnlistener_free(l);
+		snprintf(why, whysz, "listen %.200s: %s", hp, strerror(ENOMEM));
+		return -1;
+	}
+	evconnlistener_set_error_cb(l, errcb);
+	*lp = l;
+	if (whysz > 0)
+		why[0] = '\0';
+	return 0;
 }

@@ -1,8 +1,17 @@
 #ifndef TUNNELD_LISTENER_H
 #define TUNNELD_LISTENER_H
 
-struct evconnlistener;
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/listener.h>
+
 struct listener_rest;
+
+int	listener_bind(const char *host, uint16_t port, evconnlistener_cb,
+	    evconnlistener_errorcb, void *arg, const char *what,
+	    struct evconnlistener **, struct listener_rest **, char *why,
+	    size_t whysz);
 
 struct listener_rest *listener_rest_new(struct evconnlistener *,
 	    const char *what);

@@ -20,6 +20,7 @@
 
 #include "control.h"
 #include "forward.h"
+#include "node.h"
 #include "pool.h"
 #include "preflight.h"
 #include "log.h"

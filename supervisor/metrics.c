@@ -21,6 +21,7 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "node.h"
 #include "pool.h"
 #include "probe.h"
 #include "tunneld.h"

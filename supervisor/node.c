@@ -4,13 +4,10 @@
 
 #include <event2/event.h>
 
-#include "alert.h"
 #include "backoff.h"
-#include "control.h"
 #include "forward.h"
 #include "log.h"
-#include "pool.h"
-#include "pool_http.h"
+#include "node.h"
 #include "probe.h"
 #include "session.h"
 #include "tunneld.h"
@@ -167,7 +164,7 @@ node_set_state(struct node *n, enum node_state to, const char *reason)
 	if (from == to) {
 		/* Same state, new reason (backoff after another failure). */
 		snprintf(n->reason, sizeof(n->reason), "%s", reason);
-		alert_node(n);
+		tunneld_node_changed(n, from, to, reason);
 		return;
 	}
 	node_history_add(n, from, to, reason);
@@ -180,9 +177,7 @@ node_set_state(struct node *n, enum node_state to, const char *reason)
 	log_entry(prio, n->conf->name, "state", *reason ? reason : NULL, NULL,
 	    "%s: %s -> %s%s%s", n->conf->name, node_state_name(from),
 	    node_state_name(to), *reason ? ": " : "", reason);
-	control_event_state(n, from, to, reason);
-	tunneld_status_changed();
-	alert_node(n);
+	tunneld_node_changed(n, from, to, reason);
 }
 
 void
@@ -329,31 +324,6 @@ node_session_lost(struct node *n, const char *reason, int tcp_level)
 	tv.tv_usec = (delay % 1000) * 1000;
 	evtimer_add(n->ev_retry, &tv);
 	node_update(n);
-}
-
-/*
- * The chat backend's formula, so that both rank nodes alike: active
- * client connections x 100 + Ollama latency ms / 10 + recent failures x
- * 50, where "recent" means probe failures that ended in the last
- * PROBE_RECENT_MS (5 minutes) and the latency is the latest good Ollama
- * probe's.  Clients are those of the node's forwards (less our probes'
- * own) and those a pool relays to it when it is local.
- */
-double
-node_load_score(const struct node *n)
-{
-	const struct probe_results	*r = probe_results(n);
-	uint64_t			 active = forward_active(n);
-	unsigned			 probes = probe_forward_conns(n);
-
-	/* Idle connections an http pool keeps are not clients. */
-	probes += pool_http_idle_forwarded(n->conf->name);
-	active = active > probes ? active - probes : 0;
-	active += pool_relays_active(n->conf->name);
-	active += pool_http_relayed(n->conf->name);
-	return probe_load_score(active,
-	    r != NULL && r->ollama.has_info, r ? r->ollama.latency_ms : 0,
-	    probe_recent_failures(r, now_ms()));
 }
 
 /*

@@ -16,6 +16,7 @@
 #include "forward.h"
 #include "listener.h"
 #include "log.h"
+#include "node.h"
 #include "pool.h"
 #include "pool_http.h"
 #include "probe.h"
@@ -187,7 +188,7 @@ pool_candidates(struct pool_conf *pc, struct pool_cand *c, struct node **nodes)
 		if (nodes[i] == NULL)
 			continue;
 		c[i].state = nodes[i]->state;
-		c[i].load_score = node_load_score(nodes[i]);
+		c[i].load_score = pool_load_score(nodes[i]);
 		c[i].reachable = pool_node_addr(nodes[i], addr,
 		    sizeof(addr), why, sizeof(why)) == 0;
 	}
@@ -499,44 +500,12 @@ pool_accept_error(struct evconnlistener *l, void *arg)
 static int
 pool_bind(struct pool *p)
 {
-	struct evutil_addrinfo hints, *ai = NULL;
-	char		 port[8], hp[CONFIG_HOST_MAX + 8], what[256];
-	int		 rc;
+	char	what[256];
 
-	config_fmt_hostport(hp, sizeof(hp), p->conf->listen_host,
-	    p->conf->listen_port);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%u", p->conf->listen_port);
-	if ((rc = evutil_getaddrinfo(p->conf->listen_host, port, &hints,
-	    &ai)) != 0) {
-		snprintf(p->reason, sizeof(p->reason), "listen %.200s: %s", hp,
-		    evutil_gai_strerror(rc));
-		return -1;
-	}
-	p->listener = evconnlistener_new_bind(td->base, pool_accept, p,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-	    128, ai->ai_addr, (int)ai->ai_addrlen);
-	rc = errno;
-	evutil_freeaddrinfo(ai);
-	if (p->listener == NULL) {
-		snprintf(p->reason, sizeof(p->reason), "listen %.200s: %s", hp,
-		    strerror(rc));
-		return -1;
-	}
 	snprintf(what, sizeof(what), "pool %s", p->conf->name);
-	if ((p->rest = listener_rest_new(p->listener, what)) == NULL) {
-		evconnlistener_free(p->listener);
-		p->listener = NULL;
-		snprintf(p->reason, sizeof(p->reason), "listen %.200s: %s", hp,
-		    strerror(ENOMEM));
-		return -1;
-	}
-	evconnlistener_set_error_cb(p->listener, pool_accept_error);
-	p->reason[0] = '\0';
-	return 0;
+	return listener_bind(p->conf->listen_host, p->conf->listen_port,
+	    pool_accept, pool_accept_error, p, what, &p->listener, &p->rest,
+	    p->reason, sizeof(p->reason));
 }
 
 /*
@@ -922,4 +891,30 @@ pool_node_endpoint(struct node *n, struct forward **f, char *host,
 	if (pool_node_url(n, host, hostsz, port) == 0)
 		return 0;
 	return -1;
+}
+
+/*
+ * A node's load as the pools rank it (and status shows it): the chat
+ * backend's formula, so that both rank nodes alike: active
+ * client connections x 100 + Ollama latency ms / 10 + recent failures x
+ * 50, where "recent" means probe failures that ended in the last
+ * PROBE_RECENT_MS (5 minutes) and the latency is the latest good Ollama
+ * probe's.  Clients are those of the node's forwards (less our probes'
+ * own) and those a pool relays to it when it is local.
+ */
+double
+pool_load_score(const struct node *n)
+{
+	const struct probe_results	*r = probe_results(n);
+	uint64_t			 active = forward_active(n);
+	unsigned			 probes = probe_forward_conns(n);
+
+	/* Idle connections an http pool keeps are not clients. */
+	probes += pool_http_idle_forwarded(n->conf->name);
+	active = active > probes ? active - probes : 0;
+	active += pool_relays_active(n->conf->name);
+	active += pool_http_relayed(n->conf->name);
+	return probe_load_score(active,
+	    r != NULL && r->ollama.has_info, r ? r->ollama.latency_ms : 0,
+	    probe_recent_failures(r, now_ms()));
 }

@@ -48,6 +48,8 @@ void	 pool_free_all(void);
 
 json_t	*pool_status_json(void);
 unsigned pool_relays_active(const char *node);
+/* N's load score: its clients x 100 + Ollama ms / 10 + recent failures x 50 */
+double	 pool_load_score(const struct node *);
 
 /*
  * The best node of POOL (NULL: the first pool, or every node by priority

@@ -38,6 +38,7 @@
 
 #include "forward.h"
 #include "log.h"
+#include "node.h"
 #include "pool.h"
 #include "text.h"
 #include "pool_http.h"
@@ -561,7 +562,7 @@ hcandidates(const struct pool_conf *pc, const char *model,
 		c[i].state = nodes[i]->state;
 		c[i].reachable = pool_node_endpoint(nodes[i], &f, host,
 		    sizeof(host), &port) == 0;
-		c[i].load_score = node_load_score(nodes[i]);
+		c[i].load_score = pool_load_score(nodes[i]);
 		c[i].outstanding = houtstanding(NULL, pc->nodes[i]);
 		c[i].has_model = 1;
 		if (model == NULL || *model == '\0')

@@ -55,6 +55,7 @@
 #include <libssh/libssh.h>
 
 #include "log.h"
+#include "node.h"
 #include "probe.h"
 #include "session.h"
 #include "text.h"

@@ -22,6 +22,7 @@
 #include "forward.h"
 #include "knownhosts.h"
 #include "log.h"
+#include "node.h"
 #include "session.h"
 #include "tunneld.h"
 
@@ -105,21 +106,6 @@ static void	session_watch_arm(struct session *);
 static void	session_park(struct node *, int);
 static void	session_reset_fd(int);
 static void	session_tcp_done(struct session *);
-
-const char *
-session_target(const struct node *n, char *buf, size_t len)
-{
-	const struct node_conf	*nc = n->conf;
-	char			 hp[CONFIG_HOST_MAX + 8];
-
-	if (nc->port)
-		config_fmt_hostport(hp, sizeof(hp), nc->host, nc->port);
-	else
-		snprintf(hp, sizeof(hp), "%s", nc->host);
-	snprintf(buf, len, "%s%s%s", nc->user ? nc->user : "",
-	    nc->user ? "@" : "", hp);
-	return buf;
-}
 
 int
 session_is_up(const struct session *s)

@@ -26,7 +26,6 @@ int		 session_flush(struct session *);
 void		 session_want_listen(struct session *);
 /* Schedule a channel-level sweep (forward_poll) outside any libssh callback. */
 void		 session_kick(struct session *);
-const char	*session_target(const struct node *, char *, size_t);
 struct config_errors;
 /* ProxyJump/ProxyCommand in ssh_config: refused, errors added to ERRS. */
 int		 session_check_config(const struct config *, const char *path,

@@ -4,8 +4,8 @@
 
 #include <jansson.h>
 
+#include "node.h"
 #include "probe.h"
-#include "session.h"
 #include "pool.h"
 #include "status.h"
 #include "tunneld.h"
@@ -241,7 +241,7 @@ status_node(const struct node *n, uint64_t now)
 
 	if (!nc->local) {
 		ssh = json_pack("{s:s,s:I,s:o,s:s,s:o}",
-		    "target", session_target(n, target, sizeof(target)),
+		    "target", config_fmt_target(target, sizeof(target), n->conf),
 		    "connects", (json_int_t)n->connects,
 		    "rtt_ms", n->has_rtt ? json_real(n->rtt_ms) : json_null(),
 		    "last_error", n->last_error,
@@ -266,7 +266,7 @@ status_node(const struct node *n, uint64_t now)
 	    "priority", nc->priority,
 	    "ssh", ssh,
 	    "forwards", fw,
-	    "load_score", node_load_score(n));
+	    "load_score", pool_load_score(n));
 	if (o != NULL) {
 		status_probes(o, n, now);
 		status_record(o, n, now);

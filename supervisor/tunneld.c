@@ -22,6 +22,7 @@
 #include "forward.h"
 #include "log.h"
 #include "metrics.h"
+#include "node.h"
 #include "notify.h"
 #include "session.h"
 #include "status.h"
@@ -128,6 +129,22 @@ tunneld_status_changed(void)
 		tv.tv_usec = (suseconds_t)((due - now) % 1000) * 1000;
 	}
 	evtimer_add(status_ev, &tv);
+}
+
+/*
+ * Every view of a node hears of its changes here, so node.c knows none of
+ * them: a transition goes to the watch stream and STATUS=; a new reason in
+ * the same state (another failure while in backoff) only to the alerts.
+ */
+void
+tunneld_node_changed(struct node *n, enum node_state from,
+    enum node_state to, const char *reason)
+{
+	if (from != to) {
+		control_event_state(n, from, to, reason);
+		tunneld_status_changed();
+	}
+	alert_node(n);
 }
 
 /* Now, not at the next turn: READY=1 and STOPPING=1 follow a true line. */

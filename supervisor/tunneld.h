@@ -150,45 +150,13 @@ int		 tunneld_reload(char *err, size_t errsz);
 unsigned	 tunneld_reload_plan(unsigned keys, int session, int local);
 const char	*tunneld_reload_plan_text(unsigned plan);
 void		 tunneld_status_changed(void);
+/* The one way node.c tells the views (watch, alerts, STATUS=) of a change. */
+void		 tunneld_node_changed(struct node *, enum node_state from,
+		    enum node_state to, const char *reason);
 void		 tunneld_status_flush(void);
 void		 tunneld_status_free(void);
 void		 tunneld_signal(evutil_socket_t, short, void *);
 void		 tunneld_tick(evutil_socket_t, short, void *);
 void		 tunneld_raise_nofile(void);
-
-/* node.c */
-struct node_facts {
-	int		 stopped;	/* by config or by tunnelctl stop */
-	int		 local;		/* ssh = none */
-	int		 session_up;	/* authenticated and carrying */
-	int		 connecting;	/* an attempt is under way */
-	const char	*down_reason;	/* why there is no session */
-	const char	*fault;		/* first forward or probe fault, if any */
-};
-const char	*node_state_name(enum node_state);
-int		 node_state_from_name(const char *, enum node_state *);
-enum node_state	 node_eval(const struct node_facts *, const char **reason);
-
-struct node	*node_new(struct node_conf *);
-void		 node_free(struct node *);
-struct node	*node_find(const char *name);
-int		 node_start(struct node *);
-void		 node_stop(struct node *, const char *reason);
-int		 node_restart(struct node *);
-void		 node_update(struct node *);
-void		 node_session_up(struct node *);
-void		 node_session_lost(struct node *, const char *reason,
-		    int tcp_refused);
-void		 node_set_state(struct node *, enum node_state,
-		    const char *reason);
-double		 node_load_score(const struct node *);
-/* The I-th latest change kept (0: the oldest), or NULL past the end. */
-const struct node_change *node_history(const struct node *, size_t i);
-/* Milliseconds spent in STATE until NOW, the current stretch included. */
-uint64_t	 node_state_total(const struct node *, enum node_state,
-		    uint64_t now);
-/* Reconfigure a kept node at reload (reload path of tunneld.c). */
-void		 node_reconf_down(struct node *);
-void		 node_reconf_up(struct node *, struct node_conf *);
 
 #endif

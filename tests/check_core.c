@@ -8,6 +8,7 @@
 
 #include "backoff.h"
 #include "control.h"
+#include "node.h"
 #include "pool.h"
 #include "probe.h"
 #include "tunneld.h"
