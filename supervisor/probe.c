@@ -1888,6 +1888,7 @@ probe_reconf(struct node *n, const struct node_conf *old)
 	if (d & NODE_KEY_OLLAMA) {
 		http_cancel(&pn->ollama);
 		free((char *)o->url);
+		ollama_info_clear(&o->info);
 		memset(o, 0, sizeof(*o));
 		probe_judge_reset(&o->c.judge);
 		if (nc->ollama != NULL && (o->url = strdup(nc->ollama)) == NULL)
