@@ -1009,12 +1009,6 @@ metrics_accept_error(struct evconnlistener *l, void *arg)
 	listener_rest_error(mrest, EVUTIL_SOCKET_ERROR());
 }
 
-static int
-streq(const char *a, const char *b)
-{
-	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
 /* A listener on HOST:PORT, or NULL with errno. */
 static struct evconnlistener *
 metrics_bind(const char *host, uint16_t port)
@@ -1045,7 +1039,7 @@ metrics_sync(void)
 	uint16_t	 port;
 	uint64_t	 now = now_ms();
 
-	if (streq(want, mbound) && (want == NULL || mlistener != NULL))
+	if (config_streq(want, mbound) && (want == NULL || mlistener != NULL))
 		return 0;
 	if (mlistener != NULL) {
 		log_info("metrics: no longer serving %s", mbound);
@@ -1053,7 +1047,7 @@ metrics_sync(void)
 	}
 	if (want == NULL)
 		return 0;
-	if (streq(want, mfailed) && now < mretry_at)
+	if (config_streq(want, mfailed) && now < mretry_at)
 		return -1;
 	if (config_parse_hostport(want, host, sizeof(host), &port) == -1) {
 		log_warnx("metrics_listen %s is not a host:port", want);
@@ -1061,7 +1055,7 @@ metrics_sync(void)
 	}
 	if ((mlistener = metrics_bind(host, port)) == NULL) {
 		/* Logged once per address, retried quietly (a port in TIME_WAIT). */
-		if (!streq(want, mfailed))
+		if (!config_streq(want, mfailed))
 			log_entry(LOG_WARNING, NULL, "metrics-bind-failed", NULL,
 			    NULL, "metrics: cannot listen on %s; retrying every "
 			    "%ds", want, METRICS_RETRY_MS / 1000);
