@@ -1866,8 +1866,8 @@ config_find_node(const struct config *c, const char *name)
 	return NULL;
 }
 
-static int
-streq(const char *a, const char *b)
+int
+config_streq(const char *a, const char *b)
 {
 	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
 }
@@ -1902,11 +1902,12 @@ node_conf_equal(const struct node_conf *a, const struct node_conf *b)
 
 	if (a == NULL || b == NULL)
 		return a == b;
-	if (!streq(a->name, b->name) || a->enabled != b->enabled ||
-	    a->local != b->local || !streq(a->ssh, b->ssh) ||
-	    !streq(a->user, b->user) || !streq(a->host, b->host) ||
-	    a->port != b->port || !streq(a->identity, b->identity) ||
-	    !streq(a->ollama, b->ollama) ||
+	if (!config_streq(a->name, b->name) || a->enabled != b->enabled ||
+	    a->local != b->local || !config_streq(a->ssh, b->ssh) ||
+	    !config_streq(a->user, b->user) ||
+	    !config_streq(a->host, b->host) || a->port != b->port ||
+	    !config_streq(a->identity, b->identity) ||
+	    !config_streq(a->ollama, b->ollama) ||
 	    a->ollama_explicit != b->ollama_explicit || a->gpu != b->gpu ||
 	    a->priority != b->priority || a->nfwds != b->nfwds ||
 	    !strveq(a->require_models, a->nrequire_models, b->require_models,
@@ -1947,17 +1948,17 @@ config_node_diff(const struct node_conf *a, const struct node_conf *b)
 
 	if (a == NULL || b == NULL)
 		return a == b ? 0 : ~0U;
-	if (a->local != b->local || !streq(a->ssh, b->ssh) ||
-	    !streq(a->user, b->user) || !streq(a->host, b->host) ||
-	    a->port != b->port)
+	if (a->local != b->local || !config_streq(a->ssh, b->ssh) ||
+	    !config_streq(a->user, b->user) ||
+	    !config_streq(a->host, b->host) || a->port != b->port)
 		m |= NODE_KEY_SSH;
-	if (!streq(a->identity, b->identity))
+	if (!config_streq(a->identity, b->identity))
 		m |= NODE_KEY_IDENTITY;
 	if (!fwds_eq(a, b, FWD_LOCAL))
 		m |= NODE_KEY_LOCAL_FORWARD;
 	if (!fwds_eq(a, b, FWD_REMOTE))
 		m |= NODE_KEY_REMOTE_FORWARD;
-	if (!streq(a->ollama, b->ollama))
+	if (!config_streq(a->ollama, b->ollama))
 		m |= NODE_KEY_OLLAMA;
 	if (a->gpu != b->gpu)
 		m |= NODE_KEY_GPU;
@@ -2025,9 +2026,9 @@ config_global_equal(const struct config *a, const struct config *b)
 {
 	if (a == NULL || b == NULL)
 		return a == b;
-	return streq(a->known_hosts, b->known_hosts) &&
+	return config_streq(a->known_hosts, b->known_hosts) &&
 	    a->host_key_policy == b->host_key_policy &&
-	    streq(a->ssh_config, b->ssh_config) &&
+	    config_streq(a->ssh_config, b->ssh_config) &&
 	    a->keepalive_interval == b->keepalive_interval &&
 	    a->keepalive_count == b->keepalive_count &&
 	    a->connect_timeout == b->connect_timeout &&

@@ -171,6 +171,8 @@ int		 config_parse_duration(const char *s, uint64_t *ms);
 int		 config_parse_hostport(const char *s, char *host, size_t hostsz,
 		    uint16_t *port);
 int		 config_host_is_loopback(const char *host);
+/* Equal strings, or both unset (NULL): how two settings compare. */
+int		 config_streq(const char *, const char *);
 /* "did you mean": the closest of CANDIDATES within edit distance 2 (and under
  * half the candidate's length), or NULL */
 const char	*config_suggest(const char *word, const char *const *candidates);

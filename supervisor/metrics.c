@@ -141,67 +141,297 @@ fresh_gpu(const struct node *n)
 	return &r->gpu;
 }
 
-typedef void (*gpu_fn)(FILE *, const char *name, const char *lbl,
-    const struct gpu_info *);
+/*
+ * The node families: one row each, in exposition order.  A family is of
+ * every node, of those with an SSH session (ssh != none), of those with
+ * fresh Ollama figures, of their forwards or of their GPUs; its function
+ * writes the samples of one: none where the reading is absent, several
+ * where a label tells them apart (state, direction).
+ */
+enum { OF_NODE, OF_SSH, OF_OLLAMA, OF_FWD, OF_GPU };
 
+struct msample {
+	FILE			*f;
+	const char		*name;
+	const char		*lbl;	/* node, then forward or GPU labels */
+	const struct node	*n;
+	const struct probe_ollama_result *o;	/* OF_OLLAMA */
+	const struct forward	*fw;	/* OF_FWD */
+	const struct gpu_info	*g;	/* OF_GPU */
+	uint64_t		 now;
+};
+
+/* NAME{LBL[,EXTRA]} VALUE */
 static void
-gpu_temp(FILE *f, const char *name, const char *l, const struct gpu_info *g)
+put_u(const struct msample *s, const char *extra, unsigned long long v)
 {
-	if (g->has_temp)
-		fprintf(f, "%s{%s} %d\n", name, l, g->temp_c);
+	fprintf(s->f, "%s{%s%s%s} %llu\n", s->name, s->lbl,
+	    extra ? "," : "", extra ? extra : "", v);
 }
 
 static void
-gpu_util(FILE *f, const char *name, const char *l, const struct gpu_info *g)
+put_d(const struct msample *s, const char *extra, double v)
 {
-	if (g->has_util)
-		sample_d(f, name, l, (double)g->util_pct / 100.0);
+	fprintf(s->f, "%s{%s%s%s} %.9g\n", s->name, s->lbl,
+	    extra ? "," : "", extra ? extra : "", v);
 }
 
 static void
-gpu_used(FILE *f, const char *name, const char *l, const struct gpu_info *g)
+m_node_up(const struct msample *s)
 {
-	if (g->has_mem_used)
-		sample_u(f, name, l, (unsigned long long)g->mem_used_mib << 20);
+	put_u(s, NULL, s->n->state == NODE_UP);
 }
 
 static void
-gpu_total(FILE *f, const char *name, const char *l, const struct gpu_info *g)
+m_node_state(const struct msample *s)
 {
-	if (g->has_mem_total)
-		sample_u(f, name, l, (unsigned long long)g->mem_total_mib << 20);
+	char	l[32];
+	int	st;
+
+	for (st = 0; st < NODE_NSTATES; st++) {
+		snprintf(l, sizeof(l), "state=\"%s\"", node_state_name(st));
+		put_u(s, l, (int)s->n->state == st);
+	}
 }
 
 static void
-gpu_power(FILE *f, const char *name, const char *l, const struct gpu_info *g)
+m_node_state_seconds(const struct msample *s)
 {
-	if (g->has_power)
-		sample_d(f, name, l, g->power_w);
+	put_d(s, NULL, (double)(s->now - s->n->since) / 1000.0);
 }
 
 static void
-gpu_power_limit(FILE *f, const char *name, const char *l,
-    const struct gpu_info *g)
+m_ssh_connects(const struct msample *s)
 {
-	if (g->has_power_limit)
-		sample_d(f, name, l, g->power_limit_w);
+	put_u(s, NULL, s->n->connects);
 }
 
 static void
-gpu_family(FILE *f, const char *name, const char *help, gpu_fn fn)
+m_ssh_reconnects(const struct msample *s)
 {
+	put_u(s, NULL, s->n->connects > 0 ? s->n->connects - 1 : 0);
+}
+
+static void
+m_ssh_rtt(const struct msample *s)
+{
+	if (s->n->has_rtt &&
+	    (s->n->state == NODE_UP || s->n->state == NODE_DEGRADED))
+		put_d(s, NULL, s->n->rtt_ms / 1000.0);
+}
+
+static void
+m_fwd_up(const struct msample *s)
+{
+	put_u(s, NULL, s->fw->state == FWD_UP);
+}
+
+static void
+m_fwd_active(const struct msample *s)
+{
+	put_u(s, NULL, s->fw->active);
+}
+
+static void
+m_fwd_total(const struct msample *s)
+{
+	put_u(s, NULL, s->fw->total);
+}
+
+static void
+m_fwd_bytes(const struct msample *s)
+{
+	put_u(s, "direction=\"in\"", s->fw->bytes_in);
+	put_u(s, "direction=\"out\"", s->fw->bytes_out);
+}
+
+/* Up or not once a probe has answered; figures only from a fresh one. */
+static void
+m_ollama_up(const struct msample *s)
+{
+	const struct probe_results	*r = probe_results(s->n);
+
+	if (r != NULL && r->ollama.url != NULL &&
+	    r->ollama.c.status != PROBE_PENDING)
+		put_u(s, NULL, r->ollama.c.status == PROBE_OK &&
+		    !r->ollama.c.stale);
+}
+
+static void
+m_ollama_latency(const struct msample *s)
+{
+	put_d(s, NULL, s->o->latency_ms / 1000.0);
+}
+
+static void
+m_ollama_models(const struct msample *s)
+{
+	put_u(s, NULL, s->o->info.nmodels_total);
+}
+
+static void
+m_ollama_loaded(const struct msample *s)
+{
+	put_u(s, NULL, s->o->info.nloaded_total);
+}
+
+static void
+m_ollama_missing(const struct msample *s)
+{
+	put_u(s, NULL, s->o->nmissing_total);
+}
+
+static void
+m_gpu_probe_up(const struct msample *s)
+{
+	const struct probe_results	*r = probe_results(s->n);
+
+	if (r != NULL && r->gpu.kind != GPU_NONE &&
+	    r->gpu.c.status != PROBE_PENDING)
+		put_u(s, NULL, r->gpu.c.status == PROBE_OK && !r->gpu.c.stale);
+}
+
+/* The parsers keep temperatures within -50..200: %.9g prints them whole. */
+static void
+m_gpu_temp(const struct msample *s)
+{
+	if (s->g->has_temp)
+		put_d(s, NULL, s->g->temp_c);
+}
+
+static void
+m_gpu_util(const struct msample *s)
+{
+	if (s->g->has_util)
+		put_d(s, NULL, (double)s->g->util_pct / 100.0);
+}
+
+static void
+m_gpu_mem_used(const struct msample *s)
+{
+	if (s->g->has_mem_used)
+		put_u(s, NULL, (unsigned long long)s->g->mem_used_mib << 20);
+}
+
+static void
+m_gpu_mem_total(const struct msample *s)
+{
+	if (s->g->has_mem_total)
+		put_u(s, NULL, (unsigned long long)s->g->mem_total_mib << 20);
+}
+
+static void
+m_gpu_power(const struct msample *s)
+{
+	if (s->g->has_power)
+		put_d(s, NULL, s->g->power_w);
+}
+
+static void
+m_gpu_power_limit(const struct msample *s)
+{
+	if (s->g->has_power_limit)
+		put_d(s, NULL, s->g->power_limit_w);
+}
+
+static const struct {
+	const char	*name, *type;
+	int		 of;
+	void		(*fn)(const struct msample *);
+	const char	*help;
+} node_fams[] = {
+	{ "tunneld_node_up", "gauge", OF_NODE, m_node_up,
+	  "1 when the node is up (session, forwards and probes all good)." },
+	{ "tunneld_node_state", "gauge", OF_NODE, m_node_state,
+	  "One series per state; 1 for the node's current state." },
+	{ "tunneld_node_state_seconds", "gauge", OF_NODE, m_node_state_seconds,
+	  "Seconds since the node entered its current state." },
+	{ "tunneld_ssh_connects_total", "counter", OF_SSH, m_ssh_connects,
+	  "SSH sessions established to the node since tunneld started." },
+	{ "tunneld_ssh_reconnects_total", "counter", OF_SSH, m_ssh_reconnects,
+	  "SSH sessions established after the first one (recoveries)." },
+	{ "tunneld_ssh_keepalive_rtt_seconds", "gauge", OF_SSH, m_ssh_rtt,
+	  "Round trip of the latest answered SSH keepalive." },
+	{ "tunneld_forward_up", "gauge", OF_FWD, m_fwd_up,
+	  "1 when the forward is established (listening, or granted)." },
+	{ "tunneld_forward_active_connections", "gauge", OF_FWD, m_fwd_active,
+	  "Connections the forward carries now." },
+	{ "tunneld_forward_connections_total", "counter", OF_FWD, m_fwd_total,
+	  "Connections the forward has carried since tunneld started." },
+	{ "tunneld_forward_bytes_total", "counter", OF_FWD, m_fwd_bytes,
+	  "Bytes carried; direction in: towards the client that connected, "
+	  "out: from it." },
+	{ "tunneld_ollama_up", "gauge", OF_NODE, m_ollama_up,
+	  "1 when the latest Ollama probe succeeded, 0 when it failed." },
+	{ "tunneld_ollama_latency_seconds", "gauge", OF_OLLAMA,
+	  m_ollama_latency,
+	  "Duration of the latest good Ollama probe, end to end." },
+	{ "tunneld_ollama_models", "gauge", OF_OLLAMA, m_ollama_models,
+	  "Models Ollama lists (/api/tags)." },
+	{ "tunneld_ollama_loaded_models", "gauge", OF_OLLAMA, m_ollama_loaded,
+	  "Models Ollama holds in memory (/api/ps)." },
+	{ "tunneld_ollama_missing_models", "gauge", OF_OLLAMA, m_ollama_missing,
+	  "Models of require_models that Ollama does not list." },
+	{ "tunneld_gpu_probe_up", "gauge", OF_NODE, m_gpu_probe_up,
+	  "1 when the latest GPU probe succeeded, 0 when it failed." },
+	{ "tunneld_gpu_temperature_celsius", "gauge", OF_GPU, m_gpu_temp,
+	  "GPU temperature." },
+	{ "tunneld_gpu_utilization_ratio", "gauge", OF_GPU, m_gpu_util,
+	  "GPU utilisation, 0 to 1." },
+	{ "tunneld_gpu_memory_used_bytes", "gauge", OF_GPU, m_gpu_mem_used,
+	  "GPU memory in use (nvidia-smi MiB, or RAM for tegrastats)." },
+	{ "tunneld_gpu_memory_total_bytes", "gauge", OF_GPU, m_gpu_mem_total,
+	  "GPU memory in all." },
+	{ "tunneld_gpu_power_watts", "gauge", OF_GPU, m_gpu_power,
+	  "GPU power draw." },
+	{ "tunneld_gpu_power_limit_watts", "gauge", OF_GPU, m_gpu_power_limit,
+	  "GPU power limit." },
+};
+
+static void
+metrics_node_family(FILE *f, size_t k, uint64_t now)
+{
+	char				 l[LBL_MAX];
+	struct msample			 s = { .f = f, .name = node_fams[k].name,
+					    .lbl = l, .now = now };
 	const struct probe_gpu_result	*r;
 	struct node			*n;
-	char				 l[LBL_MAX];
 	size_t				 i;
 
-	fam(f, name, "gauge", help);
+	fam(f, node_fams[k].name, node_fams[k].type, node_fams[k].help);
 	TAILQ_FOREACH(n, &td->nodes, entry) {
-		if ((r = fresh_gpu(n)) == NULL)
-			continue;
-		for (i = 0; i < r->sample.ngpus && i < GPU_MAX; i++) {
-			lbl_gpu(l, sizeof(l), n, &r->sample.gpus[i]);
-			fn(f, name, l, &r->sample.gpus[i]);
+		s.n = n;
+		switch (node_fams[k].of) {
+		case OF_SSH:
+			if (n->conf->local)
+				break;
+			/* FALLTHROUGH */
+		case OF_NODE:
+			lbl_node(l, sizeof(l), n);
+			node_fams[k].fn(&s);
+			break;
+		case OF_OLLAMA:
+			if ((s.o = fresh_ollama(n)) == NULL)
+				break;
+			lbl_node(l, sizeof(l), n);
+			node_fams[k].fn(&s);
+			break;
+		case OF_FWD:
+			for (i = 0; i < n->nfwds; i++) {
+				s.fw = &n->fwds[i];
+				lbl_fwd(l, sizeof(l), s.fw);
+				node_fams[k].fn(&s);
+			}
+			break;
+		case OF_GPU:
+			if ((r = fresh_gpu(n)) == NULL)
+				break;
+			for (i = 0; i < r->sample.ngpus && i < GPU_MAX; i++) {
+				s.g = &r->sample.gpus[i];
+				lbl_gpu(l, sizeof(l), n, s.g);
+				node_fams[k].fn(&s);
+			}
+			break;
 		}
 	}
 }
@@ -385,14 +615,8 @@ metrics_pools_http(FILE *f)
 static void
 metrics_write(FILE *f)
 {
-	const struct probe_results	*pr;
-	const struct probe_ollama_result *o;
-	struct node			*n;
-	const struct forward		*fw;
-	char				 l[LBL_MAX];
-	uint64_t			 now = now_ms();
-	size_t				 i;
-	int				 s;
+	uint64_t	now = now_ms();
+	size_t		k;
 
 	fam(f, "tunneld_up", "gauge", "1 while the tunneld that answers runs.");
 	fprintf(f, "tunneld_up 1\n");
@@ -400,175 +624,8 @@ metrics_write(FILE *f)
 	    "Seconds since this tunneld started.");
 	fprintf(f, "tunneld_uptime_seconds %.3f\n",
 	    (double)(now - td->started) / 1000.0);
-
-	fam(f, "tunneld_node_up", "gauge",
-	    "1 when the node is up (session, forwards and probes all good).");
-	TAILQ_FOREACH(n, &td->nodes, entry) {
-		lbl_node(l, sizeof(l), n);
-		sample_u(f, "tunneld_node_up", l, n->state == NODE_UP);
-	}
-	fam(f, "tunneld_node_state", "gauge",
-	    "One series per state; 1 for the node's current state.");
-	TAILQ_FOREACH(n, &td->nodes, entry) {
-		for (s = 0; s < NODE_NSTATES; s++) {
-			char	ls[LBL_MAX + 32];
-
-			lbl_node(l, sizeof(l), n);
-			snprintf(ls, sizeof(ls), "%s,state=\"%s\"", l,
-			    node_state_name(s));
-			sample_u(f, "tunneld_node_state", ls, (int)n->state == s);
-		}
-	}
-	fam(f, "tunneld_node_state_seconds", "gauge",
-	    "Seconds since the node entered its current state.");
-	TAILQ_FOREACH(n, &td->nodes, entry) {
-		lbl_node(l, sizeof(l), n);
-		sample_d(f, "tunneld_node_state_seconds", l,
-		    (double)(now - n->since) / 1000.0);
-	}
-
-	/* SSH: only nodes that have a session to speak of (ssh != none). */
-	fam(f, "tunneld_ssh_connects_total", "counter",
-	    "SSH sessions established to the node since tunneld started.");
-	TAILQ_FOREACH(n, &td->nodes, entry) {
-		if (n->conf->local)
-			continue;
-		lbl_node(l, sizeof(l), n);
-		sample_u(f, "tunneld_ssh_connects_total", l, n->connects);
-	}
-	fam(f, "tunneld_ssh_reconnects_total", "counter",
-	    "SSH sessions established after the first one (recoveries).");
-	TAILQ_FOREACH(n, &td->nodes, entry) {
-		if (n->conf->local)
-			continue;
-		lbl_node(l, sizeof(l), n);
-		sample_u(f, "tunneld_ssh_reconnects_total", l,
-		    n->connects > 0 ? n->connects - 1 : 0);
-	}
-	fam(f, "tunneld_ssh_keepalive_rtt_seconds", "gauge",
-	    "Round trip of the latest answered SSH keepalive.");
-	TAILQ_FOREACH(n, &td->nodes, entry) {
-		if (n->conf->local || !n->has_rtt ||
-		    (n->state != NODE_UP && n->state != NODE_DEGRADED))
-			continue;
-		lbl_node(l, sizeof(l), n);
-		sample_d(f, "tunneld_ssh_keepalive_rtt_seconds", l,
-		    n->rtt_ms / 1000.0);
-	}
-
-	fam(f, "tunneld_forward_up", "gauge",
-	    "1 when the forward is established (listening, or granted).");
-	TAILQ_FOREACH(n, &td->nodes, entry)
-		for (i = 0; i < n->nfwds; i++) {
-			fw = &n->fwds[i];
-			lbl_fwd(l, sizeof(l), fw);
-			sample_u(f, "tunneld_forward_up", l, fw->state == FWD_UP);
-		}
-	fam(f, "tunneld_forward_active_connections", "gauge",
-	    "Connections the forward carries now.");
-	TAILQ_FOREACH(n, &td->nodes, entry)
-		for (i = 0; i < n->nfwds; i++) {
-			fw = &n->fwds[i];
-			lbl_fwd(l, sizeof(l), fw);
-			sample_u(f, "tunneld_forward_active_connections", l,
-			    fw->active);
-		}
-	fam(f, "tunneld_forward_connections_total", "counter",
-	    "Connections the forward has carried since tunneld started.");
-	TAILQ_FOREACH(n, &td->nodes, entry)
-		for (i = 0; i < n->nfwds; i++) {
-			fw = &n->fwds[i];
-			lbl_fwd(l, sizeof(l), fw);
-			sample_u(f, "tunneld_forward_connections_total", l,
-			    fw->total);
-		}
-	fam(f, "tunneld_forward_bytes_total", "counter",
-	    "Bytes carried; direction in: towards the client that connected, "
-	    "out: from it.");
-	TAILQ_FOREACH(n, &td->nodes, entry)
-		for (i = 0; i < n->nfwds; i++) {
-			char	ld[LBL_MAX + 32];
-
-			fw = &n->fwds[i];
-			lbl_fwd(l, sizeof(l), fw);
-			snprintf(ld, sizeof(ld), "%s,direction=\"in\"", l);
-			sample_u(f, "tunneld_forward_bytes_total", ld,
-			    fw->bytes_in);
-			snprintf(ld, sizeof(ld), "%s,direction=\"out\"", l);
-			sample_u(f, "tunneld_forward_bytes_total", ld,
-			    fw->bytes_out);
-		}
-
-	fam(f, "tunneld_ollama_up", "gauge",
-	    "1 when the latest Ollama probe succeeded, 0 when it failed.");
-	TAILQ_FOREACH(n, &td->nodes, entry) {
-		pr = probe_results(n);
-		if (pr == NULL || pr->ollama.url == NULL ||
-		    pr->ollama.c.status == PROBE_PENDING)
-			continue;
-		lbl_node(l, sizeof(l), n);
-		sample_u(f, "tunneld_ollama_up", l,
-		    pr->ollama.c.status == PROBE_OK && !pr->ollama.c.stale);
-	}
-	fam(f, "tunneld_ollama_latency_seconds", "gauge",
-	    "Duration of the latest good Ollama probe, end to end.");
-	TAILQ_FOREACH(n, &td->nodes, entry) {
-		if ((o = fresh_ollama(n)) == NULL)
-			continue;
-		lbl_node(l, sizeof(l), n);
-		sample_d(f, "tunneld_ollama_latency_seconds", l,
-		    o->latency_ms / 1000.0);
-	}
-	fam(f, "tunneld_ollama_models", "gauge",
-	    "Models Ollama lists (/api/tags).");
-	TAILQ_FOREACH(n, &td->nodes, entry) {
-		if ((o = fresh_ollama(n)) == NULL)
-			continue;
-		lbl_node(l, sizeof(l), n);
-		sample_u(f, "tunneld_ollama_models", l, o->info.nmodels_total);
-	}
-	fam(f, "tunneld_ollama_loaded_models", "gauge",
-	    "Models Ollama holds in memory (/api/ps).");
-	TAILQ_FOREACH(n, &td->nodes, entry) {
-		if ((o = fresh_ollama(n)) == NULL)
-			continue;
-		lbl_node(l, sizeof(l), n);
-		sample_u(f, "tunneld_ollama_loaded_models", l,
-		    o->info.nloaded_total);
-	}
-	fam(f, "tunneld_ollama_missing_models", "gauge",
-	    "Models of require_models that Ollama does not list.");
-	TAILQ_FOREACH(n, &td->nodes, entry) {
-		if ((o = fresh_ollama(n)) == NULL)
-			continue;
-		lbl_node(l, sizeof(l), n);
-		sample_u(f, "tunneld_ollama_missing_models", l,
-		    o->nmissing_total);
-	}
-
-	fam(f, "tunneld_gpu_probe_up", "gauge",
-	    "1 when the latest GPU probe succeeded, 0 when it failed.");
-	TAILQ_FOREACH(n, &td->nodes, entry) {
-		pr = probe_results(n);
-		if (pr == NULL || pr->gpu.kind == GPU_NONE ||
-		    pr->gpu.c.status == PROBE_PENDING)
-			continue;
-		lbl_node(l, sizeof(l), n);
-		sample_u(f, "tunneld_gpu_probe_up", l,
-		    pr->gpu.c.status == PROBE_OK && !pr->gpu.c.stale);
-	}
-	gpu_family(f, "tunneld_gpu_temperature_celsius",
-	    "GPU temperature.", gpu_temp);
-	gpu_family(f, "tunneld_gpu_utilization_ratio",
-	    "GPU utilisation, 0 to 1.", gpu_util);
-	gpu_family(f, "tunneld_gpu_memory_used_bytes",
-	    "GPU memory in use (nvidia-smi MiB, or RAM for tegrastats).",
-	    gpu_used);
-	gpu_family(f, "tunneld_gpu_memory_total_bytes",
-	    "GPU memory in all.", gpu_total);
-	gpu_family(f, "tunneld_gpu_power_watts", "GPU power draw.", gpu_power);
-	gpu_family(f, "tunneld_gpu_power_limit_watts", "GPU power limit.",
-	    gpu_power_limit);
+	for (k = 0; k < sizeof(node_fams) / sizeof(node_fams[0]); k++)
+		metrics_node_family(f, k, now);
 	metrics_pools(f);
 	metrics_pools_http(f);
 }
@@ -952,12 +1009,6 @@ metrics_accept_error(struct evconnlistener *l, void *arg)
 	listener_rest_error(mrest, EVUTIL_SOCKET_ERROR());
 }
 
-static int
-streq(const char *a, const char *b)
-{
-	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
 /* A listener on HOST:PORT, or NULL with errno. */
 static struct evconnlistener *
 metrics_bind(const char *host, uint16_t port)
@@ -988,7 +1039,7 @@ metrics_sync(void)
 	uint16_t	 port;
 	uint64_t	 now = now_ms();
 
-	if (streq(want, mbound) && (want == NULL || mlistener != NULL))
+	if (config_streq(want, mbound) && (want == NULL || mlistener != NULL))
 		return 0;
 	if (mlistener != NULL) {
 		log_info("metrics: no longer serving %s", mbound);
@@ -996,7 +1047,7 @@ metrics_sync(void)
 	}
 	if (want == NULL)
 		return 0;
-	if (streq(want, mfailed) && now < mretry_at)
+	if (config_streq(want, mfailed) && now < mretry_at)
 		return -1;
 	if (config_parse_hostport(want, host, sizeof(host), &port) == -1) {
 		log_warnx("metrics_listen %s is not a host:port", want);
@@ -1004,7 +1055,7 @@ metrics_sync(void)
 	}
 	if ((mlistener = metrics_bind(host, port)) == NULL) {
 		/* Logged once per address, retried quietly (a port in TIME_WAIT). */
-		if (!streq(want, mfailed))
+		if (!config_streq(want, mfailed))
 			log_entry(LOG_WARNING, NULL, "metrics-bind-failed", NULL,
 			    NULL, "metrics: cannot listen on %s; retrying every "
 			    "%ds", want, METRICS_RETRY_MS / 1000);

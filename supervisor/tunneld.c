@@ -175,14 +175,6 @@ tunneld_adopt(struct node *n, struct node_conf *nc)
 		n->fwds[i].conf = &nc->fwds[i];
 }
 
-static int
-tunneld_streq(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
-
 /*
  * The [tunneld] settings a live session was set up with: the host key it
  * was checked against, the ssh_config that resolved it, its keepalive
@@ -194,9 +186,9 @@ tunneld_streq(const char *a, const char *b)
 static int
 tunneld_session_settings_equal(const struct config *a, const struct config *b)
 {
-	return tunneld_streq(a->known_hosts, b->known_hosts) &&
+	return config_streq(a->known_hosts, b->known_hosts) &&
 	    a->host_key_policy == b->host_key_policy &&
-	    tunneld_streq(a->ssh_config, b->ssh_config) &&
+	    config_streq(a->ssh_config, b->ssh_config) &&
 	    a->keepalive_interval == b->keepalive_interval &&
 	    a->keepalive_count == b->keepalive_count;
 }
