@@ -597,21 +597,6 @@ vals_init(struct alert_vals *v, struct alert_fieldbuf *fb, const char *reason)
 	v->reason = reason;
 }
 
-/* "host key mismatch: server sent TYPE SHA256:..., FILE has another" */
-static void
-alert_hostkey_from_reason(const char *reason, char *buf, size_t len)
-{
-	const char	*p, *q;
-
-	buf[0] = '\0';
-	if ((p = strstr(reason, "server sent ")) == NULL)
-		return;
-	p += strlen("server sent ");
-	if ((q = strchr(p, ',')) == NULL)
-		q = p + strlen(p);
-	snprintf(buf, len, "%.*s", (int)(q - p), p);
-}
-
 /* The key the live session's server presented. */
 static void
 alert_hostkey_of_session(struct node *n, char *buf, size_t len)
@@ -627,14 +612,14 @@ alert_host_key(struct alert_engine *e, struct node *n, uint64_t now)
 	const struct node_conf	*nc = n->conf;
 	struct alert_fieldbuf	 fb;
 	struct alert_vals	 v;
-	char			 key[128], khname[CONFIG_HOST_MAX + 16];
+	char			 key[SESSION_KEY_MAX], khname[CONFIG_HOST_MAX + 16];
 	unsigned		 port = nc->port ? nc->port : 22;
 	int			 active;
 
 	if (n->state == NODE_BACKOFF &&
-	    strncmp(n->last_error, "host key mismatch", 17) == 0) {
+	    n->fail.kind == SESSION_FAIL_HOSTKEY_MISMATCH) {
 		active = 1;
-		alert_hostkey_from_reason(n->last_error, key, sizeof(key));
+		snprintf(key, sizeof(key), "%s", n->fail.key);
 	} else if (n->state == NODE_UP || n->state == NODE_DEGRADED) {
 		active = 0;
 		if (!alert_engine_active(e, ALERT_HOST_KEY_MISMATCH, nc->name, NULL))
@@ -663,9 +648,8 @@ alert_host_key(struct alert_engine *e, struct node *n, uint64_t now)
 }
 
 /*
- * accept-new could not write the server's key (session_record_key()): the
- * reason says "host key unrecorded for node X: server sent KEY, WHY
- * (errno N)".  Cleared once the node is up, i.e. the key is on disk.
+ * accept-new could not write the server's key (session_record_key()).
+ * Cleared once the node is up, i.e. the key is on disk.
  */
 static void
 alert_host_key_unrecorded(struct alert_engine *e, struct node *n,
@@ -674,16 +658,14 @@ alert_host_key_unrecorded(struct alert_engine *e, struct node *n,
 	const struct node_conf	*nc = n->conf;
 	struct alert_fieldbuf	 fb;
 	struct alert_vals	 v;
-	const char		*p;
-	char			 key[128];
+	char			 key[SESSION_KEY_MAX];
 	int			 active, err = 0;
 
 	if (n->state == NODE_BACKOFF &&
-	    strncmp(n->last_error, "host key unrecorded", 19) == 0) {
+	    n->fail.kind == SESSION_FAIL_HOSTKEY_UNRECORDED) {
 		active = 1;
-		alert_hostkey_from_reason(n->last_error, key, sizeof(key));
-		if ((p = strstr(n->last_error, "(errno ")) != NULL)
-			err = atoi(p + 7);
+		snprintf(key, sizeof(key), "%s", n->fail.key);
+		err = n->fail.err;
 	} else if (n->state == NODE_UP || n->state == NODE_DEGRADED) {
 		active = 0;
 		if (!alert_engine_active(e, ALERT_HOST_KEY_UNRECORDED, nc->name,
