@@ -7,13 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include <jansson.h>
 #include <libssh/libssh.h>
 
 #include "alert.h"
-#include "control.h"
 #include "log.h"
 #include "node.h"
 #include "probe.h"
@@ -21,78 +18,29 @@
 #include "tunneld.h"
 
 static struct alert_engine	*alerts;
-static alert_sink		 alert_test_sink;
-static void			*alert_test_arg;
+static alert_sink		 alert_out;
+static void			*alert_out_arg;
 
-/* The journal (with MESSAGE_ID) and every `tunnelctl watch`. */
+/* The engine's one way out: the sink the daemon (or a test) installed. */
 static void
-alert_publish(const struct alert_entry *a, void *arg)
+alert_emit(const struct alert_entry *a, void *arg)
 {
-	const char	*fields[LOG_FIELDS_MAX + 1];
-	char		 msgid[48], ts[32];
-	size_t		 i, nf = 0;
-	json_t		*ev, *fo;
-	const char	*eq;
-	time_t		 t = time(NULL);
-	struct tm	 tm;
-
-	if (alert_test_sink != NULL) {
-		alert_test_sink(a, alert_test_arg);
-		return;
-	}
-	snprintf(msgid, sizeof(msgid), "MESSAGE_ID=%s", a->def->msgid);
-	fields[nf++] = msgid;
-	for (i = 0; a->fields[i] != NULL && nf < LOG_FIELDS_MAX; i++)
-		fields[nf++] = a->fields[i];
-	fields[nf] = NULL;
-	log_entry(a->def->priority, a->node, a->def->event,
-	    a->reason[0] ? a->reason : NULL, fields, "%s", a->message);
-
-	gmtime_r(&t, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fo = json_object();
-	for (i = 0; a->fields[i] != NULL; i++) {
-		char	key[64];
-		size_t	klen;
-
-		if ((eq = strchr(a->fields[i], '=')) == NULL)
-			continue;
-		klen = (size_t)(eq - a->fields[i]);
-		if (klen >= sizeof(key))
-			continue;
-		memcpy(key, a->fields[i], klen);
-		key[klen] = '\0';
-		json_object_set_new(fo, key, json_string(eq + 1));
-	}
-	ev = json_pack("{s:s,s:s,s:s,s:i,s:s,s:s,s:b,s:b,s:o,s:s}",
-	    "event", "alert", "kind", a->def->event,
-	    "message_id", a->def->msgid, "priority", a->def->priority,
-	    "reason", a->reason, "message", a->message,
-	    "cleared", a->cleared, "repeat", a->repeat, "fields", fo,
-	    "time", ts);
-	if (ev == NULL)
-		return;
-	json_object_set_new(ev, "node", a->node ? json_string(a->node) :
-	    json_null());
-	if (a->key[0])
-		json_object_set_new(ev, "key", json_string(a->key));
-	if (a->flapping)
-		json_object_set_new(ev, "flapping", json_integer(a->flapping));
-	control_broadcast(ev);
+	if (alert_out != NULL)
+		alert_out(a, alert_out_arg);
 }
 
 void
 alert_set_sink(alert_sink sink, void *arg)
 {
-	alert_test_sink = sink;
-	alert_test_arg = arg;
+	alert_out = sink;
+	alert_out_arg = arg;
 }
 
 static struct alert_engine *
 alert_engine_get(void)
 {
 	if (alerts == NULL &&
-	    (alerts = alert_engine_new(0, alert_publish, NULL)) == NULL)
+	    (alerts = alert_engine_new(0, alert_emit, NULL)) == NULL)
 		fatal("%s: alert_engine_new", __func__);
 	/* [alerts] repeat_after may change with every reload. */
 	alert_engine_set_repeat(alerts, td->conf->alert_repeat_after);

@@ -5,8 +5,9 @@
  * recorded for a failure, forwards, probe results), turns them into
  * conditions with their measured values, and hands them to the engine
  * (alert_engine.h: hysteresis, repeats, flapping, on the monotonic clock).
- * What the engine decides goes to the journal (log_entry, with MESSAGE_ID
- * from msgid.h) and to `tunnelctl watch` ({"event":"alert",...}).
+ * What the engine decides leaves only through the sink installed with
+ * alert_set_sink(): the daemon's, tunneld_alert_sink(), writes the journal
+ * (MESSAGE_ID from msgid.h) and tells `tunnelctl watch`.
  */
 #ifndef TUNNELD_ALERT_H
 #define TUNNELD_ALERT_H
@@ -23,7 +24,7 @@ struct node;
 void		 alert_node(struct node *);
 void		 alert_probe_result(struct node *);
 void		 alert_tick(void);
-/* Tests: send what the engine writes here instead of journal + watch. */
+/* Where every entry goes; none installed: entries are dropped. */
 void		 alert_set_sink(alert_sink, void *arg);
 
 #endif

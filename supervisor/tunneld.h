@@ -184,6 +184,8 @@ void		 tunneld_status_changed(void);
 /* The one way node.c tells the views (watch, alerts, STATUS=) of a change. */
 void		 tunneld_node_changed(struct node *, enum node_state from,
 		    enum node_state to, const char *reason);
+struct alert_entry;
+void		 tunneld_alert_sink(const struct alert_entry *, void *arg);
 void		 tunneld_status_flush(void);
 void		 tunneld_status_free(void);
 void		 tunneld_signal(evutil_socket_t, short, void *);
