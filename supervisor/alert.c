@@ -104,7 +104,8 @@ alert_host_key(struct alert_engine *e, struct node *n, uint64_t now)
 	const struct node_conf	*nc = n->conf;
 	struct alert_fieldbuf	 fb;
 	struct alert_vals	 v;
-	char			 key[SESSION_KEY_MAX], khname[CONFIG_HOST_MAX + 16];
+	char			 key[SESSION_KEY_MAX];
+	char			 khname[CONFIG_HOST_MAX + 16];
 	unsigned		 port = nc->port ? nc->port : 22;
 	int			 active;
 

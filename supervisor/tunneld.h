@@ -66,25 +66,26 @@ struct forward {
  */
 enum session_failure {
 	SESSION_FAIL_NONE,
-	SESSION_FAIL_RESOLVE,		/* the host name did not resolve */
-	SESSION_FAIL_CONNECT,		/* every address failed the TCP connect */
-	SESSION_FAIL_TIMEOUT,		/* the handshake outlasted connect_timeout */
+	SESSION_FAIL_RESOLVE,		/* the name did not resolve */
+	SESSION_FAIL_CONNECT,		/* no address took the TCP connect */
+	SESSION_FAIL_TIMEOUT,		/* the handshake took too long */
 	SESSION_FAIL_KEX,		/* key exchange */
 	SESSION_FAIL_HOSTKEY_MISMATCH,	/* known_hosts has another key */
 	SESSION_FAIL_HOSTKEY_UNKNOWN,	/* strict, and not in known_hosts */
 	SESSION_FAIL_HOSTKEY_UNRECORDED, /* accept-new could not write it */
 	SESSION_FAIL_HOSTKEY_CHECK,	/* libssh could not check it */
-	SESSION_FAIL_IDENTITY,		/* our key: missing, too open, unloadable */
+	SESSION_FAIL_IDENTITY,		/* our key: missing, open, unloadable */
 	SESSION_FAIL_AUTH,		/* the server refused our key */
 	SESSION_FAIL_LOST,		/* an established session ended */
-	SESSION_FAIL_LOCAL,		/* our side: memory, libssh, socket, ssh_config */
+	SESSION_FAIL_LOCAL,		/* memory, libssh, socket, ssh_config */
 };
 #define SESSION_KEY_MAX		160
 
 struct node_failure {
 	enum session_failure	 kind;
-	char			 key[SESSION_KEY_MAX];	/* host key kinds: the server's,
-							   "TYPE SHA256:..." */
+	char			 key[SESSION_KEY_MAX];	/* host key kinds: the
+							   server's, "TYPE
+							   SHA256:..." */
 	int			 err;		/* errno, 0: none */
 };
 
@@ -118,7 +119,7 @@ struct node {
 
 	uint64_t		 connects;	/* sessions established */
 	char			 last_error[REASON_MAX];
-	struct node_failure	 fail;		/* last_error as values */
+	struct node_failure	 fail;		/* last_error, as values */
 	int			 has_rtt;
 	double			 rtt_ms;
 

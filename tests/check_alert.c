@@ -252,7 +252,7 @@ START_TEST(flap_bound)
 	ck_assert_uint_eq(recs[11].t, hour - S + REPEAT);
 	ck_assert(has_key(&recs[11], "TUNNELD_DURATION"));
 	ck_assert(!alert_engine_active(e, ALERT_NODE_DOWN, "runpod", NULL));
-	ck_assert_uint_le(nrecs, 12);	/* the bound stated in alert.h */
+	ck_assert_uint_le(nrecs, 12);	/* the bound stated in alert_engine.h */
 
 	/* Settled, a new fault is announced as usual. */
 	node_down_at(e, t, 1);
