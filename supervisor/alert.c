@@ -1,567 +1,59 @@
 /*
- * alert: the hysteresis engine (pure, on a given clock) and the daemon
- * layer that feeds it from the live nodes.  See alert.h for the rules and
- * the bound on entries.
+ * alert: the daemon layer.  Reads the live nodes and their probe results,
+ * turns them into conditions and hands them to the engine
+ * (alert_engine.c), which decides what is worth an entry.
  */
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
-#include <time.h>
 
-#include <jansson.h>
 #include <libssh/libssh.h>
 
 #include "alert.h"
-#include "control.h"
 #include "log.h"
 #include "node.h"
 #include "probe.h"
 #include "session.h"
 #include "tunneld.h"
 
-static const struct {
-	const char	*title;		/* the condition, as it begins */
-	const char	*cleared;	/* as it ends */
-} alert_titles[ALERT_NKINDS] = {
-	[ALERT_NODE_DOWN] =		{ "node down", "node recovered" },
-	[ALERT_HOST_KEY_MISMATCH] =	{ "host key mismatch",
-					  "host key accepted again" },
-	[ALERT_REMOTE_PORT_IN_USE] =	{ "remote port in use",
-					  "remote port granted" },
-	[ALERT_OLLAMA_UNREACHABLE] =	{ "ollama unreachable",
-					  "ollama answers again" },
-	[ALERT_OLLAMA_SLOW] =		{ "ollama slow", "ollama fast again" },
-	[ALERT_MODEL_MISSING] =		{ "required model missing",
-					  "required models present" },
-	[ALERT_GPU_HOT] =		{ "gpu hot", "gpu cooled" },
-	[ALERT_GPU_MEMORY_HIGH] =	{ "gpu memory high",
-					  "gpu memory back under the limit" },
-	[ALERT_ALL_NODES_DOWN] =	{ "all nodes down",
-					  "mesh serving again" },
-	[ALERT_HOST_KEY_UNRECORDED] =	{ "host key not recorded",
-					  "host key recorded" },
-};
-
-/* msgid.h keeps each kind and its twin side by side, in enum order. */
-_Static_assert(ALERT_KINDS_N == 2 * ALERT_NKINDS,
-    "msgid.h alert_kinds must hold a begin/cleared pair per alert_kind");
-
-enum emit_type {
-	EMIT_BEGIN,
-	EMIT_REPEAT,
-	EMIT_CLEAR,
-	EMIT_FLAP_START,
-	EMIT_FLAP_SUMMARY,
-	EMIT_SETTLE_ACTIVE,
-	EMIT_SETTLE_CLEAR,
-};
-
-struct alert_cond {
-	TAILQ_ENTRY(alert_cond)	 entry;
-	enum alert_kind		 kind;
-	int			 has_node;
-	char			 node[ALERT_NODE_MAX];
-	char			 key[ALERT_KEY_MAX];
-
-	int			 active;	/* as last reported */
-	int			 announced;	/* the journal was told it holds */
-	int			 flapping;
-	uint64_t		 since;		/* start of the announced episode */
-	uint64_t		 last_emit;
-	uint64_t		 last_change;
-	uint64_t		 window_start;	/* of the flap window */
-	unsigned		 raises;	/* beginnings announced in it */
-	unsigned		 window_changes;
-	unsigned		 changes;	/* flapping: since the last entry */
-	unsigned		 changes_total;	/* flapping: whole episode */
-
-	char			 reason[ALERT_REASON_MAX];
-	char			 fields[ALERT_FIELDS_MAX][ALERT_FIELD_MAX];
-	size_t			 nfields;
-	char			 clear_node[ALERT_NODE_MAX];
-};
-TAILQ_HEAD(alert_conds, alert_cond);
-
-struct alert_engine {
-	struct alert_conds	 conds;
-	size_t			 nconds;
-	uint64_t		 repeat_after;
-	alert_sink		 sink;
-	void			*arg;
-};
-
-const char *
-alert_kind_title(enum alert_kind k)
-{
-	return (unsigned)k < ALERT_NKINDS ? alert_titles[k].title : "unknown";
-}
-
-const char *
-alert_fmt_duration(char *buf, size_t len, uint64_t ms)
-{
-	uint64_t	s = ms / 1000, h = s / 3600, m = (s % 3600) / 60;
-
-	if (ms < 1000)
-		snprintf(buf, len, "%llums", (unsigned long long)ms);
-	else if (s < 60)
-		snprintf(buf, len, "%llus", (unsigned long long)s);
-	else if (h == 0 && s % 60 == 0)
-		snprintf(buf, len, "%llum", (unsigned long long)m);
-	else if (h == 0)
-		snprintf(buf, len, "%llum%llus", (unsigned long long)m,
-		    (unsigned long long)(s % 60));
-	else if (m == 0)
-		snprintf(buf, len, "%lluh", (unsigned long long)h);
-	else
-		snprintf(buf, len, "%lluh%llum", (unsigned long long)h,
-		    (unsigned long long)m);
-	return buf;
-}
-
-struct alert_engine *
-alert_engine_new(uint64_t repeat_after, alert_sink sink, void *arg)
-{
-	struct alert_engine	*e;
-
-	if ((e = calloc(1, sizeof(*e))) == NULL)
-		return NULL;
-	TAILQ_INIT(&e->conds);
-	e->repeat_after = repeat_after;
-	e->sink = sink;
-	e->arg = arg;
-	return e;
-}
-
-void
-alert_engine_free(struct alert_engine *e)
-{
-	struct alert_cond	*c;
-
-	if (e == NULL)
-		return;
-	while ((c = TAILQ_FIRST(&e->conds)) != NULL) {
-		TAILQ_REMOVE(&e->conds, c, entry);
-		free(c);
-	}
-	free(e);
-}
-
-void
-alert_engine_set_repeat(struct alert_engine *e, uint64_t ms)
-{
-	e->repeat_after = ms;
-}
-
-size_t
-alert_engine_count(const struct alert_engine *e)
-{
-	return e->nconds;
-}
-
-/* The flap window: repeat_after, which a user already chose as "often". */
-static uint64_t
-alert_window(const struct alert_engine *e)
-{
-	return e->repeat_after ? e->repeat_after : ALERT_FLAP_WINDOW_MS;
-}
-
-static int
-cond_match(const struct alert_cond *c, enum alert_kind kind, const char *node,
-    const char *key)
-{
-	if (c->kind != kind)
-		return 0;
-	if ((node != NULL) != c->has_node ||
-	    (node != NULL && strcmp(node, c->node) != 0))
-		return 0;
-	return strcmp(key ? key : "", c->key) == 0;
-}
-
-static struct alert_cond *
-cond_find(const struct alert_engine *e, enum alert_kind kind, const char *node,
-    const char *key)
-{
-	struct alert_cond	*c;
-
-	TAILQ_FOREACH(c, &e->conds, entry)
-		if (cond_match(c, kind, node, key))
-			return c;
-	return NULL;
-}
-
-int
-alert_engine_active(const struct alert_engine *e, enum alert_kind kind,
-    const char *node, const char *key)
-{
-	const struct alert_cond	*c = cond_find(e, kind, node, key);
-
-	return c != NULL && c->announced;
-}
-
-static void
-cond_store(struct alert_cond *c, const struct alert_vals *v)
-{
-	size_t	i;
-
-	if (v == NULL)
-		return;
-	snprintf(c->reason, sizeof(c->reason), "%s", v->reason ? v->reason : "");
-	snprintf(c->clear_node, sizeof(c->clear_node), "%s",
-	    v->clear_node ? v->clear_node : "");
-	if (v->keep_fields && c->nfields > 0)
-		return;
-	for (i = 0; i < ALERT_FIELDS_MAX && v->fields[i] != NULL; i++)
-		snprintf(c->fields[i], sizeof(c->fields[i]), "%s", v->fields[i]);
-	c->nfields = i;
-}
-
-/* 1 when every word of TITLE is a word of REASON: the reason says it all. */
-static int
-alert_reason_says(const char *reason, const char *title)
-{
-	const char	*w, *p;
-	size_t		 n;
-
-	for (w = title; *w != '\0'; w += n) {
-		w += strspn(w, " ");
-		if ((n = strcspn(w, " ")) == 0)
-			break;
-		for (p = reason; *p != '\0'; p++)
-			if (strncmp(p, w, n) == 0 && (p == reason ||
-			    !isalnum((unsigned char)p[-1])) &&
-			    !isalnum((unsigned char)p[n]))
-				break;
-		if (*p == '\0')
-			return 0;
-	}
-	return 1;
-}
-
-static void
-cond_emit(struct alert_engine *e, struct alert_cond *c, enum emit_type t,
-    uint64_t now)
-{
-	struct alert_entry	 a;
-	char			 msg[1024], dur[32], win[32], fdur[64], frep[32];
-	char			 fflap[48], who[ALERT_NODE_MAX + 4];
-	const char		*title = alert_titles[c->kind].title;
-	const char		*ctitle = alert_titles[c->kind].cleared;
-	size_t			 i, nf = 0;
-
-	memset(&a, 0, sizeof(a));
-	a.kind = c->kind;
-	a.cleared = t == EMIT_CLEAR || t == EMIT_SETTLE_CLEAR;
-	a.repeat = t == EMIT_REPEAT || t == EMIT_SETTLE_ACTIVE;
-	a.def = &alert_kinds[2 * c->kind + (a.cleared ? 1 : 0)];
-	a.node = c->has_node ? c->node : NULL;
-	/* The node that ended all-nodes-down is the one the entry is about. */
-	if (a.cleared && !c->has_node && c->clear_node[0] != '\0')
-		a.node = c->clear_node;
-	a.key = c->key;
-	a.reason = c->reason;
-	a.duration_ms = now - c->since;
-	alert_fmt_duration(dur, sizeof(dur), a.duration_ms);
-	alert_fmt_duration(win, sizeof(win), alert_window(e));
-	snprintf(who, sizeof(who), "%s%s", a.node ? a.node : "",
-	    a.node ? ": " : "");
-
-	switch (t) {
-	case EMIT_BEGIN:
-		/* "remote port 11436 in use" needs no "remote port in use: ". */
-		if (alert_reason_says(c->reason, title))
-			snprintf(msg, sizeof(msg), "%s%s", who, c->reason);
-		else
-			snprintf(msg, sizeof(msg), "%s%s: %s", who, title,
-			    c->reason);
-		break;
-	case EMIT_REPEAT:
-		snprintf(msg, sizeof(msg), "%s%s for %s now: %s", who, title,
-		    dur, c->reason);
-		break;
-	case EMIT_CLEAR:
-		snprintf(msg, sizeof(msg), "%s%s after %s: %s", who, ctitle,
-		    dur, c->reason);
-		break;
-	case EMIT_FLAP_START:
-		a.flapping = c->changes;
-		snprintf(msg, sizeof(msg), "%s%s is flapping: %u changes within "
-		    "%s; further changes are summarised at most every %s: %s",
-		    who, title, c->changes, win, win, c->reason);
-		break;
-	case EMIT_FLAP_SUMMARY:
-		a.flapping = c->changes;
-		snprintf(msg, sizeof(msg), "%s%s still flapping: %u changes "
-		    "since the last report, %u in %s; now %s: %s", who, title,
-		    c->changes, c->changes_total, dur,
-		    c->active ? "holds" : "clear", c->reason);
-		break;
-	case EMIT_SETTLE_ACTIVE:
-		snprintf(msg, sizeof(msg), "%s%s, steady for %s after flapping "
-		    "(%u changes), for %s now: %s", who, title, win,
-		    c->changes_total, dur, c->reason);
-		break;
-	case EMIT_SETTLE_CLEAR:
-		snprintf(msg, sizeof(msg), "%s%s after %s of flapping (%u "
-		    "changes), steady for %s: %s", who, ctitle, dur,
-		    c->changes_total, win, c->reason);
-		break;
-	}
-	a.message = msg;
-
-	for (i = 0; i < c->nfields; i++)
-		a.fields[nf++] = c->fields[i];
-	if (t != EMIT_BEGIN && t != EMIT_FLAP_START) {
-		snprintf(fdur, sizeof(fdur), "TUNNELD_DURATION=%s", dur);
-		a.fields[nf++] = fdur;
-	}
-	if (a.repeat) {
-		snprintf(frep, sizeof(frep), "TUNNELD_REPEAT=1");
-		a.fields[nf++] = frep;
-	}
-	if (a.flapping) {
-		snprintf(fflap, sizeof(fflap), "TUNNELD_FLAPPING=%u", a.flapping);
-		a.fields[nf++] = fflap;
-	}
-	a.fields[nf] = NULL;
-
-	c->last_emit = now;
-	if (e->sink != NULL)
-		e->sink(&a, e->arg);
-}
-
-/* Repeats, flapping summaries and settling due at NOW; entries written. */
-static int
-cond_due(struct alert_engine *e, struct alert_cond *c, uint64_t now)
-{
-	uint64_t	w = alert_window(e);
-
-	if (c->flapping) {
-		if (now - c->last_change >= w) {
-			/* Steady for a whole window: say how it settled. */
-			c->flapping = 0;
-			c->raises = 0;
-			c->window_changes = 0;
-			if (c->active)
-				cond_emit(e, c, EMIT_SETTLE_ACTIVE, now);
-			else {
-				cond_emit(e, c, EMIT_SETTLE_CLEAR, now);
-				c->announced = 0;
-			}
-			c->changes = c->changes_total = 0;
-			return 1;
-		}
-		if (now - c->last_emit >= w) {
-			cond_emit(e, c, EMIT_FLAP_SUMMARY, now);
-			c->changes = 0;
-			return 1;
-		}
-		return 0;
-	}
-	if (c->announced && c->active && e->repeat_after > 0 &&
-	    now - c->last_emit >= e->repeat_after) {
-		cond_emit(e, c, EMIT_REPEAT, now);
-		return 1;
-	}
-	return 0;
-}
-
-int
-alert_engine_update(struct alert_engine *e, enum alert_kind kind,
-    const char *node, const char *key, int active,
-    const struct alert_vals *vals, uint64_t now)
-{
-	struct alert_cond	*c;
-	int			 n = 0;
-
-	if ((unsigned)kind >= ALERT_NKINDS)
-		return 0;
-	active = active != 0;
-	if ((c = cond_find(e, kind, node, key)) == NULL) {
-		if (!active)
-			return 0;	/* nothing was said, nothing to clear */
-		if ((c = calloc(1, sizeof(*c))) == NULL) {
-			log_warn("alerts: out of memory");
-			return 0;
-		}
-		c->kind = kind;
-		c->has_node = node != NULL;
-		snprintf(c->node, sizeof(c->node), "%s", node ? node : "");
-		snprintf(c->key, sizeof(c->key), "%s", key ? key : "");
-		TAILQ_INSERT_TAIL(&e->conds, c, entry);
-		e->nconds++;
-	}
-	cond_store(c, vals);
-
-	if (active != c->active) {
-		c->active = active;
-		c->last_change = now;
-		if (c->flapping) {
-			/* Counted only; cond_due() reports at most once a window. */
-			c->changes++;
-			c->changes_total++;
-		} else if (active) {
-			if (c->raises == 0 || now - c->window_start >=
-			    alert_window(e)) {
-				c->window_start = now;
-				c->raises = 0;
-				c->window_changes = 0;
-			}
-			c->window_changes++;
-			if (c->raises < ALERT_FLAP_MAX) {
-				c->raises++;
-				c->announced = 1;
-				c->since = now;
-				cond_emit(e, c, EMIT_BEGIN, now);
-			} else {
-				c->flapping = 1;
-				c->announced = 1;
-				c->since = now;
-				c->changes = c->changes_total = c->window_changes;
-				cond_emit(e, c, EMIT_FLAP_START, now);
-				c->changes = 0;
-			}
-			n++;
-		} else {
-			c->window_changes++;
-			if (c->announced) {
-				cond_emit(e, c, EMIT_CLEAR, now);
-				c->announced = 0;
-				n++;
-			}
-		}
-	}
-	n += cond_due(e, c, now);
-	return n;
-}
-
-/* Nothing to say any more and no flap history worth keeping. */
-static int
-cond_idle(const struct alert_engine *e, const struct alert_cond *c,
-    uint64_t now)
-{
-	return !c->announced && !c->flapping && !c->active &&
-	    (c->raises == 0 || now - c->window_start >= alert_window(e));
-}
-
-int
-alert_engine_tick(struct alert_engine *e, uint64_t now)
-{
-	struct alert_cond	*c, *next;
-	int			 n = 0;
-
-	for (c = TAILQ_FIRST(&e->conds); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, entry);
-		n += cond_due(e, c, now);
-		if (cond_idle(e, c, now)) {
-			TAILQ_REMOVE(&e->conds, c, entry);
-			e->nconds--;
-			free(c);
-		}
-	}
-	return n;
-}
-
-void
-alert_engine_forget(struct alert_engine *e, const char *node,
-    enum alert_kind kind)
-{
-	struct alert_cond	*c, *next;
-
-	for (c = TAILQ_FIRST(&e->conds); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, entry);
-		if (kind != ALERT_NKINDS && c->kind != kind)
-			continue;
-		if (node != NULL && (!c->has_node || strcmp(c->node, node) != 0))
-			continue;
-		TAILQ_REMOVE(&e->conds, c, entry);
-		e->nconds--;
-		free(c);
-	}
-}
-
-/* ------------------------------------------------------------------ */
-/* The daemon layer.                                                   */
-
 static struct alert_engine	*alerts;
-static alert_sink		 alert_test_sink;
-static void			*alert_test_arg;
+static alert_sink		 alert_out;
+static void			*alert_out_arg;
 
-/* The journal (with MESSAGE_ID) and every `tunnelctl watch`. */
+/* The engine's one way out: the sink the daemon (or a test) installed. */
 static void
-alert_publish(const struct alert_entry *a, void *arg)
+alert_emit(const struct alert_entry *a, void *arg)
 {
-	const char	*fields[LOG_FIELDS_MAX + 1];
-	char		 msgid[48], ts[32];
-	size_t		 i, nf = 0;
-	json_t		*ev, *fo;
-	const char	*eq;
-	time_t		 t = time(NULL);
-	struct tm	 tm;
-
-	if (alert_test_sink != NULL) {
-		alert_test_sink(a, alert_test_arg);
-		return;
-	}
-	snprintf(msgid, sizeof(msgid), "MESSAGE_ID=%s", a->def->msgid);
-	fields[nf++] = msgid;
-	for (i = 0; a->fields[i] != NULL && nf < LOG_FIELDS_MAX; i++)
-		fields[nf++] = a->fields[i];
-	fields[nf] = NULL;
-	log_entry(a->def->priority, a->node, a->def->event,
-	    a->reason[0] ? a->reason : NULL, fields, "%s", a->message);
-
-	gmtime_r(&t, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fo = json_object();
-	for (i = 0; a->fields[i] != NULL; i++) {
-		char	key[64];
-		size_t	klen;
-
-		if ((eq = strchr(a->fields[i], '=')) == NULL)
-			continue;
-		klen = (size_t)(eq - a->fields[i]);
-		if (klen >= sizeof(key))
-			continue;
-		memcpy(key, a->fields[i], klen);
-		key[klen] = '\0';
-		json_object_set_new(fo, key, json_string(eq + 1));
-	}
-	ev = json_pack("{s:s,s:s,s:s,s:i,s:s,s:s,s:b,s:b,s:o,s:s}",
-	    "event", "alert", "kind", a->def->event,
-	    "message_id", a->def->msgid, "priority", a->def->priority,
-	    "reason", a->reason, "message", a->message,
-	    "cleared", a->cleared, "repeat", a->repeat, "fields", fo,
-	    "time", ts);
-	if (ev == NULL)
-		return;
-	json_object_set_new(ev, "node", a->node ? json_string(a->node) :
-	    json_null());
-	if (a->key[0])
-		json_object_set_new(ev, "key", json_string(a->key));
-	if (a->flapping)
-		json_object_set_new(ev, "flapping", json_integer(a->flapping));
-	control_broadcast(ev);
+	if (alert_out != NULL)
+		alert_out(a, alert_out_arg);
 }
 
 void
 alert_set_sink(alert_sink sink, void *arg)
 {
-	alert_test_sink = sink;
-	alert_test_arg = arg;
+	alert_out = sink;
+	alert_out_arg = arg;
 }
 
 static struct alert_engine *
 alert_engine_get(void)
 {
 	if (alerts == NULL &&
-	    (alerts = alert_engine_new(0, alert_publish, NULL)) == NULL)
+	    (alerts = alert_engine_new(0, alert_emit, NULL)) == NULL)
 		fatal("%s: alert_engine_new", __func__);
 	/* [alerts] repeat_after may change with every reload. */
 	alert_engine_set_repeat(alerts, td->conf->alert_repeat_after);
 	return alerts;
+}
+
+/* The engine decides; only a condition it had no memory for is said here. */
+static void
+alert_update(struct alert_engine *e, enum alert_kind kind, const char *node,
+    const char *key, int active, const struct alert_vals *v, uint64_t now)
+{
+	if (alert_engine_update(e, kind, node, key, active, v, now) == -1)
+		log_warn("alerts: out of memory");
 }
 
 /* Fields of one condition, built in VALS from printf-style strings. */
@@ -597,21 +89,6 @@ vals_init(struct alert_vals *v, struct alert_fieldbuf *fb, const char *reason)
 	v->reason = reason;
 }
 
-/* "host key mismatch: server sent TYPE SHA256:..., FILE has another" */
-static void
-alert_hostkey_from_reason(const char *reason, char *buf, size_t len)
-{
-	const char	*p, *q;
-
-	buf[0] = '\0';
-	if ((p = strstr(reason, "server sent ")) == NULL)
-		return;
-	p += strlen("server sent ");
-	if ((q = strchr(p, ',')) == NULL)
-		q = p + strlen(p);
-	snprintf(buf, len, "%.*s", (int)(q - p), p);
-}
-
 /* The key the live session's server presented. */
 static void
 alert_hostkey_of_session(struct node *n, char *buf, size_t len)
@@ -627,14 +104,15 @@ alert_host_key(struct alert_engine *e, struct node *n, uint64_t now)
 	const struct node_conf	*nc = n->conf;
 	struct alert_fieldbuf	 fb;
 	struct alert_vals	 v;
-	char			 key[128], khname[CONFIG_HOST_MAX + 16];
+	char			 key[SESSION_KEY_MAX];
+	char			 khname[CONFIG_HOST_MAX + 16];
 	unsigned		 port = nc->port ? nc->port : 22;
 	int			 active;
 
 	if (n->state == NODE_BACKOFF &&
-	    strncmp(n->last_error, "host key mismatch", 17) == 0) {
+	    n->fail.kind == SESSION_FAIL_HOSTKEY_MISMATCH) {
 		active = 1;
-		alert_hostkey_from_reason(n->last_error, key, sizeof(key));
+		snprintf(key, sizeof(key), "%s", n->fail.key);
 	} else if (n->state == NODE_UP || n->state == NODE_DEGRADED) {
 		active = 0;
 		if (!alert_engine_active(e, ALERT_HOST_KEY_MISMATCH, nc->name, NULL))
@@ -658,14 +136,13 @@ alert_host_key(struct alert_engine *e, struct node *n, uint64_t now)
 		fb_add(&fb, &v, "TUNNELD_SSH_PORT=%u", port);
 		fb_add(&fb, &v, "TUNNELD_KNOWN_HOSTS_NAME=%s", khname);
 	}
-	alert_engine_update(e, ALERT_HOST_KEY_MISMATCH, nc->name, NULL, active,
+	alert_update(e, ALERT_HOST_KEY_MISMATCH, nc->name, NULL, active,
 	    &v, now);
 }
 
 /*
- * accept-new could not write the server's key (session_record_key()): the
- * reason says "host key unrecorded for node X: server sent KEY, WHY
- * (errno N)".  Cleared once the node is up, i.e. the key is on disk.
+ * accept-new could not write the server's key (session_record_key()).
+ * Cleared once the node is up, i.e. the key is on disk.
  */
 static void
 alert_host_key_unrecorded(struct alert_engine *e, struct node *n,
@@ -674,16 +151,14 @@ alert_host_key_unrecorded(struct alert_engine *e, struct node *n,
 	const struct node_conf	*nc = n->conf;
 	struct alert_fieldbuf	 fb;
 	struct alert_vals	 v;
-	const char		*p;
-	char			 key[128];
+	char			 key[SESSION_KEY_MAX];
 	int			 active, err = 0;
 
 	if (n->state == NODE_BACKOFF &&
-	    strncmp(n->last_error, "host key unrecorded", 19) == 0) {
+	    n->fail.kind == SESSION_FAIL_HOSTKEY_UNRECORDED) {
 		active = 1;
-		alert_hostkey_from_reason(n->last_error, key, sizeof(key));
-		if ((p = strstr(n->last_error, "(errno ")) != NULL)
-			err = atoi(p + 7);
+		snprintf(key, sizeof(key), "%s", n->fail.key);
+		err = n->fail.err;
 	} else if (n->state == NODE_UP || n->state == NODE_DEGRADED) {
 		active = 0;
 		if (!alert_engine_active(e, ALERT_HOST_KEY_UNRECORDED, nc->name,
@@ -699,7 +174,7 @@ alert_host_key_unrecorded(struct alert_engine *e, struct node *n,
 	fb_add(&fb, &v, "TUNNELD_KNOWN_HOSTS_FILE=%s", td->conf->known_hosts);
 	if (active && err > 0)
 		fb_add(&fb, &v, "ERRNO=%d", err);
-	alert_engine_update(e, ALERT_HOST_KEY_UNRECORDED, nc->name, NULL,
+	alert_update(e, ALERT_HOST_KEY_UNRECORDED, nc->name, NULL,
 	    active, &v, now);
 }
 
@@ -730,7 +205,7 @@ alert_remote_ports(struct alert_engine *e, struct node *n, uint64_t now)
 		fb_add(&fb, &v, "TUNNELD_SSH_TARGET=%s", n->conf->ssh);
 		fb_add(&fb, &v, "TUNNELD_LISTEN=%s", listen);
 		fb_add(&fb, &v, "TUNNELD_PORT=%u", f->conf->listen_port);
-		alert_engine_update(e, ALERT_REMOTE_PORT_IN_USE, n->conf->name,
+		alert_update(e, ALERT_REMOTE_PORT_IN_USE, n->conf->name,
 		    listen, active, &v, now);
 	}
 }
@@ -793,7 +268,7 @@ alert_all_down(struct alert_engine *e, struct node *trigger, uint64_t now)
 	if (live > 0) {
 		vals_init(&v, &fb, "requests can be served again");
 		v.clear_node = back;
-		alert_engine_update(e, ALERT_ALL_NODES_DOWN, NULL, NULL, 0, &v,
+		alert_update(e, ALERT_ALL_NODES_DOWN, NULL, NULL, 0, &v,
 		    now);
 	} else if (down == total) {
 		/*
@@ -803,7 +278,7 @@ alert_all_down(struct alert_engine *e, struct node *trigger, uint64_t now)
 		 */
 		vals_init(&v, &fb, reason);
 		fb_add(&fb, &v, "TUNNELD_NODES=%s", names);
-		alert_engine_update(e, ALERT_ALL_NODES_DOWN, NULL, NULL, 1, &v,
+		alert_update(e, ALERT_ALL_NODES_DOWN, NULL, NULL, 1, &v,
 		    now);
 	}
 }
@@ -824,7 +299,7 @@ alert_node(struct node *n)
 	} else if (!nc->local && n->state == NODE_BACKOFF) {
 		vals_init(&v, &fb, n->reason[0] ? n->reason : n->last_error);
 		fb_add(&fb, &v, "TUNNELD_SSH_TARGET=%s", nc->ssh);
-		alert_engine_update(e, ALERT_NODE_DOWN, nc->name, NULL, 1, &v, now);
+		alert_update(e, ALERT_NODE_DOWN, nc->name, NULL, 1, &v, now);
 	} else if (!nc->local && (n->state == NODE_UP ||
 	    n->state == NODE_DEGRADED)) {
 		snprintf(why, sizeof(why), "session established (connection "
@@ -833,7 +308,7 @@ alert_node(struct node *n)
 		    n->state == NODE_DEGRADED ? n->reason : "");
 		vals_init(&v, &fb, why);
 		fb_add(&fb, &v, "TUNNELD_SSH_TARGET=%s", nc->ssh);
-		alert_engine_update(e, ALERT_NODE_DOWN, nc->name, NULL, 0, &v, now);
+		alert_update(e, ALERT_NODE_DOWN, nc->name, NULL, 0, &v, now);
 	}
 	if (!nc->local && n->state != NODE_STOPPED) {
 		alert_host_key(e, n, now);
@@ -885,7 +360,7 @@ alert_ollama(struct alert_engine *e, struct node *n,
 		vals_init(&v, &fb, why);
 	}
 	fb_add(&fb, &v, "TUNNELD_OLLAMA_URL=%s", r->url);
-	alert_engine_update(e, ALERT_OLLAMA_UNREACHABLE, name, NULL,
+	alert_update(e, ALERT_OLLAMA_UNREACHABLE, name, NULL,
 	    r->c.status == PROBE_FAILED, &v, now);
 	if (r->c.status != PROBE_OK)
 		return;		/* no latency or model list to judge */
@@ -901,7 +376,7 @@ alert_ollama(struct alert_engine *e, struct node *n,
 	fb_add(&fb, &v, "TUNNELD_LATENCY_MS=%llu", (unsigned long long)lat);
 	fb_add(&fb, &v, "TUNNELD_THRESHOLD=%llu",
 	    (unsigned long long)c->alert_ollama_latency);
-	alert_engine_update(e, ALERT_OLLAMA_SLOW, name, NULL, slow, &v, now);
+	alert_update(e, ALERT_OLLAMA_SLOW, name, NULL, slow, &v, now);
 
 	if (!r->has_info)
 		return;
@@ -924,7 +399,7 @@ alert_ollama(struct alert_engine *e, struct node *n,
 		vals_init(&v, &fb, "every required model is listed");
 		v.keep_fields = 1;
 	}
-	alert_engine_update(e, ALERT_MODEL_MISSING, name, NULL,
+	alert_update(e, ALERT_MODEL_MISSING, name, NULL,
 	    r->nmissing_total > 0, &v, now);
 }
 
@@ -960,7 +435,7 @@ alert_gpus(struct alert_engine *e, struct node *n,
 			fb_add(&fb, &v, "TUNNELD_GPU_TEMP_C=%d", g->temp_c);
 			fb_add(&fb, &v, "TUNNELD_THRESHOLD=%d",
 			    c->alert_gpu_temp_c);
-			alert_engine_update(e, ALERT_GPU_HOT, n->conf->name, key,
+			alert_update(e, ALERT_GPU_HOT, n->conf->name, key,
 			    on, &v, now);
 		}
 		if ((on = gpu_mem_over(g, c->alert_gpu_mem_pct)) != -1) {
@@ -978,7 +453,7 @@ alert_gpus(struct alert_engine *e, struct node *n,
 			    g->mem_total_mib);
 			fb_add(&fb, &v, "TUNNELD_THRESHOLD=%d",
 			    c->alert_gpu_mem_pct);
-			alert_engine_update(e, ALERT_GPU_MEMORY_HIGH,
+			alert_update(e, ALERT_GPU_MEMORY_HIGH,
 			    n->conf->name, key, on, &v, now);
 		}
 	}
@@ -1049,7 +524,7 @@ alert_names_fill(void)
 }
 
 static int
-alert_names_has(const char *name)
+alert_names_has(const char *name, void *arg)
 {
 	size_t	i;
 
@@ -1064,19 +539,11 @@ void
 alert_tick(void)
 {
 	struct alert_engine	*e = alert_engine_get();
-	struct alert_cond	*c, *next;
 	uint64_t		 now = now_ms();
 
 	/* Conditions of nodes a reload removed end without an entry. */
 	alert_names_fill();
-	for (c = TAILQ_FIRST(&e->conds); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, entry);
-		if (c->has_node && !alert_names_has(c->node)) {
-			TAILQ_REMOVE(&e->conds, c, entry);
-			e->nconds--;
-			free(c);
-		}
-	}
+	alert_engine_forget_nodes(e, alert_names_has, NULL);
 	/* Probe results are judged as they arrive (node_update -> alert_node). */
 	alert_all_down(e, NULL, now);
 	alert_engine_tick(e, now);

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <libssh/libssh.h>
 
+#include "alert.h"
 #include "control.h"
 #include "forward.h"
 #include "node.h"
@@ -310,6 +311,7 @@ main(int argc, char *argv[])
 	TAILQ_INIT(&td->nodes);
 	td->conf = conf;
 	td->started = now_ms();
+	alert_set_sink(tunneld_alert_sink, NULL);
 	if ((td->base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	/* Without resolv.conf (a sandbox), names still resolve from /etc/hosts. */

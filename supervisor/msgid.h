@@ -41,7 +41,7 @@
  *   host-key-unrecorded-cleared TUNNELD_SSH_TARGET TUNNELD_HOST_KEY
  *                              TUNNELD_KNOWN_HOSTS_FILE TUNNELD_DURATION
  *
- * Repeats and flapping (supervisor/alert.h has the rules and the bound):
+ * Repeats and flapping (supervisor/alert_engine.h: the rules and the bound):
  *   a condition still true after [alerts] repeat_after is logged again with
  *   the kind's own MESSAGE_ID plus TUNNELD_REPEAT=1 and TUNNELD_DURATION (so
  *   far); a condition that keeps beginning and ending is logged as flapping,

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,16 @@ node_update(struct node *n)
 	node_set_state(n, s, reason);
 }
 
+static const struct node_failure node_oom = { SESSION_FAIL_LOCAL, "", ENOMEM };
+
+/* No failure on record: a fresh start, or a session that came up. */
+static void
+node_fail_clear(struct node *n)
+{
+	n->last_error[0] = '\0';
+	memset(&n->fail, 0, sizeof(n->fail));
+}
+
 static void
 node_retry_cb(evutil_socket_t fd, short ev, void *arg)
 {
@@ -214,7 +225,8 @@ node_retry_cb(evutil_socket_t fd, short ev, void *arg)
 	if (n->admin_stopped || !n->conf->enabled || n->sess != NULL)
 		return;
 	if (session_start(n) == -1)
-		node_session_lost(n, "cannot start a session: out of memory", 0);
+		node_session_lost(n, &node_oom,
+		    "cannot start a session: out of memory", 0);
 	node_update(n);
 }
 
@@ -233,7 +245,8 @@ node_start(struct node *n)
 			event_del(n->ev_retry);
 		n->next_attempt = 0;
 		if (session_start(n) == -1)
-			node_session_lost(n, "cannot start a session: out of memory", 0);
+			node_session_lost(n, &node_oom,
+			    "cannot start a session: out of memory", 0);
 	}
 	node_update(n);
 	return 0;
@@ -258,7 +271,7 @@ node_restart(struct node *n)
 	probe_session_down(n);
 	session_close(n->sess);
 	n->attempt = 0;
-	n->last_error[0] = '\0';
+	node_fail_clear(n);
 	log_entry(LOG_INFO, n->conf->name, "restart", NULL, NULL,
 	    "%s: restart requested", n->conf->name);
 	return node_start(n);
@@ -269,7 +282,7 @@ node_session_up(struct node *n)
 {
 	n->connects++;
 	n->session_up_at = now_ms();
-	n->last_error[0] = '\0';
+	node_fail_clear(n);
 	log_entry(LOG_INFO, n->conf->name, "connected", NULL, NULL,
 	    "%s: session established (%llu so far)", n->conf->name,
 	    (unsigned long long)n->connects);
@@ -285,7 +298,8 @@ node_session_up(struct node *n)
  * sshd returns.
  */
 void
-node_session_lost(struct node *n, const char *reason, int tcp_level)
+node_session_lost(struct node *n, const struct node_failure *fail,
+    const char *reason, int tcp_level)
 {
 	const struct config	*c = td->conf;
 	struct backoff_params	 bp = { c->backoff_initial, c->backoff_max,
@@ -307,6 +321,7 @@ node_session_lost(struct node *n, const char *reason, int tcp_level)
 
 	same = strcmp(n->last_error, reason) == 0;
 	snprintf(n->last_error, sizeof(n->last_error), "%s", reason);
+	n->fail = *fail;
 	/* A node failing the same way every second must not flood the log. */
 	if (!same || now - n->last_logged >= NODE_REPEAT_LOG_MS) {
 		log_entry(LOG_WARNING, n->conf->name, "connect-failed", reason,
@@ -343,7 +358,7 @@ node_reconf_down(struct node *n)
 	n->next_attempt = 0;
 	n->attempt = 0;
 	n->session_up_at = 0;
-	n->last_error[0] = '\0';
+	node_fail_clear(n);
 	n->has_rtt = 0;
 }
 

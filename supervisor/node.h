@@ -28,8 +28,9 @@ void		 node_stop(struct node *, const char *reason);
 int		 node_restart(struct node *);
 void		 node_update(struct node *);
 void		 node_session_up(struct node *);
-void		 node_session_lost(struct node *, const char *reason,
-		    int tcp_refused);
+/* FAIL is kept on the node with REASON (last_error): the same failure. */
+void		 node_session_lost(struct node *, const struct node_failure *,
+		    const char *reason, int tcp_refused);
 void		 node_set_state(struct node *, enum node_state,
 		    const char *reason);
 /* The I-th latest change kept (0: the oldest), or NULL past the end. */

@@ -80,6 +80,7 @@ struct session {
 	int			 greq_after_ka;	/* the slot held a keepalive when greq began */
 	int			 refused;	/* every address refused the TCP connect */
 	char			 tcp_err[128];
+	int			 tcp_errno;	/* tcp_err's, 0: none */
 	/* session_watch(): fresh connects to the same address. */
 	struct sockaddr_storage	 peer;
 	socklen_t		 peerlen;
@@ -96,8 +97,9 @@ struct session {
 
 static void	session_io(evutil_socket_t, short, void *);
 static void	session_timer(evutil_socket_t, short, void *);
-static void	session_fail(struct session *, int tcp_level, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
+static void	session_fail_as(struct session *, enum session_failure,
+		    const char *key, int err, const char *, ...)
+		    __attribute__((format(printf, 5, 6)));
 static void	session_step(struct session *);
 static void	session_try_connect(struct session *);
 static void	session_dials_close(struct session *);
@@ -330,22 +332,40 @@ session_close(struct session *s)
 }
 
 /*
- * A failure ends the session and hands the node its reason.  TCP_LEVEL marks
- * failures that cost the server nothing (refused, unreachable, no answer to
- * the SYN): those are retried at retry_refused pace, not backed off.
+ * Failures that cost the server nothing (refused, unreachable, no answer to
+ * the SYN) are retried at retry_refused pace, not backed off.
+ */
+static int
+session_tcp_level(const struct session *s, enum session_failure kind)
+{
+	return kind == SESSION_FAIL_CONNECT ||
+	    (kind == SESSION_FAIL_TIMEOUT && s->phase <= S_TCP);
+}
+
+/*
+ * A failure ends the session and hands the node its reason, in words for
+ * people and as KIND, the server's KEY (host key kinds, else NULL) and ERR
+ * (errno, 0: none) for code that must tell failures apart.
  */
 static void
-session_fail(struct session *s, int tcp_level, const char *fmt, ...)
+session_fail_as(struct session *s, enum session_failure kind, const char *key,
+    int err, const char *fmt, ...)
 {
-	struct node	*n = s->node;
-	char		 reason[REASON_MAX];
-	va_list		 ap;
+	struct node		*n = s->node;
+	struct node_failure	 f;
+	char			 reason[REASON_MAX];
+	int			 tcp_level = session_tcp_level(s, kind);
+	va_list			 ap;
 
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+	memset(&f, 0, sizeof(f));
+	f.kind = kind;
+	snprintf(f.key, sizeof(f.key), "%s", key ? key : "");
+	f.err = err;
 	session_close(s);
-	node_session_lost(n, reason, tcp_level);
+	node_session_lost(n, &f, reason, tcp_level);
 }
 
 static void
@@ -357,7 +377,8 @@ session_dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 	if (result == EVUTIL_EAI_CANCEL)
 		return;		/* session_close() is running */
 	if (result != 0) {
-		session_fail(s, 0, "cannot resolve %s: %s", s->node->conf->host,
+		session_fail_as(s, SESSION_FAIL_RESOLVE, NULL, 0,
+		    "cannot resolve %s: %s", s->node->conf->host,
 		    evutil_gai_strerror(result));
 		return;
 	}
@@ -397,6 +418,7 @@ session_try_connect(struct session *s)
 		s->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, ai->ai_protocol);
 		if (s->fd == -1) {
+			s->tcp_errno = errno;
 			snprintf(s->tcp_err, sizeof(s->tcp_err), "socket: %s",
 			    strerror(errno));
 			continue;
@@ -424,14 +446,15 @@ session_try_connect(struct session *s)
 		if (errno != ECONNREFUSED && errno != ENETUNREACH &&
 		    errno != EHOSTUNREACH)
 			s->refused = 0;
+		s->tcp_errno = errno;
 		snprintf(s->tcp_err, sizeof(s->tcp_err), "connect to %s: %s",
 		    addr, strerror(errno));
 		close(s->fd);
 		s->fd = -1;
 	}
 	/* Every address failed at the TCP level. */
-	session_fail(s, 1, "%s", s->tcp_err[0] ? s->tcp_err :
-	    "no address to connect to");
+	session_fail_as(s, SESSION_FAIL_CONNECT, NULL, s->tcp_errno, "%s",
+	    s->tcp_err[0] ? s->tcp_err : "no address to connect to");
 }
 
 /*
@@ -554,7 +577,8 @@ session_link_back(struct session *s)
 	    "(TCP retransmitting); reconnecting", n->conf->name);
 	/* The server gets our reset at once, and frees the remote ports. */
 	s->close_rst = 1;
-	session_fail(s, 0, "link lost, and back before the session noticed");
+	session_fail_as(s, SESSION_FAIL_LOST, NULL, 0,
+	    "link lost, and back before the session noticed");
 }
 
 static int
@@ -654,6 +678,7 @@ session_tcp_done(struct session *s)
 	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
 	if (err != 0) {
+		s->tcp_errno = err;
 		snprintf(s->tcp_err, sizeof(s->tcp_err), "%s",
 		    err == ECONNREFUSED ? "connection refused" : strerror(err));
 		session_dials_close(s);
@@ -670,7 +695,9 @@ session_tcp_done(struct session *s)
 	/* The link works: a session it lost may be told so now. */
 	session_unpark(s->node);
 	if (session_tune_socket(s->fd) == -1) {
-		session_fail(s, 0, "socket options: %s", strerror(errno));
+		err = errno;
+		session_fail_as(s, SESSION_FAIL_LOCAL, NULL, err,
+		    "socket options: %s", strerror(err));
 		return;
 	}
 	/*
@@ -683,13 +710,16 @@ session_tcp_done(struct session *s)
 	 * t_pool.sh).  Ours stays open, and ours, until session_close().
 	 */
 	if ((s->ssh_fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) == -1) {
-		session_fail(s, 0, "dup: %s", strerror(errno));
+		err = errno;
+		session_fail_as(s, SESSION_FAIL_LOCAL, NULL, err, "dup: %s",
+		    strerror(err));
 		return;
 	}
 	if (ssh_options_set(s->ssh, SSH_OPTIONS_FD, &s->ssh_fd) != SSH_OK) {
 		close(s->ssh_fd);
 		s->ssh_fd = -1;
-		session_fail(s, 0, "libssh: %s", ssh_get_error(s->ssh));
+		session_fail_as(s, SESSION_FAIL_LOCAL, NULL, 0, "libssh: %s",
+		    ssh_get_error(s->ssh));
 		return;
 	}
 	s->phase = S_KEX;
@@ -708,8 +738,9 @@ session_record_key(struct session *s, const char *key)
 	int	 err;
 
 	if (ssh_session_export_known_hosts_entry(s->ssh, &entry) != SSH_OK) {
-		session_fail(s, 0, "host key unrecorded for node %s: server "
-		    "sent %s, libssh: %s", s->node->conf->name, key,
+		session_fail_as(s, SESSION_FAIL_HOSTKEY_UNRECORDED, key, 0,
+		    "host key unrecorded for node %s: server sent %s, "
+		    "libssh: %s", s->node->conf->name, key,
 		    ssh_get_error(s->ssh));
 		return -1;
 	}
@@ -717,9 +748,9 @@ session_record_key(struct session *s, const char *key)
 	    sizeof(why)) == -1) {
 		err = errno;
 		ssh_string_free_char(entry);
-		session_fail(s, 0, "host key unrecorded for node %s: server "
-		    "sent %s, %s (errno %d)", s->node->conf->name, key, why,
-		    err);
+		session_fail_as(s, SESSION_FAIL_HOSTKEY_UNRECORDED, key, err,
+		    "host key unrecorded for node %s: server sent %s, %s "
+		    "(errno %d)", s->node->conf->name, key, why, err);
 		return -1;
 	}
 	ssh_string_free_char(entry);
@@ -743,8 +774,9 @@ session_hostkey(struct session *s)
 		break;
 	case SSH_KNOWN_HOSTS_CHANGED:
 	case SSH_KNOWN_HOSTS_OTHER:
-		session_fail(s, 0, "host key mismatch: server sent %s, %s has "
-		    "another", key, td->conf->known_hosts);
+		session_fail_as(s, SESSION_FAIL_HOSTKEY_MISMATCH, key, 0,
+		    "host key mismatch: server sent %s, %s has another", key,
+		    td->conf->known_hosts);
 		break;
 	case SSH_KNOWN_HOSTS_UNKNOWN:
 	case SSH_KNOWN_HOSTS_NOT_FOUND:
@@ -757,12 +789,14 @@ session_hostkey(struct session *s)
 			rc = 0;
 			break;
 		}
-		session_fail(s, 0, "host key unknown: server sent %s, not in "
-		    "%s (strict)", key, td->conf->known_hosts);
+		session_fail_as(s, SESSION_FAIL_HOSTKEY_UNKNOWN, key, 0,
+		    "host key unknown: server sent %s, not in %s (strict)", key,
+		    td->conf->known_hosts);
 		break;
 	case SSH_KNOWN_HOSTS_ERROR:
 	default:
-		session_fail(s, 0, "host key check: %s", ssh_get_error(s->ssh));
+		session_fail_as(s, SESSION_FAIL_HOSTKEY_CHECK, key, 0,
+		    "host key check: %s", ssh_get_error(s->ssh));
 		break;
 	}
 	return rc;
@@ -776,7 +810,8 @@ static int
 session_key_perm(struct session *s, const char *path, const struct stat *st)
 {
 	if (st->st_uid == geteuid() && (st->st_mode & 077) != 0) {
-		session_fail(s, 0, "UNPROTECTED PRIVATE KEY FILE! Permissions "
+		session_fail_as(s, SESSION_FAIL_IDENTITY, NULL, 0,
+		    "UNPROTECTED PRIVATE KEY FILE! Permissions "
 		    "%04o for '%s' are too open. It is required that your "
 		    "private key files are NOT accessible by others. This "
 		    "private key will be ignored.",
@@ -812,17 +847,21 @@ session_load_identity(struct session *s)
 {
 	const char	*path = s->node->conf->identity;
 	struct stat	 st;
+	int		 err;
 
 	if (stat(path, &st) == -1) {
-		session_fail(s, 0, "identity %s: %s", path, strerror(errno));
+		err = errno;
+		session_fail_as(s, SESSION_FAIL_IDENTITY, NULL, err,
+		    "identity %s: %s", path, strerror(err));
 		return -1;
 	}
 	if (session_key_perm(s, path, &st) == -1)
 		return -1;
 	if (ssh_pki_import_privkey_file(path, NULL, NULL, NULL, &s->key) !=
 	    SSH_OK) {
-		session_fail(s, 0, "identity %s: cannot load private key "
-		    "(encrypted keys need ssh-agent)", path);
+		session_fail_as(s, SESSION_FAIL_IDENTITY, NULL, 0,
+		    "identity %s: cannot load private key (encrypted keys "
+		    "need ssh-agent)", path);
 		return -1;
 	}
 	return 0;
@@ -837,7 +876,8 @@ session_up(struct session *s)
 	s->phase = S_UP;
 	if ((s->sshev = ssh_event_new()) == NULL ||
 	    ssh_event_add_session(s->sshev, s->ssh) != SSH_OK) {
-		session_fail(s, 0, "libssh: cannot create event");
+		session_fail_as(s, SESSION_FAIL_LOCAL, NULL, 0,
+		    "libssh: cannot create event");
 		return;
 	}
 	s->rx_seen = s->raw.in_packets;
@@ -864,8 +904,8 @@ session_step(struct session *s)
 		if (rc == SSH_AGAIN)
 			break;
 		if (rc != SSH_OK) {
-			session_fail(s, 0, "key exchange: %s",
-			    ssh_get_error(s->ssh));
+			session_fail_as(s, SESSION_FAIL_KEX, NULL, 0,
+			    "key exchange: %s", ssh_get_error(s->ssh));
 			return;
 		}
 		if (session_hostkey(s) == -1)
@@ -885,7 +925,8 @@ session_step(struct session *s)
 		if (rc == SSH_AUTH_AGAIN)
 			break;
 		if (rc != SSH_AUTH_SUCCESS) {
-			session_fail(s, 0, "authentication failed for %s: %s",
+			session_fail_as(s, SESSION_FAIL_AUTH, NULL, 0,
+			    "authentication failed for %s: %s",
 			    s->node->conf->name, rc == SSH_AUTH_DENIED ?
 			    "public key refused" : ssh_get_error(s->ssh));
 			return;
@@ -998,8 +1039,9 @@ session_io(evutil_socket_t fd, short what, void *arg)
 		    !ssh_is_connected(s->ssh)) {
 			const char *msg = ssh_get_error(s->ssh);
 
-			session_fail(s, 0, "session lost: %s", msg && *msg ?
-			    msg : "connection closed by server");
+			session_fail_as(s, SESSION_FAIL_LOST, NULL, 0,
+			    "session lost: %s", msg && *msg ? msg :
+			    "connection closed by server");
 			return;
 		}
 		if (n->sess != s)
@@ -1036,7 +1078,8 @@ session_timer(evutil_socket_t fd, short what, void *arg)
 	const struct config	*c = td->conf;
 
 	if (s->phase != S_UP) {
-		session_fail(s, s->phase <= S_TCP, "timeout after %llus during %s",
+		session_fail_as(s, SESSION_FAIL_TIMEOUT, NULL, 0,
+		    "timeout after %llus during %s",
 		    (unsigned long long)(c->connect_timeout / 1000),
 		    phase_names[s->phase]);
 		return;
@@ -1047,7 +1090,8 @@ session_timer(evutil_socket_t fd, short what, void *arg)
 		if (++s->missed >= c->keepalive_count) {
 			/* The link is down, or sshd hung: see session_park(). */
 			s->close_park = 1;
-			session_fail(s, 0, "keepalive timeout after %llus",
+			session_fail_as(s, SESSION_FAIL_LOST, NULL, 0,
+			    "keepalive timeout after %llus",
 			    (unsigned long long)(c->keepalive_interval *
 			    (uint64_t)c->keepalive_count / 1000));
 			return;
@@ -1183,7 +1227,8 @@ session_start(struct node *n)
 		goto fail;
 	if (c->ssh_config != NULL &&
 	    ssh_options_parse_config(s->ssh, c->ssh_config) != SSH_OK) {
-		session_fail(s, 0, "cannot read ssh_config %s", c->ssh_config);
+		session_fail_as(s, SESSION_FAIL_LOCAL, NULL, 0,
+		    "cannot read ssh_config %s", c->ssh_config);
 		return 0;
 	}
 	if (c->ssh_config != NULL &&
@@ -1193,7 +1238,7 @@ session_start(struct node *n)
 		/* Refused when loaded: only a file changed under us gets here. */
 		session_proxy_why(c, nc, host, why, sizeof(why));
 		ssh_string_free_char(host);
-		session_fail(s, 0, "%s", why);
+		session_fail_as(s, SESSION_FAIL_LOCAL, NULL, 0, "%s", why);
 		return 0;
 	}
 	/* tunneld.conf wins over ssh_config where both say something. */
@@ -1255,6 +1300,7 @@ session_start(struct node *n)
 	return 0;
 fail:
 	ssh_string_free_char(host);
-	session_fail(s, 0, "libssh: cannot set up session");
+	session_fail_as(s, SESSION_FAIL_LOCAL, NULL, 0,
+	    "libssh: cannot set up session");
 	return 0;
 }

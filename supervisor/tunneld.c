@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
+#include <jansson.h>
 #include <libssh/libssh.h>
 
 #include "alert.h"
@@ -145,6 +147,62 @@ tunneld_node_changed(struct node *n, enum node_state from,
 		tunneld_status_changed();
 	}
 	alert_node(n);
+}
+
+/*
+ * Where every alert goes (installed by main with alert_set_sink()): the
+ * journal, with MESSAGE_ID, and every `tunnelctl watch`.
+ */
+void
+tunneld_alert_sink(const struct alert_entry *a, void *arg)
+{
+	const char	*fields[LOG_FIELDS_MAX + 1];
+	char		 msgid[48], ts[32];
+	size_t		 i, nf = 0;
+	json_t		*ev, *fo;
+	const char	*eq;
+	time_t		 t = time(NULL);
+	struct tm	 tm;
+
+	snprintf(msgid, sizeof(msgid), "MESSAGE_ID=%s", a->def->msgid);
+	fields[nf++] = msgid;
+	for (i = 0; a->fields[i] != NULL && nf < LOG_FIELDS_MAX; i++)
+		fields[nf++] = a->fields[i];
+	fields[nf] = NULL;
+	log_entry(a->def->priority, a->node, a->def->event,
+	    a->reason[0] ? a->reason : NULL, fields, "%s", a->message);
+
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fo = json_object();
+	for (i = 0; a->fields[i] != NULL; i++) {
+		char	key[64];
+		size_t	klen;
+
+		if ((eq = strchr(a->fields[i], '=')) == NULL)
+			continue;
+		klen = (size_t)(eq - a->fields[i]);
+		if (klen >= sizeof(key))
+			continue;
+		memcpy(key, a->fields[i], klen);
+		key[klen] = '\0';
+		json_object_set_new(fo, key, json_string(eq + 1));
+	}
+	ev = json_pack("{s:s,s:s,s:s,s:i,s:s,s:s,s:b,s:b,s:o,s:s}",
+	    "event", "alert", "kind", a->def->event,
+	    "message_id", a->def->msgid, "priority", a->def->priority,
+	    "reason", a->reason, "message", a->message,
+	    "cleared", a->cleared, "repeat", a->repeat, "fields", fo,
+	    "time", ts);
+	if (ev == NULL)
+		return;
+	json_object_set_new(ev, "node", a->node ? json_string(a->node) :
+	    json_null());
+	if (a->key[0])
+		json_object_set_new(ev, "key", json_string(a->key));
+	if (a->flapping)
+		json_object_set_new(ev, "flapping", json_integer(a->flapping));
+	control_broadcast(ev);
 }
 
 /* Now, not at the next turn: READY=1 and STOPPING=1 follow a true line. */

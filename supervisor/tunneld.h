@@ -58,6 +58,37 @@ struct forward {
 	uint64_t		 bytes_out;	/* from it */
 };
 
+/*
+ * Why the last session attempt failed, as values: session.c hands them to
+ * node_session_lost() with the sentence it keeps in last_error.  Whatever
+ * must tell one failure from another (alert.c) reads these, never the
+ * sentence, whose wording is free to change.
+ */
+enum session_failure {
+	SESSION_FAIL_NONE,
+	SESSION_FAIL_RESOLVE,		/* the name did not resolve */
+	SESSION_FAIL_CONNECT,		/* no address took the TCP connect */
+	SESSION_FAIL_TIMEOUT,		/* the handshake took too long */
+	SESSION_FAIL_KEX,		/* key exchange */
+	SESSION_FAIL_HOSTKEY_MISMATCH,	/* known_hosts has another key */
+	SESSION_FAIL_HOSTKEY_UNKNOWN,	/* strict, and not in known_hosts */
+	SESSION_FAIL_HOSTKEY_UNRECORDED, /* accept-new could not write it */
+	SESSION_FAIL_HOSTKEY_CHECK,	/* libssh could not check it */
+	SESSION_FAIL_IDENTITY,		/* our key: missing, open, unloadable */
+	SESSION_FAIL_AUTH,		/* the server refused our key */
+	SESSION_FAIL_LOST,		/* an established session ended */
+	SESSION_FAIL_LOCAL,		/* memory, libssh, socket, ssh_config */
+};
+#define SESSION_KEY_MAX		160
+
+struct node_failure {
+	enum session_failure	 kind;
+	char			 key[SESSION_KEY_MAX];	/* host key kinds: the
+							   server's, "TYPE
+							   SHA256:..." */
+	int			 err;		/* errno, 0: none */
+};
+
 /* A state change, as `tunnelctl status NODE` lists the latest ones. */
 #define NODE_HISTORY_MAX	20
 struct node_change {
@@ -88,6 +119,7 @@ struct node {
 
 	uint64_t		 connects;	/* sessions established */
 	char			 last_error[REASON_MAX];
+	struct node_failure	 fail;		/* last_error, as values */
 	int			 has_rtt;
 	double			 rtt_ms;
 
@@ -153,6 +185,8 @@ void		 tunneld_status_changed(void);
 /* The one way node.c tells the views (watch, alerts, STATUS=) of a change. */
 void		 tunneld_node_changed(struct node *, enum node_state from,
 		    enum node_state to, const char *reason);
+struct alert_entry;
+void		 tunneld_alert_sink(const struct alert_entry *, void *arg);
 void		 tunneld_status_flush(void);
 void		 tunneld_status_free(void);
 void		 tunneld_signal(evutil_socket_t, short, void *);

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alert.h"
+#include "alert_engine.h"
 
 #define S	1000ULL			/* ms */
 #define MIN	(60 * S)
@@ -252,7 +252,7 @@ START_TEST(flap_bound)
 	ck_assert_uint_eq(recs[11].t, hour - S + REPEAT);
 	ck_assert(has_key(&recs[11], "TUNNELD_DURATION"));
 	ck_assert(!alert_engine_active(e, ALERT_NODE_DOWN, "runpod", NULL));
-	ck_assert_uint_le(nrecs, 12);	/* the bound stated in alert.h */
+	ck_assert_uint_le(nrecs, 12);	/* the bound stated in alert_engine.h */
 
 	/* Settled, a new fault is announced as usual. */
 	node_down_at(e, t, 1);
@@ -360,6 +360,47 @@ START_TEST(keys_and_nodes_apart)
 	alert_engine_forget(e, "vengeance", ALERT_NKINDS);
 	ck_assert(!alert_engine_active(e, ALERT_GPU_HOT, "vengeance", "0"));
 	ck_assert_uint_eq(nrecs, 4);
+	alert_engine_free(e);
+}
+END_TEST
+
+static int
+only_runpod(const char *node, void *arg)
+{
+	ck_assert_ptr_eq(arg, &clk);
+	return strcmp(node, "runpod") == 0;
+}
+
+/* A reload removed vengeance: its conditions end silently, and for good. */
+START_TEST(forget_removed_nodes)
+{
+	struct alert_engine	*e = engine(REPEAT);
+	struct alert_vals	 all = { "runpod: refused; vengeance: refused",
+				    { "TUNNELD_NODES=runpod vengeance", NULL },
+				    NULL, 0 };
+	size_t			 i;
+
+	ck_assert_int_eq(node_down_at(e, 0, 1), 1);
+	ck_assert_int_eq(alert_engine_update(e, ALERT_NODE_DOWN, "vengeance",
+	    NULL, 1, &down_vals, 0), 1);
+	ck_assert_int_eq(alert_engine_update(e, ALERT_ALL_NODES_DOWN, NULL,
+	    NULL, 1, &all, 0), 1);
+	ck_assert_uint_eq(alert_engine_count(e), 3);
+
+	alert_engine_forget_nodes(e, only_runpod, &clk);
+	ck_assert_uint_eq(alert_engine_count(e), 2);
+	ck_assert(!alert_engine_active(e, ALERT_NODE_DOWN, "vengeance", NULL));
+	ck_assert(alert_engine_active(e, ALERT_NODE_DOWN, "runpod", NULL));
+	ck_assert(alert_engine_active(e, ALERT_ALL_NODES_DOWN, NULL, NULL));
+	ck_assert_uint_eq(nrecs, 3);
+
+	/* Repeats go on for what stayed, never for what went. */
+	clk = REPEAT;
+	ck_assert_int_eq(alert_engine_tick(e, clk), 2);
+	for (i = 3; i < nrecs; i++) {
+		ck_assert(recs[i].repeat);
+		ck_assert_str_ne(recs[i].node, "vengeance");
+	}
 	alert_engine_free(e);
 }
 END_TEST
@@ -495,6 +536,7 @@ alert_suite(void)
 	tcase_add_test(tc, flap_settles_active);
 	tcase_add_test(tc, flap_threshold);
 	tcase_add_test(tc, keys_and_nodes_apart);
+	tcase_add_test(tc, forget_removed_nodes);
 	tcase_add_test(tc, all_nodes_down_and_kept_fields);
 	tcase_add_test(tc, durations);
 	suite_add_tcase(s, tc);
