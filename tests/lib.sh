@@ -31,6 +31,7 @@ TD_STANDIN_BIN=$TD_FIXTURES/bin
 : "${TUNNELCTL:=$top_builddir/tunnelctl}"
 : "${TD_NOTIFY_LISTEN:=$top_builddir/tests/notify-listen}"
 : "${TD_OLLAMA_STANDIN:=$top_builddir/tests/ollama-standin}"
+: "${TD_TUNNEL_HELPER:=$top_builddir/tests/tunnel-helper}"
 : "${SSHD_BIN:=/usr/sbin/sshd}"	# sshd re-executes itself: absolute path
 
 TD_PIDS=()
@@ -614,6 +615,46 @@ tunneld_stop() {
 # TD_CTL_TIMEOUT seconds (default 30; 124 when it runs out).
 ctl() {
 	timeout "${TD_CTL_TIMEOUT:-30}" "$TUNNELCTL" --socket "$T/control.sock" "$@"
+}
+
+# td_json PATH: the value at PATH in the JSON document on stdin (a saved
+# `tunnelctl --json status` reply), read by tests/tunnel-helper (make check
+# builds it).  PATH is dot-separated object keys, array indexes, or
+# KEY=VALUE for the array element whose member KEY is the string VALUE:
+# nodes.name=runpod.forwards.0.bytes_in.  Strings are printed bare, null as
+# "null"; nothing is printed, status 1, when PATH does not exist.
+td_json() {
+	[ -x "$TD_TUNNEL_HELPER" ] || {
+		echo "td_json: $TD_TUNNEL_HELPER is not built (make check builds it)" >&2
+		return 2
+	}
+	"$TD_TUNNEL_HELPER" json "$1"
+}
+
+# jget PATH: the value at PATH (td_json syntax) in the daemon's status now,
+# one `tunnelctl --json status` read.
+jget() {
+	ctl --json status | td_json "$1"
+}
+
+# node_state_of NODE: NODE's state now (up, degraded, backoff, connecting,
+# stopped); empty when the daemon does not answer or has no such node.
+node_state_of() {
+	jget "nodes.name=$1.state"
+}
+
+# node_in_state NODE STATE: whether NODE is in STATE now; for td_wait:
+#	td_wait 20 node_in_state runpod up || td_fail "runpod never up"
+node_in_state() {
+	[ "$(node_state_of "$1")" = "$2" ]
+}
+
+# node_not_up NODE: whether the daemon answers and NODE is in a state other
+# than up (a daemon that does not answer is no proof that NODE went down).
+node_not_up() {
+	local s
+	s=$(node_state_of "$1")
+	[ -n "$s" ] && [ "$s" != up ]
 }
 
 # ------------------------------------------------------------- internals
