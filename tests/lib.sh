@@ -85,6 +85,20 @@ td_skip() {
 	exit 77
 }
 
+# td_utf8_locale: LC_ALL set to the first UTF-8 locale this machine has of
+# C.UTF-8, C.utf8 and en_US.UTF-8 (exported), for a test that matches
+# strerror() texts (English) or tunnelctl's arrows (one character each);
+# left as it was when there is none.
+td_utf8_locale() {
+	local l
+	for l in C.UTF-8 C.utf8 en_US.UTF-8; do
+		if LC_ALL=$l bash -c '[ ${#1} -eq 1 ]' _ "→" 2>/dev/null; then
+			export LC_ALL=$l
+			return 0
+		fi
+	done
+}
+
 # td_track PID: stop PID (and whatever it spawned) when the test exits.
 # The process start time is recorded too, so that a PID the kernel has
 # given to someone else meanwhile is never signalled.
@@ -199,6 +213,19 @@ td_fds_min() {
 		sleep "$3"
 	done
 	echo "$min"
+}
+
+# td_stale_socket PATH: a Unix socket file at PATH that nobody listens on,
+# as a daemon killed with SIGKILL leaves it (made by socat, then killed).
+td_stale_socket() {
+	local pid
+	socat -u "UNIX-LISTEN:$1" /dev/null </dev/null >/dev/null 2>&1 &
+	pid=$!
+	td_track "$pid"
+	td_wait 5 test -S "$1" || td_fail "td_stale_socket: socat made no socket at $1"
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null
+	[ -S "$1" ] || td_fail "td_stale_socket: socat removed $1 on SIGKILL"
 }
 
 # td_state PID: the one-letter process state (R, S, T, Z...), or "-".
@@ -563,6 +590,44 @@ tunneld_conf_head() {
 		echo "$k = ${v[$k]}"
 	done
 	echo
+}
+
+# tunneld_conf_offline [LINE...]: writes $T/tunneld.conf (tunneld_conf_head
+# and three nodes that need no sshd): hub (ssh = none: up), far (ssh to
+# 127.0.0.1:$CLOSED_PORT, where nothing listens: backoff, "connection
+# refused", its local forward 127.0.0.1:$FAR_PORT bound all the same), each
+# LINE, then off (enabled = no: stopped, 127.0.0.1:$OFF_PORT never bound).
+# The three ports are picked on the first call and kept.  $T/known_hosts is
+# made empty when missing (no sshd wrote it), so that the daemon does not
+# warn about it.
+tunneld_conf_offline() {
+	[ -n "${FAR_PORT:-}" ] || FAR_PORT=$(td_port)
+	[ -n "${OFF_PORT:-}" ] || OFF_PORT=$(td_port)
+	[ -n "${CLOSED_PORT:-}" ] || CLOSED_PORT=$(td_port)
+	[ -e "$T/known_hosts" ] || : >"$T/known_hosts"
+	{
+		tunneld_conf_head
+		cat <<EOF
+[node hub]
+ssh = none
+gpu = none
+priority = 3
+
+[node far]
+ssh = root@127.0.0.1:$CLOSED_PORT
+local_forward = 127.0.0.1:$FAR_PORT 127.0.0.1:9
+ollama = none
+priority = 1
+
+$(printf '%s\n' "$@")
+
+[node off]
+ssh = root@127.0.0.1:$CLOSED_PORT
+local_forward = 127.0.0.1:$OFF_PORT 127.0.0.1:9
+ollama = none
+enabled = no
+EOF
+	} >"$T/tunneld.conf"
 }
 
 # tunneld_start CONF [ARGS...]: run the daemon in the foreground, in the

@@ -83,6 +83,14 @@ if [ "$rc" != 1 ] || [ -n "$out" ]; then td_fail "td_json: a missing path gave r
 ) || exit 1
 td_ok "td_json, jget, node_state_of, node_in_state, node_not_up on a canned reply"
 
+td_stale_socket "$T/stale.sock"
+rc=0
+out=$(socat -u /dev/null "UNIX-CONNECT:$T/stale.sock" 2>&1) || rc=$?
+if [ "$rc" = 0 ] || ! grep -q 'Connection refused' <<<"$out"; then
+	td_fail "td_stale_socket: connecting gave rc $rc: $out"
+fi
+td_ok "td_stale_socket: a socket file that refuses connections"
+
 bash -c 'sleep 30 & bash -c "sleep 30; :" & wait' &
 tree=$!
 td_track "$tree"
