@@ -31,6 +31,7 @@ TD_STANDIN_BIN=$TD_FIXTURES/bin
 : "${TUNNELCTL:=$top_builddir/tunnelctl}"
 : "${TD_NOTIFY_LISTEN:=$top_builddir/tests/notify-listen}"
 : "${TD_OLLAMA_STANDIN:=$top_builddir/tests/ollama-standin}"
+: "${TD_TUNNEL_HELPER:=$top_builddir/tests/tunnel-helper}"
 : "${SSHD_BIN:=/usr/sbin/sshd}"	# sshd re-executes itself: absolute path
 
 TD_PIDS=()
@@ -82,6 +83,20 @@ td_ok() {
 td_skip() {
 	echo "SKIP: $*"
 	exit 77
+}
+
+# td_utf8_locale: LC_ALL set to the first UTF-8 locale this machine has of
+# C.UTF-8, C.utf8 and en_US.UTF-8 (exported), for a test that matches
+# strerror() texts (English) or tunnelctl's arrows (one character each);
+# left as it was when there is none.
+td_utf8_locale() {
+	local l
+	for l in C.UTF-8 C.utf8 en_US.UTF-8; do
+		if LC_ALL=$l bash -c '[ ${#1} -eq 1 ]' _ "→" 2>/dev/null; then
+			export LC_ALL=$l
+			return 0
+		fi
+	done
 }
 
 # td_track PID: stop PID (and whatever it spawned) when the test exits.
@@ -198,6 +213,19 @@ td_fds_min() {
 		sleep "$3"
 	done
 	echo "$min"
+}
+
+# td_stale_socket PATH: a Unix socket file at PATH that nobody listens on,
+# as a daemon killed with SIGKILL leaves it (made by socat, then killed).
+td_stale_socket() {
+	local pid
+	socat -u "UNIX-LISTEN:$1" /dev/null </dev/null >/dev/null 2>&1 &
+	pid=$!
+	td_track "$pid"
+	td_wait 5 test -S "$1" || td_fail "td_stale_socket: socat made no socket at $1"
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null
+	[ -S "$1" ] || td_fail "td_stale_socket: socat removed $1 on SIGKILL"
 }
 
 # td_state PID: the one-letter process state (R, S, T, Z...), or "-".
@@ -564,6 +592,44 @@ tunneld_conf_head() {
 	echo
 }
 
+# tunneld_conf_offline [LINE...]: writes $T/tunneld.conf (tunneld_conf_head
+# and three nodes that need no sshd): hub (ssh = none: up), far (ssh to
+# 127.0.0.1:$CLOSED_PORT, where nothing listens: backoff, "connection
+# refused", its local forward 127.0.0.1:$FAR_PORT bound all the same), each
+# LINE, then off (enabled = no: stopped, 127.0.0.1:$OFF_PORT never bound).
+# The three ports are picked on the first call and kept.  $T/known_hosts is
+# made empty when missing (no sshd wrote it), so that the daemon does not
+# warn about it.
+tunneld_conf_offline() {
+	[ -n "${FAR_PORT:-}" ] || FAR_PORT=$(td_port)
+	[ -n "${OFF_PORT:-}" ] || OFF_PORT=$(td_port)
+	[ -n "${CLOSED_PORT:-}" ] || CLOSED_PORT=$(td_port)
+	[ -e "$T/known_hosts" ] || : >"$T/known_hosts"
+	{
+		tunneld_conf_head
+		cat <<EOF
+[node hub]
+ssh = none
+gpu = none
+priority = 3
+
+[node far]
+ssh = root@127.0.0.1:$CLOSED_PORT
+local_forward = 127.0.0.1:$FAR_PORT 127.0.0.1:9
+ollama = none
+priority = 1
+
+$(printf '%s\n' "$@")
+
+[node off]
+ssh = root@127.0.0.1:$CLOSED_PORT
+local_forward = 127.0.0.1:$OFF_PORT 127.0.0.1:9
+ollama = none
+enabled = no
+EOF
+	} >"$T/tunneld.conf"
+}
+
 # tunneld_start CONF [ARGS...]: run the daemon in the foreground, in the
 # background, stdout+stderr appended to $T/tunneld.log; wait (up to
 # TD_START_TIMEOUT seconds, default 60) for a new READY=1 when NOTIFY_SOCKET
@@ -614,6 +680,46 @@ tunneld_stop() {
 # TD_CTL_TIMEOUT seconds (default 30; 124 when it runs out).
 ctl() {
 	timeout "${TD_CTL_TIMEOUT:-30}" "$TUNNELCTL" --socket "$T/control.sock" "$@"
+}
+
+# td_json PATH: the value at PATH in the JSON document on stdin (a saved
+# `tunnelctl --json status` reply), read by tests/tunnel-helper (make check
+# builds it).  PATH is dot-separated object keys, array indexes, or
+# KEY=VALUE for the array element whose member KEY is the string VALUE:
+# nodes.name=runpod.forwards.0.bytes_in.  Strings are printed bare, null as
+# "null"; nothing is printed, status 1, when PATH does not exist.
+td_json() {
+	[ -x "$TD_TUNNEL_HELPER" ] || {
+		echo "td_json: $TD_TUNNEL_HELPER is not built (make check builds it)" >&2
+		return 2
+	}
+	"$TD_TUNNEL_HELPER" json "$1"
+}
+
+# jget PATH: the value at PATH (td_json syntax) in the daemon's status now,
+# one `tunnelctl --json status` read.
+jget() {
+	ctl --json status | td_json "$1"
+}
+
+# node_state_of NODE: NODE's state now (up, degraded, backoff, connecting,
+# stopped); empty when the daemon does not answer or has no such node.
+node_state_of() {
+	jget "nodes.name=$1.state"
+}
+
+# node_in_state NODE STATE: whether NODE is in STATE now; for td_wait:
+#	td_wait 20 node_in_state runpod up || td_fail "runpod never up"
+node_in_state() {
+	[ "$(node_state_of "$1")" = "$2" ]
+}
+
+# node_not_up NODE: whether the daemon answers and NODE is in a state other
+# than up (a daemon that does not answer is no proof that NODE went down).
+node_not_up() {
+	local s
+	s=$(node_state_of "$1")
+	[ -n "$s" ] && [ "$s" != up ]
 }
 
 # ------------------------------------------------------------- internals

@@ -23,15 +23,6 @@ HELPER=$top_builddir/tests/tunnel-helper
 MIB=64
 BIG=$((MIB * 1024 * 1024))
 
-# jget PATH: a field of the daemon's status reply.
-jget() {
-	ctl --json status | "$HELPER" json "$1"
-}
-
-node_state() {
-	[ "$(jget "nodes.name=$1.state")" = "$2" ]
-}
-
 # fwd_field NODE INDEX FIELD
 fwd_field() {
 	jget "nodes.name=$1.forwards.$2.$3"
@@ -111,14 +102,14 @@ tunneld_start "$T/tunneld.conf"
 
 # ---- not up yet is answered at once: stop the node, connect, expect EOF.
 ctl stop fwd >/dev/null || td_fail "tunnelctl stop fwd"
-td_wait 10 node_state fwd stopped || td_fail "node fwd did not stop"
+td_wait 10 node_in_state fwd stopped || td_fail "node fwd did not stop"
 # The node stays stopped: a connection held instead would never end.
 out=$("$HELPER" eof "$L_ECHO" 5000) || td_fail "stopped node: connection not closed within 5 s ($out)"
 ms=${out#* }
 td_ok "node stopped: a new local-forward connection is closed after $ms ms ($out)"
 ctl start fwd >/dev/null || td_fail "tunnelctl start fwd"
 
-td_wait 20 node_state fwd up || td_fail "node fwd never up: $(jget nodes.name=fwd.reason)"
+td_wait 20 node_in_state fwd up || td_fail "node fwd never up: $(jget nodes.name=fwd.reason)"
 CONNECTS=$(jget nodes.name=fwd.ssh.connects)
 td_ok "node up with 4 local and 4 remote forwards"
 for i in 0 1 2 3 4 5 6 7; do
@@ -130,10 +121,10 @@ done
 counters() {
 	local j
 	j=$(ctl --json status) || return 1
-	echo "$("$HELPER" json "nodes.name=$1.forwards.$2.bytes_in" <<<"$j")" \
-	    "$("$HELPER" json "nodes.name=$1.forwards.$2.bytes_out" <<<"$j")" \
-	    "$("$HELPER" json "nodes.name=$1.forwards.$2.total" <<<"$j")" \
-	    "$("$HELPER" json "nodes.name=$1.forwards.$2.active" <<<"$j")"
+	echo "$(td_json "nodes.name=$1.forwards.$2.bytes_in" <<<"$j")" \
+	    "$(td_json "nodes.name=$1.forwards.$2.bytes_out" <<<"$j")" \
+	    "$(td_json "nodes.name=$1.forwards.$2.total" <<<"$j")" \
+	    "$(td_json "nodes.name=$1.forwards.$2.active" <<<"$j")"
 }
 
 # idle INDEX: the forward has no open connection left.
@@ -340,7 +331,7 @@ hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$TUNNELD_PID/status")
 	td_fail "tunneld peak RSS is $hwm KiB: buffering grew with the transfers"
 td_ok "tunneld peak RSS $hwm KiB after $((6 * MIB)) MiB each way"
 
-[ "$(jget nodes.name=fwd.state)" = up ] || td_fail "node not up at the end: $(jget nodes.name=fwd.reason)"
+node_in_state fwd up || td_fail "node not up at the end: $(jget nodes.name=fwd.reason)"
 [ "$(jget nodes.name=fwd.ssh.connects)" = "$CONNECTS" ] || td_fail "the session was re-established during the test"
 rc=0
 tunneld_stop || rc=$?

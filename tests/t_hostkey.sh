@@ -17,16 +17,7 @@
 td_setup
 
 
-HELPER=$top_builddir/tests/tunnel-helper
-[ -x "$HELPER" ] || td_fail "$HELPER is not built (make check builds it)"
-
-jget() {
-	ctl --json status | "$HELPER" json "$1"
-}
-
-node_state() {
-	[ "$(jget "nodes.name=$1.state")" = "$2" ]
-}
+[ -x "$TD_TUNNEL_HELPER" ] || td_fail "$TD_TUNNEL_HELPER is not built (make check builds it)"
 
 # fp PUBFILE: the SHA256:... fingerprint of a public key file.
 fp() {
@@ -41,7 +32,7 @@ never_up() {
 	shift
 	for ((i = 0; i < 200; i++)); do
 		for n; do
-			node_state "$n" up && td_fail "node $n is up: $(jget "nodes.name=$n.reason")"
+			node_in_state "$n" up && td_fail "node $n is up: $(jget "nodes.name=$n.reason")"
 		done
 		td__now_us
 		[ "$TD__NOW" -lt "$end" ] || return 0
@@ -96,7 +87,7 @@ for n in changed unknown; do
 	r=$(jget "nodes.name=$n.reason")
 	# Every log line and status object names the node already.
 	[[ $r == "host key "* && $r != *"node $n"* ]] || td_fail "$n: reason '$r' is not 'host key ...' without the node's name"
-	[ "$(jget "nodes.name=$n.state")" = backoff ] || td_fail "$n: state is not backoff"
+	node_in_state "$n" backoff || td_fail "$n: state is not backoff"
 	[ "$(jget "nodes.name=$n.ssh.connects")" = 0 ] || td_fail "$n: a session was established"
 done
 [[ $(jget nodes.name=changed.reason) == *mismatch* ]] || td_fail "changed: reason does not say mismatch"
@@ -116,7 +107,7 @@ mkdir -p "$T/new"
 	conf_node tofu "$SSHD_USER@127.0.0.1:$SSHD_PORT" identity="$T/keys/good"
 } >"$T/tofu.conf"
 tunneld_start "$T/tofu.conf"
-td_wait 15 node_state tofu up || td_fail "accept-new: never up: $(jget nodes.name=tofu.reason)"
+td_wait 15 node_in_state tofu up || td_fail "accept-new: never up: $(jget nodes.name=tofu.reason)"
 [ -s "$KH_NEW" ] || td_fail "accept-new: $KH_NEW was not written"
 line=$(ssh-keygen -F "[127.0.0.1]:$SSHD_PORT" -f "$KH_NEW" | grep -v '^#') ||
 	td_fail "accept-new: no entry for [127.0.0.1]:$SSHD_PORT in $(cat "$KH_NEW")"
@@ -215,7 +206,7 @@ printf '# by hand\n[otherhost]:22 %s' "$(cut -d' ' -f1,2 "$T/other_host.pub")" >
 tofu_conf "$T/nl/known_hosts" >"$T/nl.conf"
 logged=$(wc -l <"$T/tunneld.log")
 tunneld_start "$T/nl.conf"
-td_wait 15 node_state tofu up || td_fail "no newline: never up: $(jget nodes.name=tofu.reason)"
+td_wait 15 node_in_state tofu up || td_fail "no newline: never up: $(jget nodes.name=tofu.reason)"
 [ "$(ssh-keygen -F "[127.0.0.1]:$SSHD_PORT" -f "$T/nl/known_hosts" | grep -vc '^#')" = 1 ] ||
 	td_fail "no newline: the entry is not a line of its own: $(cat "$T/nl/known_hosts")"
 [ "$(ssh-keygen -F "[otherhost]:22" -f "$T/nl/known_hosts" | grep -vc '^#')" = 1 ] ||
@@ -223,7 +214,7 @@ td_wait 15 node_state tofu up || td_fail "no newline: never up: $(jget nodes.nam
 tunneld_stop || td_fail "tunneld exited $?"
 cp "$T/nl/known_hosts" "$T/nl.orig"
 tunneld_start "$T/nl.conf"
-td_wait 15 node_state tofu up || td_fail "no newline, again: never up: $(jget nodes.name=tofu.reason)"
+td_wait 15 node_in_state tofu up || td_fail "no newline, again: never up: $(jget nodes.name=tofu.reason)"
 [ "$(tail -n "+$((logged + 1))" "$T/tunneld.log" | grep -c "recorded new host key")" = 1 ] || td_fail "no newline: the key was recorded again"
 cmp -s "$T/nl/known_hosts" "$T/nl.orig" || td_fail "no newline: the second start changed known_hosts"
 tunneld_stop || td_fail "tunneld exited $?"
@@ -286,7 +277,7 @@ all_up() {	# all_up SOCKET NODE...
 	local sock=$1 n
 	shift
 	for n; do
-		[ "$(timeout 10 "$TUNNELCTL" --socket "$sock" --json status | "$HELPER" json "nodes.name=$n.state")" = up ] || return 1
+		[ "$(timeout 10 "$TUNNELCTL" --socket "$sock" --json status | td_json "nodes.name=$n.state")" = up ] || return 1
 	done
 }
 td_wait 20 all_up "$T/conc0.sock" c00 c01 c02 || td_fail "concurrent: daemon 0 not all up: $(tail -n 5 "$T/conc0.log")"
@@ -333,7 +324,7 @@ EOF
 saved_sock=${SSH_AUTH_SOCK-}
 unset SSH_AUTH_SOCK
 tunneld_start "$T/auth.conf"
-td_wait 15 node_state viaalias up || td_fail "ssh_config alias: never up: $(jget nodes.name=viaalias.reason)"
+td_wait 15 node_in_state viaalias up || td_fail "ssh_config alias: never up: $(jget nodes.name=viaalias.reason)"
 ALIAS_FP=$(fp "$T/keys/alias.pub")
 grep -q "Accepted publickey for $SSHD_USER .* $ALIAS_FP" "$SSHD_DIR/log" ||
 	td_fail "ssh_config alias: sshd did not accept the IdentityFile key $ALIAS_FP"
@@ -370,7 +361,7 @@ rm -f "$T/keys/agent"
 	conf_node viaagent "$SSHD_USER@127.0.0.1:$SSHD_PORT"
 } >"$T/agent.conf"
 tunneld_start "$T/agent.conf"
-td_wait 15 node_state viaagent up || td_fail "ssh-agent: never up: $(jget nodes.name=viaagent.reason)"
+td_wait 15 node_in_state viaagent up || td_fail "ssh-agent: never up: $(jget nodes.name=viaagent.reason)"
 grep -q "Accepted publickey for $SSHD_USER .* $AGENT_FP" "$SSHD_DIR/log" ||
 	td_fail "ssh-agent: sshd did not accept the agent's key $AGENT_FP"
 td_ok "ssh-agent: SSH_AUTH_SOCK set, the node is up with the agent's key $AGENT_FP"

@@ -19,17 +19,8 @@ netns_enter "$@"
 td_setup
 
 command -v socat >/dev/null || td_skip "socat is not installed (apt-get install socat)"
-HELPER=$top_builddir/tests/tunnel-helper
-[ -x "$HELPER" ] || td_fail "$HELPER is not built (make check builds it)"
+[ -x "$TD_TUNNEL_HELPER" ] || td_fail "$TD_TUNNEL_HELPER is not built (make check builds it)"
 ip -6 addr show dev lo 2>/dev/null | grep -q '::1/128' || td_skip "no ::1 in the namespace (IPv6 disabled?)"
-
-jget() {
-	ctl --json status | "$HELPER" json "$1"
-}
-
-node_state() {
-	[ "$(jget "nodes.name=$1.state")" = "$2" ]
-}
 
 # v6_echo PORT: an echo server on [::1]:PORT only.
 v6_echo() {
@@ -79,7 +70,7 @@ EOF
 "$TUNNELD" --check-config --config "$T/tunneld.conf" >/dev/null ||
 	td_fail "--check-config rejects IPv6 literals: $("$TUNNELD" --check-config --config "$T/tunneld.conf" 2>&1)"
 tunneld_start "$T/tunneld.conf"
-td_wait 20 node_state six up ||
+td_wait 20 node_in_state six up ||
 	td_fail "node over [::1] not up: $(jget nodes.name=six.state): $(jget nodes.name=six.reason)"
 td_ok "ssh = $SSHD_USER@[::1]:$SSHD_PORT: node up"
 td_wait 10 through6 "$L_ECHO" || td_fail "no bytes through the local forward [::1]:$L_ECHO -> [::1]:$ECHO"
@@ -111,7 +102,7 @@ chmod +x "$T/with-hosts"
 export TD_HOSTS=$T/hosts
 getent ahostsv4 six.tunneld.test >/dev/null 2>&1 && td_fail "six.tunneld.test has an A record here"
 TD_TUNNELD_WRAPPER="unshare -m --propagation private $T/with-hosts" tunneld_start "$T/tunneld.conf"
-td_wait 20 node_state six up ||
+td_wait 20 node_in_state six up ||
 	td_fail "node over six.tunneld.test (AAAA only) not up: $(jget nodes.name=six.state): $(jget nodes.name=six.reason)"
 td_wait 10 through6 "$L_ECHO" || td_fail "no bytes through the local forward with the AAAA-only name"
 td_ok "ssh = $SSHD_USER@six.tunneld.test:$SSHD_PORT (AAAA only): node up, bytes through"

@@ -21,14 +21,6 @@ command -v socat >/dev/null || td_skip "socat is not installed (apt-get install 
 HELPER=$top_builddir/tests/tunnel-helper
 [ -x "$HELPER" ] || td_fail "$HELPER is not built (make check builds it)"
 
-jget() {
-	ctl --json status | "$HELPER" json "$1"
-}
-
-node_state() {
-	[ "$(jget "nodes.name=$1.state")" = "$2" ]
-}
-
 sshd_setup jump
 sed -i 's/^LogLevel .*/LogLevel DEBUG1/' "$SSHD_CONFIG"
 JUMP_PORT=$SSHD_PORT
@@ -144,7 +136,7 @@ ollama        = none
 EOF
 jl=$(wc -l <"$JUMP_DIR/log")
 tunneld_start "$T/tunneld.conf"
-td_wait 30 node_state behind up || td_fail "node behind the jump host never up: $(jget nodes.name=behind.reason)"
+td_wait 30 node_in_state behind up || td_fail "node behind the jump host never up: $(jget nodes.name=behind.reason)"
 "$HELPER" rtt "$L_ECHO" 20 10000 >/dev/null || td_fail "no traffic through the node behind the jump host"
 jump_logged "$jl" || td_fail "the node's session did not cross the jump sshd"
 td_ok "the jump host as a node, the node's ssh = at its forward: up, traffic flows through both sshds"
@@ -155,7 +147,7 @@ rc=0
 out=$(ctl reload 2>&1) || rc=$?
 [ "$rc" != 0 ] || td_fail "a reload to a ProxyJump node was accepted: $out"
 echo "$out" | grep -q ProxyJump || td_fail "the refused reload does not say why: $out"
-node_state behind up || td_fail "node behind not up after the refused reload: $(jget nodes.name=behind.state)"
+node_in_state behind up || td_fail "node behind not up after the refused reload: $(jget nodes.name=behind.state)"
 "$HELPER" rtt "$L_ECHO" 5 10000 >/dev/null || td_fail "no traffic after the refused reload"
 td_ok "a reload to it is refused ($(echo "$out" | head -n 1 | cut -c1-80)...); the running config is kept"
 rc=0

@@ -56,6 +56,41 @@ td_wait 5 true || td_fail "td_wait failed on true"
 td_wait 5 test -e "$T/flag" || td_fail "td_wait missed a file"
 td_ok "td_wait: bounded ($el ms for 0.5 s), sees success"
 
+# td_json and the status predicates, on a canned reply instead of a daemon
+# (ctl is replaced in a subshell: its cat stands for tunnelctl's answer).
+cat >"$T/status.json" <<'EOF'
+{"ok":true,"nodes":[{"name":"a","state":"up","reason":null,"forwards":[{"listen":"127.0.0.1:1","total":3}]},{"name":"b","state":"backoff","reason":"connection refused"}]}
+EOF
+[ "$(td_json nodes.name=b.reason <"$T/status.json")" = "connection refused" ] || td_fail "td_json: name=VALUE"
+[ "$(td_json nodes.0.forwards.0.total <"$T/status.json")" = 3 ] || td_fail "td_json: indexes"
+[ "$(td_json nodes.name=a.reason <"$T/status.json")" = null ] || td_fail "td_json: null"
+rc=0
+out=$(td_json nodes.name=c.state <"$T/status.json") || rc=$?
+if [ "$rc" != 1 ] || [ -n "$out" ]; then td_fail "td_json: a missing path gave rc $rc, '$out'"; fi
+# shellcheck disable=SC2317  # the stand-in for tunnelctl, called by jget
+(
+	ctl() { cat "$T/status.json"; }
+	[ "$(node_state_of b)" = backoff ] || td_fail "node_state_of b: '$(node_state_of b)'"
+	[ -z "$(node_state_of c)" ] || td_fail "node_state_of: a node that does not exist has a state"
+	node_in_state a up || td_fail "node_in_state: a is up"
+	! node_in_state b up || td_fail "node_in_state: b is not up"
+	node_not_up b || td_fail "node_not_up: b is in backoff"
+	! node_not_up a || td_fail "node_not_up: a is up"
+	! node_not_up c || td_fail "node_not_up: a node that does not exist"
+	ctl() { return 3; }	# no daemon: no proof of anything
+	! node_in_state a up || td_fail "node_in_state without a daemon"
+	! node_not_up a || td_fail "node_not_up without a daemon"
+) || exit 1
+td_ok "td_json, jget, node_state_of, node_in_state, node_not_up on a canned reply"
+
+td_stale_socket "$T/stale.sock"
+rc=0
+out=$(socat -u /dev/null "UNIX-CONNECT:$T/stale.sock" 2>&1) || rc=$?
+if [ "$rc" = 0 ] || ! grep -q 'Connection refused' <<<"$out"; then
+	td_fail "td_stale_socket: connecting gave rc $rc: $out"
+fi
+td_ok "td_stale_socket: a socket file that refuses connections"
+
 bash -c 'sleep 30 & bash -c "sleep 30; :" & wait' &
 tree=$!
 td_track "$tree"

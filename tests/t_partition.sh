@@ -38,14 +38,6 @@ HELPER=$top_builddir/tests/tunnel-helper
 BLACKOUT=8	# s
 BOUND_MS=2500
 
-jget() {
-	ctl --json status | "$HELPER" json "$1"
-}
-
-node_state() {
-	[ "$(jget "nodes.name=$1.state")" = "$2" ]
-}
-
 traffic_ok() {
 	"$HELPER" rtt "$1" 1 800 >/dev/null 2>&1
 }
@@ -93,7 +85,7 @@ gpu            = none
 ollama         = none
 EOF
 	tunneld_start "$T/tunneld.conf" --verbose
-	td_wait 20 node_state part up || td_fail "$name: node never up: $(jget nodes.name=part.reason)"
+	td_wait 20 node_in_state part up || td_fail "$name: node never up: $(jget nodes.name=part.reason)"
 	td_wait 10 traffic_ok "$L_ECHO" || td_fail "$name: no traffic through the local forward before the partition"
 	td_wait 10 traffic_ok "$R_ECHO" || td_fail "$name: no traffic through the remote forward before the partition"
 	c0=$(jget nodes.name=part.ssh.connects)
@@ -106,7 +98,7 @@ EOF
 	# Measured one after the other: the remote figure includes the local one.
 	[ "$l" -le "$BOUND_MS" ] || td_fail "$name: local forward back only $l ms after the link returned (bound $BOUND_MS)"
 	[ "$r" -le "$BOUND_MS" ] || td_fail "$name: remote forward back only $((l + r)) ms after the link returned"
-	td_wait 5 node_state part up ||
+	td_wait 5 node_in_state part up ||
 		td_fail "$name: node $(jget nodes.name=part.state) after the partition: $(jget nodes.name=part.reason)"
 	c1=$(jget nodes.name=part.ssh.connects)
 	td_ok "$name: ${BLACKOUT} s partition: local forward back ${l} ms, remote forward $((l + r)) ms after the link's return; sessions $c0 -> $c1"

@@ -86,11 +86,6 @@ notify_listen
 tunneld_start "$T/tunneld.conf"
 
 status_json() { ctl --json status 2>/dev/null; }
-node_state() {
-	status_json | jq -r --arg n "$1" '.nodes[] | select(.name == $n) | .state'
-}
-state_is() { [ "$(node_state "$1")" = "$2" ]; }
-not_up() { [ "$(node_state "$1")" != up ]; }
 has_version() {
 	status_json | jq -e --arg n "$1" \
 	    '.nodes[] | select(.name == $n) | .ollama.version != null' >/dev/null
@@ -105,7 +100,7 @@ served_by() {
 
 command -v jq >/dev/null || td_skip "no jq (apt-get install jq)"
 for n in "${NODES[@]}"; do
-	td_wait 20 state_is "$n" up || td_fail "node $n not up: $(ctl status)"
+	td_wait 20 node_in_state "$n" up || td_fail "node $n not up: $(ctl status)"
 	td_wait 20 has_version "$n" || td_fail "node $n: no Ollama probe result"
 done
 td_ok "three nodes up behind pools p (priority) and q (least-load)"
@@ -161,7 +156,7 @@ score() {
 	status_json | jq -r --arg n "$1" '.nodes[] | select(.name == $n) | .load_score'
 }
 over100() { awk -v s="$(score "$1")" 'BEGIN { exit !(s >= 100) }'; }
-td_wait 20 state_is d up || td_fail "local node d not up: $(ctl status)"
+td_wait 20 node_in_state d up || td_fail "local node d not up: $(ctl status)"
 exec {holdb}<>"/dev/tcp/127.0.0.1/${FWD[b]}" || td_fail "cannot hold a connection to b's forward"
 td_wait 10 over100 b || td_fail "b's held connection is not in its load_score ($(score b))"
 exec {hold}<>"/dev/tcp/127.0.0.1/$PS" || td_fail "cannot hold a connection to pool s"
@@ -220,7 +215,7 @@ sleep 1
 
 sshd_use a
 sshd_stop
-td_wait 30 not_up a || td_fail "a did not leave up after its sshd died"
+td_wait 30 node_not_up a || td_fail "a did not leave up after its sshd died"
 td__now_us; NOTICE_A=$TD__NOW
 # A few requests in each phase, counted (a loaded machine runs fewer in a
 # given time).
@@ -232,7 +227,7 @@ td_wait 120 ran_after "$NOTICE_A" 5 || td_fail "fewer than 5 requests ran in 120
 sshd_use b
 td__now_us; FREEZE_B=$TD__NOW
 sshd_freeze
-td_wait 30 not_up b || td_fail "b did not leave up while frozen"
+td_wait 30 node_not_up b || td_fail "b did not leave up while frozen"
 td__now_us; NOTICE_B=$TD__NOW
 td_wait 120 ran_after "$NOTICE_B" 5 || td_fail "fewer than 5 requests ran in 120 s after b was noticed"
 touch "$T/clients.stop"
@@ -259,7 +254,7 @@ td_ok "continuous clients: $total requests, all $((after - inwin)) started after
 # (b is thawed and may be back: stop it and c by hand.)
 for n in b c; do
 	ctl stop "$n" >/dev/null || td_fail "stop $n refused"
-	td_wait 10 state_is "$n" stopped || td_fail "$n not stopped"
+	td_wait 10 node_in_state "$n" stopped || td_fail "$n not stopped"
 done
 before=$(status_json | jq '.pools[] | select(.name == "p") | .refused')
 if ask "$PP" >/dev/null 2>&1; then
@@ -294,7 +289,7 @@ for n in b c; do
 	ctl start "$n" >/dev/null || td_fail "start $n refused"
 done
 for n in b c; do
-	td_wait 20 state_is "$n" up || td_fail "$n not up again: $(ctl status)"
+	td_wait 20 node_in_state "$n" up || td_fail "$n not up again: $(ctl status)"
 done
 PR=$(td_port)
 socat TCP-LISTEN:"$PR",bind=127.0.0.1,fork SYSTEM:'echo squatter' \

@@ -29,20 +29,6 @@ RETRY_REFUSED_MS=500
 BACKOFF_INITIAL_MS=250
 BACKOFF_MAX_MS=8000	# long enough to swap sshd in within one delay
 
-jget() {
-	ctl --json status | "$HELPER" json "$1"
-}
-
-node_state() {
-	[ "$(jget "nodes.name=$1.state")" = "$2" ]
-}
-
-node_not_up() {
-	local s
-	s=$(jget "nodes.name=$1.state")
-	[ -n "$s" ] && [ "$s" != up ]
-}
-
 # now_ms: wall clock in ms.
 now_ms() {
 	td__now_us
@@ -79,7 +65,7 @@ ollama         = none
 EOF
 notify_listen
 tunneld_start "$T/tunneld.conf"
-td_wait 60 node_state rc up || td_fail "node rc never up: $(jget nodes.name=rc.reason)"
+td_wait 60 node_in_state rc up || td_fail "node rc never up: $(jget nodes.name=rc.reason)"
 traffic || td_fail "no traffic through the fresh session"
 [ "$(jget nodes.name=rc.ssh.connects)" = 1 ] || td_fail "connects is not 1 after the first session"
 td_ok "node up, traffic flows both kinds, connects=1"
@@ -121,8 +107,8 @@ for ((i = 0; i < 40; i++)); do
 	rc=0
 	j=$(ctl --json status) || rc=$?
 	[ "$rc" -le 1 ] || td_fail "tunnelctl status failed ($rc) during the outage"
-	st=$("$HELPER" json nodes.name=rc.state <<<"$j")
-	na=$("$HELPER" json nodes.name=rc.ssh.next_attempt_s <<<"$j")
+	st=$(td_json nodes.name=rc.state <<<"$j")
+	na=$(td_json nodes.name=rc.ssh.next_attempt_s <<<"$j")
 	[ "$st" = backoff ] || td_fail "state '$st' during a refused outage (want backoff)"
 	samples=$((samples + 1))
 	if [ "$na" != null ]; then
@@ -152,7 +138,7 @@ td_ok "a $outage_s s outage with a retry every ${RETRY_REFUSED_MS} ms logged $lo
 t0=$(now_ms)
 sshd_restart
 # How soon is a figure for bench/ (recovery); here it must come back.
-td_wait 60 node_state rc up || td_fail "node not up 60 s after sshd returned: $(jget nodes.name=rc.reason)"
+td_wait 60 node_in_state rc up || td_fail "node not up 60 s after sshd returned: $(jget nodes.name=rc.reason)"
 t1=$(now_ms)
 td_wait 30 traffic || td_fail "no traffic after the reconnect"
 c=$(jget nodes.name=rc.ssh.connects)
@@ -236,18 +222,18 @@ td_stop "$HANGUP_PID"
 sshd_restart
 t_read=$(now_ms)
 j=$(ctl --json status)
-state_before=$("$HELPER" json nodes.name=rc.state <<<"$j")
-na=$("$HELPER" json nodes.name=rc.ssh.next_attempt_s <<<"$j")
-c_before=$("$HELPER" json nodes.name=rc.ssh.connects <<<"$j")
+state_before=$(td_json nodes.name=rc.state <<<"$j")
+na=$(td_json nodes.name=rc.ssh.next_attempt_s <<<"$j")
+c_before=$(td_json nodes.name=rc.ssh.connects <<<"$j")
 left=0
 [ "$na" = null ] || left=$(awk -v v="$na" 'BEGIN { printf "%d", v * 1000 }')
 t0=$(now_ms)
 ctl restart rc >/dev/null || td_fail "tunnelctl restart rc failed"
 j=$(ctl --json status)
 t_after=$(now_ms)
-state_after=$("$HELPER" json nodes.name=rc.state <<<"$j")
-na_after=$("$HELPER" json nodes.name=rc.ssh.next_attempt_s <<<"$j")
-td_wait 60 node_state rc up || td_fail "node not up 60 s after sshd returned: $(jget nodes.name=rc.reason)"
+state_after=$(td_json nodes.name=rc.state <<<"$j")
+na_after=$(td_json nodes.name=rc.ssh.next_attempt_s <<<"$j")
+td_wait 60 node_in_state rc up || td_fail "node not up 60 s after sshd returned: $(jget nodes.name=rc.reason)"
 t1=$(now_ms)
 td_wait 30 traffic || td_fail "no traffic after the backoff series"
 c=$(jget nodes.name=rc.ssh.connects)
@@ -284,11 +270,11 @@ td_ok "sshd frozen: node left up after $((t1 - t0)) ms (keepalive ${KA_INTERVAL}
 # Still frozen: attempts get the TCP handshake but no answer.
 sleep 4
 reason=$(jget nodes.name=rc.reason)
-node_state rc up && td_fail "node up while sshd is frozen"
+node_in_state rc up && td_fail "node up while sshd is frozen"
 td_ok "while frozen: $(jget nodes.name=rc.state): $reason"
 t0=$(now_ms)
 sshd_thaw
-td_wait 60 node_state rc up || td_fail "node not up 60 s after sshd thawed: $(jget nodes.name=rc.reason)"
+td_wait 60 node_in_state rc up || td_fail "node not up 60 s after sshd thawed: $(jget nodes.name=rc.reason)"
 t1=$(now_ms)
 td_wait 30 traffic || td_fail "no traffic after the thaw"
 c=$(jget nodes.name=rc.ssh.connects)
@@ -301,7 +287,7 @@ sleep 6
 t0=$(now_ms)
 sshd_kill_sessions
 CONNECTS=$((CONNECTS + 1))
-td_wait 60 eval '[ "$(jget nodes.name=rc.ssh.connects)" = "$CONNECTS" ] && node_state rc up' ||
+td_wait 60 eval '[ "$(jget nodes.name=rc.ssh.connects)" = "$CONNECTS" ] && node_in_state rc up' ||
 	td_fail "no reconnect after the sessions were killed: $(jget nodes.name=rc.state) $(jget nodes.name=rc.reason)"
 t1=$(now_ms)
 td_wait 30 traffic || td_fail "no traffic after the sessions were killed"

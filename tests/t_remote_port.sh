@@ -17,14 +17,6 @@ command -v socat >/dev/null || td_skip "socat is not installed (apt-get install 
 HELPER=$top_builddir/tests/tunnel-helper
 [ -x "$HELPER" ] || td_fail "$HELPER is not built (make check builds it)"
 
-jget() {
-	ctl --json status | "$HELPER" json "$1"
-}
-
-node_state() {
-	[ "$(jget "nodes.name=$1.state")" = "$2" ]
-}
-
 listening() {
 	[ -n "$(ss -Htln "sport = :$1")" ]
 }
@@ -66,7 +58,7 @@ tunneld_start "$T/tunneld.conf"
 
 want="remote port $R_PORT in use"
 degraded() {
-	node_state rp degraded && [ "$(jget nodes.name=rp.reason)" = "$want" ]
+	node_in_state rp degraded && [ "$(jget nodes.name=rp.reason)" = "$want" ]
 }
 td_wait 60 degraded || td_fail "node is $(jget nodes.name=rp.state) ($(jget nodes.name=rp.reason)), want degraded: $want"
 [ "$(jget nodes.name=rp.forwards.1.state)" = refused ] || td_fail "remote forward state is $(jget nodes.name=rp.forwards.1.state)"
@@ -91,7 +83,7 @@ td_stop "$SQUATTER_PID"
 # take the port (backoff_max 2 s; stopping the squatter can take longer on
 # a busy machine).
 td_wait 30 eval "! squatted $R_PORT" || td_fail "the squatter still holds $R_PORT"
-td_wait 60 node_state rp up || td_fail "node not up 60 s after the squatter left: $(jget nodes.name=rp.state) $(jget nodes.name=rp.reason)"
+td_wait 60 node_in_state rp up || td_fail "node not up 60 s after the squatter left: $(jget nodes.name=rp.state) $(jget nodes.name=rp.reason)"
 [ "$(jget nodes.name=rp.forwards.1.state)" = up ] || td_fail "remote forward state is $(jget nodes.name=rp.forwards.1.state)"
 grep -q "remote port $R_PORT granted after" "$T/tunneld.log" || td_fail "the grant was not logged"
 reply=$(printf 'ping\n' | timeout 20 socat -t 10 - TCP:127.0.0.1:"$R_PORT")

@@ -42,12 +42,9 @@ METRICS=$(td_port)
 	echo "gpu           = none"
 } >"$T/tunneld.conf"
 
-jget() { "$HELPER" json "$1"; }
-node_up() { [ "$(ctl --json status 2>/dev/null | jget nodes.0.state)" = up ]; }
-
 notify_listen
 TD_TUNNELD_WRAPPER="prlimit --nofile=$LIMIT:$LIMIT" tunneld_start "$T/tunneld.conf"
-td_wait 20 node_up || td_fail "node n not up: $(ctl status)"
+td_wait 20 node_in_state n up || td_fail "node n not up: $(ctl status)"
 td_wait 10 curl -sSf -m 5 -o /dev/null "http://127.0.0.1:$METRICS/metrics" || td_fail "no metrics before the attack"
 base=$(td_fds "$TUNNELD_PID")
 
@@ -64,7 +61,7 @@ for round in 1 2 3 4 5; do
 	td_alive "$attacker" || td_fail "the attacker ended early: $(tail -n 2 "$T/slowloris.log")"
 	TD_CTL_TIMEOUT=10 ctl --json status >"$T/status.$round" 2>&1 ||
 		td_fail "round $round: tunnelctl status failed under attack: $(head -c 200 "$T/status.$round")"
-	[ "$(jget nodes.0.state <"$T/status.$round")" = up ] || td_fail "round $round: node not up: $(head -c 300 "$T/status.$round")"
+	[ "$(td_json nodes.name=n.state <"$T/status.$round")" = up ] || td_fail "round $round: node not up: $(head -c 300 "$T/status.$round")"
 	curl -sS -m 10 "http://127.0.0.1:$FWD/api/version" >"$T/fwd.$round" 2>&1 ||
 		td_fail "round $round: the forward failed under attack: $(cat "$T/fwd.$round")"
 	grep -q '"version"' "$T/fwd.$round" || td_fail "round $round: forward answer: $(cat "$T/fwd.$round")"

@@ -21,14 +21,6 @@ HELPER=$top_builddir/tests/tunnel-helper
 
 CONNECT_TIMEOUT=4
 
-jget() {
-	ctl --json status | "$HELPER" json "$1"
-}
-
-node_state() {
-	[ "$(jget "nodes.name=$1.state")" = "$2" ]
-}
-
 listening() {
 	[ -n "$(ss -Htln "sport = :$1")" ]
 }
@@ -87,7 +79,7 @@ t0=$TD__NOW
 tunneld_start "$T/tunneld.conf"
 td__now_us
 td_ok "READY=1 after $(((TD__NOW - t0) / 1000)) ms with two unreachable nodes"
-td_wait 15 node_state good up || td_fail "good node never up: $(jget nodes.name=good.reason)"
+td_wait 15 node_in_state good up || td_fail "good node never up: $(jget nodes.name=good.reason)"
 
 # The bad nodes are in their first handshake now, for CONNECT_TIMEOUT s
 # (on a very slow machine perhaps already in backoff, soon retried).
@@ -123,7 +115,7 @@ td_ok "16 MiB echoed through the good node intact during the hangs"
 
 # Each bad node ends in backoff with a timeout reason after connect_timeout.
 timed_out() {
-	node_state "$1" backoff && [[ $(jget "nodes.name=$1.reason") == "timeout after ${CONNECT_TIMEOUT}s during $2" ]]
+	node_in_state "$1" backoff && [[ $(jget "nodes.name=$1.reason") == "timeout after ${CONNECT_TIMEOUT}s during $2" ]]
 }
 td_wait $((CONNECT_TIMEOUT + 10)) timed_out silent "key exchange" ||
 	td_fail "silent: $(jget nodes.name=silent.state): $(jget nodes.name=silent.reason)"
@@ -136,12 +128,12 @@ td_ok "blackholed node: backoff: $(jget nodes.name=hole.reason)"
 # the second round of hangs is as harmless as the first.
 for n in silent hole; do
 	na=$(jget "nodes.name=$n.ssh.next_attempt_s")
-	[ "$na" != null ] || node_state "$n" backoff || td_fail "$n: no retry planned"
+	[ "$na" != null ] || node_in_state "$n" backoff || td_fail "$n: no retry planned"
 done
 sleep $((CONNECT_TIMEOUT / 2))
 out=$("$HELPER" rtt "$L_ECHO" 200 2000) || td_fail "round trips stalled during the retries: $out"
 td_ok "good node during the retries: $out"
-node_state good up || td_fail "good node is $(jget nodes.name=good.state)"
+node_in_state good up || td_fail "good node is $(jget nodes.name=good.state)"
 [ "$(jget nodes.name=good.ssh.connects)" = 1 ] || td_fail "good node reconnected"
 for n in silent hole; do
 	[ "$(jget "nodes.name=$n.ssh.connects")" = 0 ] || td_fail "$n connected?"
