@@ -69,12 +69,15 @@ want() {
 	td_fail "$1.$2 is '$v', expected '$3'"
 }
 
-# wait_state NODE STATE [REASON_PART]: within 25 s.
+# wait_state NODE STATE [REASON_PART]: within 90 s.  A state that needs
+# rise = 2 good probes takes two rounds; at load 25 (a check-busy run beside
+# other work) each GPU probe of this daemon's many nodes timed out for 30 s
+# and gpubox came back up 33 s after its Ollama did.
 state_is() {
 	is "$1" state "$2" && has "$1" reason "${3:-}"
 }
 wait_state() {
-	if ! td_wait 25 state_is "$1" "$2" "${3:-}"; then
+	if ! td_wait 90 state_is "$1" "$2" "${3:-}"; then
 		td_fail "$1: state '$(nf "$1" state)' reason '$(nf "$1" reason)'; wanted $2 '${3:-}'"
 	fi
 }
