@@ -113,8 +113,10 @@ served_by() {
 	v=${v#*0.5.7-}
 	echo "${v%%\"*}"
 }
+# vengeance's alone: on a loaded machine runpod's probe may time out and
+# raise its own.
 unreachable_alerts() {
-	grep -c 'TUNNELD_EVENT=ollama-unreachable	' "$T/capture" 2>/dev/null || :
+	grep -c 'TUNNELD_NODE=vengeance	TUNNELD_EVENT=ollama-unreachable	' "$T/capture" 2>/dev/null || :
 }
 
 for n in vengeance runpod; do
