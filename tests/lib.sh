@@ -676,10 +676,15 @@ tunneld_stop() {
 	return "$rc"
 }
 
-# ctl ARGS...: tunnelctl on the test's control socket, bounded by
-# TD_CTL_TIMEOUT seconds (default 30; 124 when it runs out).
+# ctl ARGS...: tunnelctl on the test's control socket, waiting up to
+# TD_CTL_TIMEOUT seconds (default 30) for a reply (exit 3 past it), and
+# killed by timeout(1) 5 s later (124) should it hang itself.
 ctl() {
-	timeout "${TD_CTL_TIMEOUT:-30}" "$TUNNELCTL" --socket "$T/control.sock" "$@"
+	local t=${TD_CTL_TIMEOUT:-30}
+	# tunnelctl's own wait for a reply (10 s by default) gets the same
+	# bound: a 5000-node status on a loaded machine took longer.
+	TUNNELCTL_TIMEOUT=${TUNNELCTL_TIMEOUT:-$t} \
+		timeout "$((t + 5))" "$TUNNELCTL" --socket "$T/control.sock" "$@"
 }
 
 # td_json PATH: the value at PATH in the JSON document on stdin (a saved
