@@ -36,6 +36,8 @@
 #define CTL_IDLE_TIMEOUT	5	/* s to send a whole request */
 #define CTL_WRITE_TIMEOUT	10	/* s for a reader to take an answer */
 #define CTL_WATCH_BUF_MAX	(1024 * 1024)
+/* 15 digits: 398.41 stays 398.41, not 398.41000000000003. */
+#define CONTROL_JSON_FLAGS	(JSON_COMPACT | JSON_REAL_PRECISION(15))
 #define CTL_GRACE_MS		1000	/* after each step, before a newer
 					   client of the same user may take
 					   the slot */
@@ -224,8 +226,7 @@ control_send(struct ctl_client *cl, json_t *o)
 		return;
 	if (json_object_get(o, "protocol") == NULL)
 		json_object_set_new(o, "protocol", json_integer(TUNNELD_PROTOCOL));
-	/* 15 digits: 398.41 stays 398.41, not 398.41000000000003. */
-	s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	s = json_dumps(o, CONTROL_JSON_FLAGS);
 	json_decref(o);
 	if (s == NULL)
 		return;
@@ -359,7 +360,6 @@ control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 {
 	struct node	*n = NULL;
 	char		 msg[2048];
-	json_t		*o;
 
 	if (control_cmd_mutates(req->cmd) && !cl->admin) {
 		snprintf(msg, sizeof(msg), "permission denied: %s needs group %s",
@@ -379,11 +379,18 @@ control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 
 	switch (req->cmd) {
 	case CTL_STATUS:
-		if ((o = status_reply(req->arg[0] ? req->arg : NULL)) == NULL) {
+		/* Written node by node: thousands of nodes are no one tree. */
+		switch (status_write(bufferevent_get_output(cl->bev),
+		    req->arg[0] ? req->arg : NULL, CONTROL_JSON_FLAGS)) {
+		case 1:
 			control_no_node(cl, req->arg, 0);
 			return;
+		case -1:
+			control_reply_fail(cl, CTL_ERR_INTERNAL,
+			    "cannot build the status: out of memory");
+			return;
 		}
-		control_send(cl, o);
+		evbuffer_add(bufferevent_get_output(cl->bev), "\n", 1);
 		break;
 	case CTL_RESTART:
 		if (n == NULL) {

@@ -41,6 +41,7 @@
 #include "node.h"
 #include "pool.h"
 #include "text.h"
+#include "jsonscan.h"
 #include "pool_http.h"
 #include "probe.h"
 #include "tunneld.h"
@@ -220,50 +221,6 @@ pool_http_path_has_model(const char *path, size_t len)
 	return 0;
 }
 
-static size_t
-skip_ws(const char *b, size_t len, size_t off)
-{
-	while (off < len && (b[off] == ' ' || b[off] == '\t' ||
-	    b[off] == '\r' || b[off] == '\n'))
-		off++;
-	return off;
-}
-
-/*
- * One JSON value at B+OFF, read by jansson; 1 with *END past it, 0 when
- * the prefix ends inside it, -1 when it is invalid.
- */
-static int
-json_value_at(const char *b, size_t len, size_t off, int complete,
-    json_t **out, size_t *end)
-{
-	json_error_t	 err;
-	json_t		*v;
-
-	v = json_loadb(b + off, len - off, JSON_DECODE_ANY |
-	    JSON_DISABLE_EOF_CHECK | JSON_ALLOW_NUL, &err);
-	if (v == NULL) {
-		/*
-		 * A value cut by the end of the prefix: jansson says
-		 * premature end, or stops on a token (a literal, a UTF-8
-		 * sequence) cut within its last few bytes.
-		 */
-		if (!complete && (json_error_code(&err) ==
-		    json_error_premature_end_of_input ||
-		    off + (size_t)err.position + 4 >= len))
-			return 0;
-		return -1;
-	}
-	*end = off + (size_t)err.position;
-	/* A number (or literal) may go on past the prefix: "12" of "123". */
-	if (!complete && *end >= len && !json_is_object(v) &&
-	    !json_is_array(v) && !json_is_string(v)) {
-		json_decref(v);
-		return 0;
-	}
-	*out = v;
-	return 1;
-}
 
 int
 pool_http_body_model(const char *b, size_t len, int complete,
@@ -274,7 +231,7 @@ pool_http_body_model(const char *b, size_t len, int complete,
 	int		 rc, is_model;
 
 	if (off == 0) {
-		off = skip_ws(b, len, 0);
+		off = jsonscan_ws(b, len, 0);
 		if (off == len)
 			return complete ? -1 : 0;
 		if (b[off] != '{')
@@ -284,25 +241,27 @@ pool_http_body_model(const char *b, size_t len, int complete,
 	}
 	for (;;) {
 		/* At a member, or at the '}' that ends an empty object. */
-		off = skip_ws(b, len, off);
+		off = jsonscan_ws(b, len, off);
 		if (off == len)
 			return complete ? -1 : 0;
 		if (b[off] == '}' || b[off] != '"')
 			return -1;
-		if ((rc = json_value_at(b, len, off, complete, &k, &end)) != 1)
+		if ((rc = jsonscan_value(b, len, off, complete,
+		    JSON_ALLOW_NUL, &k, &end)) != 1)
 			return rc;
 		is_model = json_is_string(k) &&
 		    strcmp(json_string_value(k), "model") == 0;
 		json_decref(k);
-		off = skip_ws(b, len, end);
+		off = jsonscan_ws(b, len, end);
 		if (off == len)
 			return complete ? -1 : 0;
 		if (b[off] != ':')
 			return -1;
-		off = skip_ws(b, len, off + 1);
+		off = jsonscan_ws(b, len, off + 1);
 		if (off == len)
 			return complete ? -1 : 0;
-		if ((rc = json_value_at(b, len, off, complete, &v, &end)) != 1)
+		if ((rc = jsonscan_value(b, len, off, complete,
+		    JSON_ALLOW_NUL, &v, &end)) != 1)
 			return rc;
 		if (is_model) {
 			/*
@@ -321,7 +280,7 @@ pool_http_body_model(const char *b, size_t len, int complete,
 			return rc;
 		}
 		json_decref(v);
-		off = skip_ws(b, len, end);
+		off = jsonscan_ws(b, len, end);
 		if (off == len)
 			return complete ? -1 : 0;
 		if (b[off] == '}')

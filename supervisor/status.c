@@ -1,7 +1,9 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <jansson.h>
 
 #include "node.h"
@@ -274,31 +276,83 @@ status_node(const struct node *n, uint64_t now)
 	return o;
 }
 
-json_t *
-status_reply(const char *name)
+static int
+status_out(const char *buf, size_t size, void *out)
 {
-	struct node	*n;
-	json_t		*nodes, *o;
-	uint64_t	 now = now_ms();
+	return evbuffer_add(out, buf, size);
+}
 
-	nodes = json_array();
+/*
+ * One JSON value appended to OUT, then freed; -1 when it could not be
+ * built or written.
+ */
+static int
+status_put(struct evbuffer *out, json_t *v, size_t flags)
+{
+	int	 rc;
+
+	if (v == NULL)
+		return -1;
+	rc = json_dump_callback(v, status_out, out, flags);
+	json_decref(v);
+	return rc;
+}
+
+int
+status_write(struct evbuffer *dst, const char *name, size_t flags)
+{
+	struct evbuffer	*out;
+	struct node	*n;
+	json_t		*head;
+	char		*s;
+	size_t		 len;
+	uint64_t	 now = now_ms();
+	int		 first = 1, rc = 0;
+
+	if (name != NULL && node_find(name) == NULL)
+		return 1;
+	/* Built aside: a reply cut short must not reach DST. */
+	if ((out = evbuffer_new()) == NULL)
+		return -1;
+	flags |= JSON_COMPACT;		/* the separators written below */
+	head = json_pack("{s:b,s:i,s:s,s:i,s:I}", "ok", 1,
+	    "protocol", TUNNELD_PROTOCOL, "version", PACKAGE_VERSION,
+	    "pid", (int)getpid(),
+	    "uptime_s", (json_int_t)((now - td->started) / 1000));
+	if (head == NULL || (s = json_dumps(head, flags)) == NULL) {
+		json_decref(head);
+		evbuffer_free(out);
+		return -1;
+	}
+	json_decref(head);
+	/* The head's members, its closing brace left off for the lists. */
+	len = strlen(s);
+	if (evbuffer_add(out, s, len - 1) == -1 ||
+	    evbuffer_add(out, ",\"nodes\":[", 10) == -1)
+		rc = -1;
+	free(s);
 	TAILQ_FOREACH(n, &td->nodes, entry) {
+		if (rc == -1)
+			break;
 		if (name != NULL && strcmp(n->conf->name, name) != 0)
 			continue;
-		json_array_append_new(nodes, status_node(n, now));
+		if ((!first && evbuffer_add(out, ",", 1) == -1) ||
+		    status_put(out, status_node(n, now), flags) == -1)
+			rc = -1;
+		first = 0;
 	}
-	if (name != NULL && json_array_size(nodes) == 0) {
-		json_decref(nodes);
-		return NULL;
-	}
-	o = json_pack("{s:b,s:i,s:s,s:i,s:I,s:o}",
-	    "ok", 1, "protocol", TUNNELD_PROTOCOL, "version", PACKAGE_VERSION,
-	    "pid", (int)getpid(),
-	    "uptime_s", (json_int_t)((now - td->started) / 1000),
-	    "nodes", nodes);
-	if (o != NULL && name == NULL)
-		json_object_set_new(o, "pools", pool_status_json());
-	return o;
+	if (rc == 0 && evbuffer_add(out, "]", 1) == -1)
+		rc = -1;
+	if (rc == 0 && name == NULL &&
+	    (evbuffer_add(out, ",\"pools\":", 9) == -1 ||
+	    status_put(out, pool_status_json(), flags) == -1))
+		rc = -1;
+	if (rc == 0 && evbuffer_add(out, "}", 1) == -1)
+		rc = -1;
+	if (rc == 0)
+		rc = evbuffer_add_buffer(dst, out);
+	evbuffer_free(out);
+	return rc;
 }
 
 int

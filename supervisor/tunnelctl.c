@@ -88,6 +88,8 @@
 
 #include <jansson.h>
 
+#include "jsonscan.h"
+
 #ifndef PACKAGE_VERSION
 #error "PACKAGE_VERSION undefined: build through configure (HAVE_CONFIG_H) or pass -DPACKAGE_VERSION"
 #endif
@@ -364,6 +366,87 @@ reply_ok(const json_t *reply)
 	if (!json_is_boolean(ok))
 		return -1;
 	return json_is_true(ok);
+}
+
+typedef void node_fn(json_t *node, void *arg);
+
+/*
+ * A reply read member by member (jsonscan.h): each element of "nodes" is
+ * parsed alone, handed to EACH and freed, and the other members are
+ * gathered into the object returned.  A 1,000-node status is about 1 MB:
+ * as one jansson tree it cost several times its own parse in allocations
+ * and page faults, node by node the same few pages serve every node.
+ * NULL when LINE is not one JSON object; *HAS_NODES says whether it had a
+ * "nodes" array.
+ */
+static json_t *
+reply_scan(const char *b, size_t len, node_fn *each, void *arg,
+    int *has_nodes)
+{
+	json_t	*rest, *k = NULL, *v;
+	size_t	 off, end;
+	int	 nodes;
+
+	*has_nodes = 0;
+	off = jsonscan_ws(b, len, 0);
+	if (off == len || b[off] != '{' || (rest = json_object()) == NULL)
+		return NULL;
+	off = jsonscan_ws(b, len, off + 1);
+	if (off < len && b[off] == '}')
+		goto end;
+	for (;;) {
+		if (jsonscan_value(b, len, off, 1, 0, &k, &end) != 1)
+			goto bad;
+		if (!json_is_string(k))
+			goto bad;
+		off = jsonscan_ws(b, len, end);
+		if (off == len || b[off] != ':')
+			goto bad;
+		off = jsonscan_ws(b, len, off + 1);
+		nodes = strcmp(json_string_value(k), "nodes") == 0 &&
+		    off < len && b[off] == '[';
+		if (nodes) {
+			*has_nodes = 1;
+			json_object_del(rest, "nodes");
+			off = jsonscan_ws(b, len, off + 1);
+			if (off < len && b[off] == ']')
+				end = off + 1;
+			else for (;;) {
+				if (jsonscan_value(b, len, off, 1, 0, &v,
+				    &end) != 1)
+					goto bad;
+				each(v, arg);
+				json_decref(v);
+				off = jsonscan_ws(b, len, end);
+				if (off < len && b[off] == ']') {
+					end = off + 1;
+					break;
+				}
+				if (off == len || b[off] != ',')
+					goto bad;
+				off = jsonscan_ws(b, len, off + 1);
+			}
+		} else {
+			if (jsonscan_value(b, len, off, 1, 0, &v, &end) != 1)
+				goto bad;
+			json_object_set_new(rest, json_string_value(k), v);
+		}
+		json_decref(k);
+		k = NULL;
+		off = jsonscan_ws(b, len, end);
+		if (off < len && b[off] == '}')
+			break;
+		if (off == len || b[off] != ',')
+			goto bad;
+		off = jsonscan_ws(b, len, off + 1);
+	}
+ end:
+	if (jsonscan_ws(b, len, off + 1) == len)
+		return rest;
+ bad:
+	json_decref(k);
+	json_decref(rest);
+	return NULL;
 }
 
 static int
@@ -912,7 +995,7 @@ static const char *col_names[NCOLS] = {
  */
 struct table {
 	char	*(*cell)[NCOLS][2];
-	size_t	  nrows;
+	size_t	  nrows, cap;
 	int	  show[NCOLS];
 	int	  v[NCOLS];
 };
@@ -1057,8 +1140,25 @@ table_new(size_t nrows)
 	if ((t = calloc(1, sizeof(*t))) == NULL ||
 	    (t->cell = calloc(nrows, sizeof(*t->cell))) == NULL)
 		die(EXIT_LOCAL, "out of memory");
-	t->nrows = nrows;
+	t->nrows = t->cap = nrows;
 	return t;
+}
+
+/* One more row, empty, at the end; its index. */
+static size_t
+table_add_row(struct table *t)
+{
+	void	*p;
+
+	if (t->nrows == t->cap) {
+		if ((p = reallocarray(t->cell, t->cap ? t->cap * 2 : 1,
+		    sizeof(*t->cell))) == NULL)
+			die(EXIT_LOCAL, "out of memory");
+		t->cell = p;
+		t->cap = t->cap ? t->cap * 2 : 1;
+	}
+	memset(t->cell[t->nrows], 0, sizeof(*t->cell));
+	return t->nrows++;
 }
 
 static void
@@ -1141,60 +1241,80 @@ render_pools(const json_t *pools, const struct rctx *rc, FILE *out)
 }
 
 /*
- * The status table and its summary line ("2/3 nodes up").  Returns the
- * exit status (status_exit_code()): the data decides, not the drawing.
+ * The status table, built a node at a time (reply_scan hands each node
+ * over and frees it), then printed with its summary line ("2/3 nodes up")
+ * and the pools.
  */
-static int
-render_status(const json_t *reply, const struct rctx *rc, FILE *out)
+struct status_table {
+	struct table		*t;
+	const struct rctx	*rc;
+	size_t			 nnodes, up;
+};
+
+static void
+status_table_begin(struct status_table *st, const struct rctx *rc)
+{
+	struct sbuf	b = { 0 };
+	size_t		c;
+
+	memset(st, 0, sizeof(*st));
+	st->rc = rc;
+	st->t = table_new(1);
+	for (c = 0; c < NCOLS; c++) {
+		sb_puts(&b, col_names[c]);
+		table_set(st->t, 0, c, &b);
+		st->t->show[c] = 1;
+	}
+	st->t->show[COL_NEXT] = st->t->show[COL_REASON] = 0;
+}
+
+static void
+status_table_node(json_t *n, void *arg)
 {
 	static cell_fn *const cell[NCOLS] = {
 		NULL, cell_state, cell_for, cell_next, cell_session,
 		cell_ports, cell_rtt, cell_ollama, cell_gpus, cell_reason
 	};
-	json_t		 *nodes = jarr(reply, "nodes"), *n;
-	struct table	 *t;
-	size_t		  nnodes, i, c, up = 0;
-	struct sbuf	  b = { 0 };
-	const char	 *name;
-	char		  line[64];
+	struct status_table	*st = arg;
+	struct table		*t = st->t;
+	struct sbuf		 b = { 0 };
+	const char		*name;
+	size_t			 r = table_add_row(t), c;
 
-	if (nodes == NULL)
-		return EXIT_UNREACH;
-	nnodes = json_array_size(nodes);
-	t = table_new(nnodes + 1);
-	for (c = 0; c < NCOLS; c++) {
-		sb_puts(&b, col_names[c]);
-		table_set(t, 0, c, &b);
-		t->show[c] = 1;
+	if ((name = jstr_ne(n, "name")) != NULL)
+		sb_text(&b, name, st->rc);
+	else
+		sb_puts(&b, "-");
+	table_set(t, r, COL_NODE, &b);
+	for (c = COL_NODE + 1; c < NCOLS; c++) {
+		cell[c](&b, n, st->rc, 0);
+		t->cell[r][c][0] = sb_steal(&b);
+		cell[c](&b, n, st->rc, 1);
+		t->cell[r][c][1] = sb_steal(&b);
 	}
-	t->show[COL_NEXT] = t->show[COL_REASON] = 0;
-	json_array_foreach(nodes, i, n) {
-		if ((name = jstr_ne(n, "name")) != NULL)
-			sb_text(&b, name, rc);
-		else
-			sb_puts(&b, "-");
-		table_set(t, i + 1, COL_NODE, &b);
-		for (c = COL_NODE + 1; c < NCOLS; c++) {
-			cell[c](&b, n, rc, 0);
-			t->cell[i + 1][c][0] = sb_steal(&b);
-			cell[c](&b, n, rc, 1);
-			t->cell[i + 1][c][1] = sb_steal(&b);
-		}
-		if (strcmp(t->cell[i + 1][COL_NEXT][0], "-") != 0)
-			t->show[COL_NEXT] = 1;
-		if (node_is_up(n))
-			up++;
-		else
-			t->show[COL_REASON] = 1;
-	}
-	table_fit(t, rc);
-	table_print(t, rc, out);
-	table_free(t);
-	snprintf(line, sizeof(line), "%zu/%zu node%s up", up, nnodes,
-	    nnodes == 1 ? "" : "s");
-	put_line(out, line, rc);
-	render_pools(jarr(reply, "pools"), rc, out);
-	return status_exit_code(reply);
+	if (strcmp(t->cell[r][COL_NEXT][0], "-") != 0)
+		t->show[COL_NEXT] = 1;
+	st->nnodes++;
+	if (node_is_up(n))
+		st->up++;
+	else
+		t->show[COL_REASON] = 1;
+}
+
+/* Prints the table; REST is the reply without its nodes.  The exit status. */
+static int
+status_table_end(struct status_table *st, const json_t *rest, FILE *out)
+{
+	char	line[64];
+
+	table_fit(st->t, st->rc);
+	table_print(st->t, st->rc, out);
+	table_free(st->t);
+	snprintf(line, sizeof(line), "%zu/%zu node%s up", st->up, st->nnodes,
+	    st->nnodes == 1 ? "" : "s");
+	put_line(out, line, st->rc);
+	render_pools(jarr(rest, "pools"), st->rc, out);
+	return st->up == st->nnodes ? EXIT_OK : EXIT_NOTUP;
 }
 
 /* ---- status NODE: everything the daemon says about one node. ---- */
@@ -2285,6 +2405,56 @@ report_error(const json_t *reply)
 	return error_exit_code(reply);
 }
 
+static void
+count_up(json_t *node, void *arg)
+{
+	size_t	*notup = arg;
+
+	if (!node_is_up(node))
+		(*notup)++;
+}
+
+/*
+ * The reply to `status` (every node), taken node by node: the table, or
+ * with --json the line as it came and the exit status.
+ */
+static int
+handle_status(const struct opts *o, const char *line, size_t len)
+{
+	struct status_table	 st;
+	json_t			*rest;
+	size_t			 notup = 0;
+	int			 has_nodes, ok, rc;
+
+	if (!o->json)
+		status_table_begin(&st, &o->rc);
+	rest = o->json ? reply_scan(line, len, count_up, &notup, &has_nodes) :
+	    reply_scan(line, len, status_table_node, &st, &has_nodes);
+	if (rest == NULL)
+		die(EXIT_UNREACH, "malformed reply from daemon");
+	if (o->json) {
+		fwrite(line, 1, len, stdout);
+		fputc('\n', stdout);
+	}
+	if ((ok = reply_ok(rest)) < 0)
+		die(EXIT_UNREACH, "malformed reply from daemon: no \"ok\"");
+	if (!ok) {
+		rc = report_error(rest);
+		json_decref(rest);
+		if (!o->json)
+			table_free(st.t);
+		return rc;
+	}
+	if (!has_nodes)
+		die(EXIT_UNREACH, "malformed reply from daemon: no node list");
+	if (o->json)
+		rc = notup ? EXIT_NOTUP : EXIT_OK;
+	else
+		rc = status_table_end(&st, rest, stdout);
+	json_decref(rest);
+	return rc;
+}
+
 /*
  * One reply line of a non-watch command.  Returns the exit status.
  */
@@ -2297,6 +2467,8 @@ handle_reply(const struct opts *o, const char *line, size_t len)
 	json_t		*v;
 	int		 ok, rc = EXIT_OK;
 
+	if (o->cmd->cmd == CMD_STATUS && o->nwords <= 1)
+		return handle_status(o, line, len);
 	reply = json_loadb(line, len, 0, &jerr);
 	if (!json_is_object(reply)) {
 		json_decref(reply);
@@ -2319,10 +2491,8 @@ handle_reply(const struct opts *o, const char *line, size_t len)
 	case CMD_STATUS:
 		if (o->json)
 			rc = status_exit_code(reply);
-		else if (o->nwords > 1)
-			rc = render_status_detail(reply, &o->rc, stdout);
 		else
-			rc = render_status(reply, &o->rc, stdout);
+			rc = render_status_detail(reply, &o->rc, stdout);
 		if (rc == EXIT_UNREACH)
 			die(EXIT_UNREACH, "malformed reply from daemon: "
 			    "no node list");

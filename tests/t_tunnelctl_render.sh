@@ -388,6 +388,36 @@ serve "$fixtures/status-nonodes.json"
 ctl status
 expect_rc 3 "status reply without nodes"
 
+# The node list is read a node at a time: whatever breaks the text, before,
+# inside or after it, is still a malformed reply, and nothing is printed.
+for bad in '{"ok":true,"nodes":[{"name":"a","state":"up"},]}' \
+    '{"ok":true,"nodes":[{"name":"a","state":"up"}' \
+    '{"ok":true,"nodes":[{"name":"a","state":"up"}]} x' \
+    '{"ok":true "nodes":[]}' '{"ok":true,"nodes":[] ' '{"ok":true,7:[]}' \
+    '{"ok":true,"nodes":[{"name":"a","state":"up"} {"name":"b"}]}'; do
+	serve_text "$bad"
+	ctl status
+	expect_rc 3 "malformed node list: $bad"
+	if [ -s "$dir/out" ]; then notok "malformed node list printed: $bad"
+	else ok "malformed node list: nothing on stdout"; fi
+	ctl --json status
+	expect_rc 3 "--json malformed node list: $bad"
+done
+serve_text '{"ok":true,"nodes":5}'
+ctl status
+expect_rc 3 "a node list that is not a list"
+# Members in any order; a list after "ok" or before it, the same rows.
+serve_text '{"nodes":[{"name":"a","state":"up"},{"name":"b","state":"backoff","reason":"x"}],"ok":true,"pools":[]}'
+ctl status
+expect_rc 1 "nodes before ok: read, b not up"
+expect_line '^1/2 nodes up$' "nodes before ok: both counted"
+expect_line '^b +backoff ' "nodes before ok: b's row"
+ctl --json status
+expect_rc 1 "--json nodes before ok: exit from the states"
+serve_text '{"nodes":[{"name":"a","state":"up"}],"ok":false,"error":"permission denied: status","kind":"permission"}'
+ctl status
+expect_rc 4 "an error reply with a node list is still an error"
+
 : >"$dir/empty"
 serve "$dir/empty"
 ctl status
