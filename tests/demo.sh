@@ -178,6 +178,9 @@ for p in "$H_RUNPOD" "$H_VENGEANCE" "$H_POOL"; do
 	echo
 done
 
+say "one node in detail: tunnelctl status runpod"
+ctl status runpod
+
 say "what the journal would have said"
 grep -E 'event=(state|connected|connect-failed)' "$T/tunneld.log" | tail -n 12
 
