@@ -59,7 +59,9 @@ ulimit -n "$nofile" || :
 #     until then (less noisy than wall time on a shared machine);
 #   - VmRSS, and per node over a one-node tunneld;
 #   - status latency p50/p99 over BENCH_STATUS calls: daemon side (tdbench
-#     ctl: connect, "status", read to EOF) and through tunnelctl --json.
+#     ctl: connect, "status", read to EOF) and through tunnelctl --json;
+#     the same for the summary (what the table asks for) and through
+#     `tunnelctl status`, the table.
 # Linear start-up shows as a flat "CPU per node" column.
 BENCH_SWEEP=${BENCH_SWEEP:-300 1000 5000}
 sweep_conf() {	# sweep_conf N
@@ -73,7 +75,7 @@ sweep_conf() {	# sweep_conf N
 	} >"$T/sweep.conf"
 }
 sweep_row() {
-	printf '%7s %9s %10s %10s %10s %9s %12s %12s %16s %16s %10s\n' "$@"
+	printf '%7s %9s %10s %10s %10s %9s %12s %12s %16s %16s %12s %16s %16s %10s\n' "$@"
 }
 mono_of() {	# mono_of REGEX AFTER_LINE: notify-listen's stamp of the first match
 	tail -n "+$(($2 + 1))" "$T/notify.log" | grep -E -m 1 "$1" | cut -d' ' -f1
@@ -95,7 +97,8 @@ if [ -n "$BENCH_SWEEP" ]; then
 		echo "== node-count sweep: ssh = none nodes, an Ollama probe each (10 s), one tunneld"
 		echo "   (one-node tunneld VmRSS $sweep_base KiB; status p50/p99 over $BENCH_STATUS calls)"
 		sweep_row nodes "ready_ms" "all_up_ms" "cpu_ms" "cpu_us/node" "rss_MiB" "rss_KiB/node" \
-		    "bytes/status" "daemon_p50/p99" "tunnelctl_p50/p99" "STATUS="
+		    "bytes/status" "daemon_p50/p99" "tunnelctl_p50/p99" \
+		    "bytes/summary" "summary_p50/p99" "table_p50/p99" "STATUS="
 	} | tee -a "$OUT"
 	for n in $BENCH_SWEEP; do
 		sweep_conf "$n"
@@ -115,16 +118,25 @@ if [ -n "$BENCH_SWEEP" ]; then
 		sleep 2
 		rss=$(bench_status_kb "$TUNNELD_PID" VmRSS)
 		read -r d50 d99 _ bytes < <("$TDBENCH" ctl "$T/control.sock" "$BENCH_STATUS" status)
-		lat=()
-		for ((i = 0; i < BENCH_STATUS; i++)); do
-			a=${EPOCHREALTIME/./}
-			if "$TUNNELCTL" --socket "$T/control.sock" --json status >/dev/null 2>&1; then
-				b=${EPOCHREALTIME/./}
-				lat+=("$(((10#$b - 10#$a) / 10))")
-			else
-				lat+=(999999999)	# a failure counts as the slowest
-			fi
-		done
+		read -r s50 s99 _ sbytes < <("$TDBENCH" ctl "$T/control.sock" "$BENCH_STATUS" summary)
+		# ctl_lat ARGS...: BENCH_STATUS runs of tunnelctl ARGS into lat[]
+		# (10 us units).
+		ctl_lat() {
+			lat=()
+			for ((i = 0; i < BENCH_STATUS; i++)); do
+				a=${EPOCHREALTIME/./}
+				if "$TUNNELCTL" --socket "$T/control.sock" "$@" >/dev/null 2>&1 ||
+				    [ $? = 1 ]; then
+					b=${EPOCHREALTIME/./}
+					lat+=("$(((10#$b - 10#$a) / 10))")
+				else
+					lat+=(999999999)	# a failure counts as the slowest
+				fi
+			done
+		}
+		ctl_lat status
+		tab="$(bench_median "${lat[@]}")/$(bench_percentile 99 "${lat[@]}")"
+		ctl_lat --json status
 		ms() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 100 }'; }
 		us() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }'; }
 		sweep_row "$n" "$ready_ms" "$((ready_ms + t_all - t_start))" "$cpu" \
@@ -133,6 +145,8 @@ if [ -n "$BENCH_SWEEP" ]; then
 		    "$(awk -v r="$rss" -v b="$sweep_base" -v n="$n" 'BEGIN { printf "%.1f", (r - b) / n }')" \
 		    "$bytes" "$(us "$d50")/$(us "$d99")" \
 		    "$(ms "$(bench_median "${lat[@]}")")/$(ms "$(bench_percentile 99 "${lat[@]}")")" \
+		    "$sbytes" "$(us "$s50")/$(us "$s99")" \
+		    "$(ms "${tab%/*}")/$(ms "${tab#*/}")" \
 		    "$nstatus" | tee -a "$OUT"
 		tunneld_stop || td_fail "tunneld exited $? after the $n-node sweep"
 	done

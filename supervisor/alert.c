@@ -284,7 +284,7 @@ alert_all_down(struct alert_engine *e, struct node *trigger, uint64_t now)
 }
 
 void
-alert_node(struct node *n)
+alert_node(struct node *n, int transition)
 {
 	struct alert_engine	*e = alert_engine_get();
 	const struct node_conf	*nc = n->conf;
@@ -315,7 +315,12 @@ alert_node(struct node *n)
 		alert_host_key_unrecorded(e, n, now);
 		alert_remote_ports(e, n, now);
 	}
-	alert_all_down(e, n, now);
+	/*
+	 * Whether every node is down changes only with a state: a probe
+	 * result or a new reason must not cost a walk of every node.
+	 */
+	if (transition)
+		alert_all_down(e, n, now);
 	/* A probe result that changed the state is judged at once. */
 	alert_probe_result(n);
 }

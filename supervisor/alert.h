@@ -16,12 +16,13 @@
 
 /*
  * alert_node: after every node_set_state (state change or new reason):
- * node down / recovered, host key, remote ports, all nodes down.
+ * node down / recovered, host key, remote ports; all nodes down on a
+ * TRANSITION (and every tick).
  * alert_probe_result: after each probe round of a node.  alert_tick: once
  * a second.  All are cheap when nothing changed.
  */
 struct node;
-void		 alert_node(struct node *);
+void		 alert_node(struct node *, int transition);
 void		 alert_probe_result(struct node *);
 void		 alert_tick(void);
 /* Where every entry goes; none installed: entries are dropped. */

@@ -71,6 +71,7 @@ static const struct {
 	int		 mutates;
 } ctl_cmds[] = {
 	{ "status",	CTL_STATUS,	0, 1, 0 },
+	{ "summary",	CTL_SUMMARY,	0, 1, 0 },
 	{ "restart",	CTL_RESTART,	1, 1, 1 },
 	{ "stop",	CTL_STOP,	1, 1, 1 },
 	{ "start",	CTL_START,	1, 1, 1 },
@@ -151,7 +152,7 @@ control_parse(const char *line, size_t len, struct ctl_request *req,
 			break;
 	if (i == NCMDS) {
 		snprintf(err, errsz, "unknown command '%.32s'; try status, "
-		    "restart, stop, start, reload, watch, metrics, version, best",
+		    "summary, restart, stop, start, reload, watch, metrics, version, best",
 		    words[0]);
 		return -1;
 	}
@@ -379,9 +380,11 @@ control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 
 	switch (req->cmd) {
 	case CTL_STATUS:
+	case CTL_SUMMARY:
 		/* Written node by node: thousands of nodes are no one tree. */
 		switch (status_write(bufferevent_get_output(cl->bev),
-		    req->arg[0] ? req->arg : NULL, CONTROL_JSON_FLAGS)) {
+		    req->arg[0] ? req->arg : NULL, req->cmd == CTL_SUMMARY,
+		    CONTROL_JSON_FLAGS)) {
 		case 1:
 			control_no_node(cl, req->arg, 0);
 			return;

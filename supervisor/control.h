@@ -14,6 +14,7 @@
 
 enum ctl_cmd {
 	CTL_STATUS,
+	CTL_SUMMARY,
 	CTL_RESTART,
 	CTL_STOP,
 	CTL_START,

@@ -49,9 +49,13 @@ int_or_null(int has, json_int_t v)
 	return has ? json_integer(v) : json_null();
 }
 
-/* What every probe carries: state, reason, age, staleness. */
+/*
+ * What every probe carries: state, reason, age, staleness; unless BRIEF,
+ * how close rise/fall is to changing the node's state.
+ */
 static void
-status_probe_common(json_t *o, const struct probe_common *c, uint64_t now)
+status_probe_common(json_t *o, const struct probe_common *c, uint64_t now,
+    int brief)
 {
 	double	age = probe_age_s(c, now);
 
@@ -62,6 +66,8 @@ status_probe_common(json_t *o, const struct probe_common *c, uint64_t now)
 	json_object_set_new(o, "age_s", age < 0 ? json_null() :
 	    json_integer((json_int_t)age));
 	json_object_set_new(o, "stale", json_boolean(c->stale));
+	if (brief)
+		return;
 	/* Rise/fall: what the node's state follows, and how close it is. */
 	json_object_set_new(o, "judged", json_string(c->judge.failing ?
 	    "failing" : "passing"));
@@ -99,7 +105,7 @@ status_gpus(const struct probe_gpu_result *r)
 
 static json_t *
 status_gpu_probe(const struct node *n, const struct probe_gpu_result *r,
-    uint64_t now)
+    uint64_t now, int brief)
 {
 	json_t		*o;
 	uint64_t	 since;
@@ -108,7 +114,7 @@ status_gpu_probe(const struct node *n, const struct probe_gpu_result *r,
 		return json_null();
 	o = json_pack("{s:s}", "tool", r->kind == GPU_TEGRASTATS ?
 	    "tegrastats" : "nvidia-smi");
-	status_probe_common(o, &r->c, now);
+	status_probe_common(o, &r->c, now, brief);
 	json_object_set_new(o, "gpus_total", int_or_null(r->has_sample,
 	    (json_int_t)r->sample.ngpus_total));
 	/* A wedged tool is still outstanding: no second one starts meanwhile. */
@@ -118,8 +124,9 @@ status_gpu_probe(const struct node *n, const struct probe_gpu_result *r,
 	return o;
 }
 
+/* BRIEF: the figures of a table row; the model lists only as a count. */
 static json_t *
-status_ollama(const struct probe_ollama_result *r, uint64_t now)
+status_ollama(const struct probe_ollama_result *r, uint64_t now, int brief)
 {
 	const struct ollama_info *in = &r->info;
 	json_t			*o, *models, *loaded, *missing;
@@ -128,15 +135,25 @@ status_ollama(const struct probe_ollama_result *r, uint64_t now)
 	if (r->url == NULL)
 		return json_null();
 	o = json_pack("{s:s}", "url", r->url);
-	status_probe_common(o, &r->c, now);
+	status_probe_common(o, &r->c, now, brief);
 	if (!r->has_info) {
 		json_object_set_new(o, "version", json_null());
 		json_object_set_new(o, "latency_ms", json_null());
+		json_object_set_new(o, "models_total", json_null());
+		if (brief)
+			return o;
 		json_object_set_new(o, "models", json_null());
 		json_object_set_new(o, "loaded", json_null());
 		json_object_set_new(o, "missing_models", json_array());
 		return o;
 	}
+	json_object_set_new(o, "version", json_string(in->version));
+	json_object_set_new(o, "latency_ms",
+	    json_real((double)(int64_t)(r->latency_ms * 10.0) / 10.0));
+	json_object_set_new(o, "models_total",
+	    json_integer((json_int_t)in->nmodels_total));
+	if (brief)
+		return o;
 	models = json_array();
 	for (i = 0; i < in->nmodels; i++)
 		json_array_append_new(models, json_string(in->models[i]));
@@ -149,12 +166,7 @@ status_ollama(const struct probe_ollama_result *r, uint64_t now)
 	missing = json_array();
 	for (i = 0; i < r->nmissing; i++)
 		json_array_append_new(missing, json_string(r->missing[i]));
-	json_object_set_new(o, "version", json_string(in->version));
-	json_object_set_new(o, "latency_ms",
-	    json_real((double)(int64_t)(r->latency_ms * 10.0) / 10.0));
 	json_object_set_new(o, "models", models);
-	json_object_set_new(o, "models_total",
-	    json_integer((json_int_t)in->nmodels_total));
 	json_object_set_new(o, "loaded", loaded);
 	json_object_set_new(o, "missing_models", missing);
 	return o;
@@ -170,7 +182,7 @@ status_http(const struct probe_results *r, uint64_t now)
 		const struct probe_http_result *h = &r->http[i];
 
 		o = json_pack("{s:s}", "url", h->url);
-		status_probe_common(o, &h->c, now);
+		status_probe_common(o, &h->c, now, 0);
 		json_object_set_new(o, "status", int_or_null(h->http_status != 0,
 		    h->http_status));
 		json_object_set_new(o, "latency_ms", num_or_null(h->c.at != 0,
@@ -180,17 +192,23 @@ status_http(const struct probe_results *r, uint64_t now)
 	return a;
 }
 
-/* Probe results of node N, added to its status object O. */
+/*
+ * Probe results of node N, added to its status object O; BRIEF leaves out
+ * the HTTP checks and the failure count.
+ */
 static void
-status_probes(json_t *o, const struct node *n, uint64_t now)
+status_probes(json_t *o, const struct node *n, uint64_t now, int brief)
 {
 	const struct probe_results	*r = probe_results(n);
 
 	if (r == NULL)
 		return;
-	json_object_set_new(o, "ollama", status_ollama(&r->ollama, now));
+	json_object_set_new(o, "ollama", status_ollama(&r->ollama, now, brief));
 	json_object_set_new(o, "gpus", status_gpus(&r->gpu));
-	json_object_set_new(o, "gpu_probe", status_gpu_probe(n, &r->gpu, now));
+	json_object_set_new(o, "gpu_probe", status_gpu_probe(n, &r->gpu, now,
+	    brief));
+	if (brief)
+		return;
 	json_object_set_new(o, "http", status_http(r, now));
 	json_object_set_new(o, "probe_failures_recent",
 	    json_integer(probe_recent_failures(r, now)));
@@ -234,7 +252,7 @@ status_record(json_t *o, const struct node *n, uint64_t now)
 }
 
 json_t *
-status_node(const struct node *n, uint64_t now)
+status_node(const struct node *n, uint64_t now, int brief)
 {
 	const struct node_conf	*nc = n->conf;
 	json_t			*o, *fw, *ssh = json_null();
@@ -270,8 +288,9 @@ status_node(const struct node *n, uint64_t now)
 	    "forwards", fw,
 	    "load_score", pool_load_score(n));
 	if (o != NULL) {
-		status_probes(o, n, now);
-		status_record(o, n, now);
+		status_probes(o, n, now, brief);
+		if (!brief)
+			status_record(o, n, now);
 	}
 	return o;
 }
@@ -289,17 +308,31 @@ status_out(const char *buf, size_t size, void *out)
 static int
 status_put(struct evbuffer *out, json_t *v, size_t flags)
 {
+	char	 buf[8192];
+	size_t	 len;
 	int	 rc;
 
 	if (v == NULL)
 		return -1;
-	rc = json_dump_callback(v, status_out, out, flags);
+	/*
+	 * A node fits the stack: one copy into OUT, where the callback
+	 * would add every token on its own; a larger one (many GPUs, long
+	 * model lists) goes token by token.
+	 */
+	len = json_dumpb(v, buf, sizeof(buf), flags);
+	if (len == 0)
+		rc = -1;
+	else if (len <= sizeof(buf))
+		rc = evbuffer_add(out, buf, len);
+	else
+		rc = json_dump_callback(v, status_out, out, flags);
 	json_decref(v);
 	return rc;
 }
 
 int
-status_write(struct evbuffer *dst, const char *name, size_t flags)
+status_write(struct evbuffer *dst, const char *name, int brief,
+    size_t flags)
 {
 	struct evbuffer	*out;
 	struct node	*n;
@@ -337,7 +370,7 @@ status_write(struct evbuffer *dst, const char *name, size_t flags)
 		if (name != NULL && strcmp(n->conf->name, name) != 0)
 			continue;
 		if ((!first && evbuffer_add(out, ",", 1) == -1) ||
-		    status_put(out, status_node(n, now), flags) == -1)
+		    status_put(out, status_node(n, now, brief), flags) == -1)
 			rc = -1;
 		first = 0;
 	}

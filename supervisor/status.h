@@ -42,17 +42,19 @@
 
 #include "tunneld.h"
 
-json_t	*status_node(const struct node *, uint64_t now);
+/* BRIEF: the summary, what a table row shows (doc/DESIGN.md). */
+json_t	*status_node(const struct node *, uint64_t now, int brief);
 struct evbuffer;
 /*
  * The status reply (NAME NULL: every node) appended to OUT as one JSON line
  * without its newline, written with jansson's FLAGS (compact always): the
  * same text as dumping the whole object, but each node is built, written
  * and freed in turn, so a reply for thousands of nodes never exists as one
- * tree.  0 when written, 1 when NAME names no node, -1 when it could not
- * be built (OUT is then as it was).
+ * tree.  BRIEF writes the summary instead.  0 when written, 1 when NAME
+ * names no node, -1 when it could not be built (OUT is then as it was).
  */
-int	 status_write(struct evbuffer *out, const char *name, size_t flags);
+int	 status_write(struct evbuffer *out, const char *name, int brief,
+	    size_t flags);
 /* "2/3 nodes up; runpod backoff 8s: connection refused" */
 void	 status_line(char *buf, size_t len);
 int	 status_all_up(void);

@@ -834,8 +834,9 @@ cell_ollama(struct sbuf *b, const json_t *node, const struct rctx *rc,
 {
 	json_t		*o = jobj(node, "ollama"), *models;
 	const char	*state, *version;
-	double		 ms;
+	double		 ms, total;
 	size_t		 n;
+	int		 has_total;
 
 	if (o == NULL) {
 		sb_puts(b, "-");
@@ -847,7 +848,8 @@ cell_ollama(struct sbuf *b, const json_t *node, const struct rctx *rc,
 		return;
 	}
 	version = jstr_ne(o, "version");
-	if (version == NULL && !jnum(o, "latency_ms", &ms) &&
+	has_total = jnum(o, "models_total", &total) && total >= 0;
+	if (version == NULL && !jnum(o, "latency_ms", &ms) && !has_total &&
 	    jarr(o, "models") == NULL) {
 		sb_puts(b, "-");
 		return;
@@ -862,8 +864,9 @@ cell_ollama(struct sbuf *b, const json_t *node, const struct rctx *rc,
 		sb_puts(b, "-");
 	sb_puts(b, " ");
 	fmt_ms(b, o, "latency_ms");
-	if ((models = jarr(o, "models")) != NULL) {
-		n = json_array_size(models);
+	/* The summary has the count only; a status the list too. */
+	if (has_total || (models = jarr(o, "models")) != NULL) {
+		n = has_total ? (size_t)total : json_array_size(models);
 		sb_printf(b, " %zu model%s", n, n == 1 ? "" : "s");
 	} else
 		sb_puts(b, " -");
@@ -2028,15 +2031,27 @@ parse_args(int argc, char **argv, struct opts *o)
 }
 
 /* The request line, "\n" included; usage error when 1024 bytes or more. */
+/* The requests whose output the summary holds all of. */
+static int
+wants_summary(const struct opts *o)
+{
+	return o->cmd->cmd == CMD_LIST ||
+	    (o->cmd->cmd == CMD_STATUS && o->nwords <= 1 && !o->json);
+}
+
 static char *
 build_request(const struct opts *o, size_t *lenp)
 {
 	struct sbuf	b = { 0 };
 	size_t		k;
 
-	/* `list` is tunnelctl's own: the names come from a status. */
-	if (o->cmd->cmd == CMD_LIST) {
-		sb_puts(&b, "status\n");
+	/*
+	 * `list` is tunnelctl's own, and the table shows a fraction of the
+	 * status: both ask for the summary (a daemon without it is asked
+	 * again, see summary_unknown()).
+	 */
+	if (wants_summary(o)) {
+		sb_puts(&b, "summary\n");
 		*lenp = b.len;
 		return sb_steal(&b);
 	}
@@ -2587,6 +2602,28 @@ handle_event(const struct opts *o, const char *line, size_t len)
 	json_decref(ev);
 }
 
+/*
+ * Whether LINE answers `summary` as a daemon that does not know it does
+ * (an error of kind usage), so that the status is asked for instead.
+ */
+static int
+summary_unknown(const char *line, size_t len)
+{
+	json_error_t	 jerr;
+	json_t		*reply;
+	const char	*kind;
+	int		 unknown;
+
+	/* A summary, however large, is no error: only short lines are read. */
+	if (len > 4096)
+		return 0;
+	reply = json_loadb(line, len, 0, &jerr);
+	unknown = reply_ok(reply) == 0 &&
+	    (kind = jstr(reply, "kind")) != NULL && strcmp(kind, "usage") == 0;
+	json_decref(reply);
+	return unknown;
+}
+
 static void	no_reply(const struct opts *) __attribute__((noreturn));
 
 static void
@@ -2601,7 +2638,7 @@ no_reply(const struct opts *o)
  * events follow all the same).
  */
 static json_t *
-query_status(const struct opts *o)
+query_status_as(const struct opts *o, const char *req)
 {
 	struct linebuf	 lb = { 0 };
 	json_error_t	 jerr;
@@ -2614,16 +2651,27 @@ query_status(const struct opts *o)
 	lb.soft = 1;
 	if ((fd = ctl_connect_try(o->socket, deadline, &err)) == -1)
 		return NULL;
-	if (ctl_send_try(fd, "status\n", 7, deadline, &err) == 0 &&
+	if (ctl_send_try(fd, req, strlen(req), deadline, &err) == 0 &&
 	    read_line(fd, o->socket, &lb, deadline, &line, &len) == 1) {
 		reply = json_loadb(line, len, 0, &jerr);
-		if (reply_ok(reply) != 1) {
+		if (reply_ok(reply) != 1 || jarr(reply, "nodes") == NULL) {
 			json_decref(reply);
 			reply = NULL;
 		}
 	}
 	close(fd);
 	free(lb.buf);
+	return reply;
+}
+
+/* The summary (the status, from a daemon without it). */
+static json_t *
+query_status(const struct opts *o)
+{
+	json_t	*reply;
+
+	if ((reply = query_status_as(o, "summary\n")) == NULL)
+		reply = query_status_as(o, "status\n");
 	return reply;
 }
 
@@ -2814,16 +2862,27 @@ main(int argc, char **argv)
 	}
 
 	deadline = now_ms() + o.timeout_ms;
-	fd = ctl_connect(o.socket, deadline);
-	ctl_send(fd, o.socket, req, reqlen, deadline);
-	free(req);
-
-	r = read_line(fd, o.socket, &lb, deadline, &line, &linelen);
-	if (r == -2)
-		no_reply(&o);
-	if (r == 0)
-		die(EXIT_UNREACH, "daemon closed the connection without a "
-		    "reply");
+	for (;;) {
+		fd = ctl_connect(o.socket, deadline);
+		ctl_send(fd, o.socket, req, reqlen, deadline);
+		free(req);
+		r = read_line(fd, o.socket, &lb, deadline, &line, &linelen);
+		if (r == -2)
+			no_reply(&o);
+		if (r == 0)
+			die(EXIT_UNREACH, "daemon closed the connection "
+			    "without a reply");
+		if (!wants_summary(&o) || !summary_unknown(line, linelen))
+			break;
+		/* Asked again, in full, within the same deadline. */
+		close(fd);
+		lb.start = lb.len = lb.scanned = 0;
+		lb.eof = 0;
+		req = strdup("status\n");
+		reqlen = 7;
+		if (req == NULL)
+			die(EXIT_UNREACH, "out of memory");
+	}
 	rc = handle_reply(&o, line, linelen);
 	out_check();
 	close(fd);

@@ -146,7 +146,7 @@ tunneld_node_changed(struct node *n, enum node_state from,
 		control_event_state(n, from, to, reason);
 		tunneld_status_changed();
 	}
-	alert_node(n);
+	alert_node(n, from != to);
 }
 
 /*

@@ -101,6 +101,22 @@ for k in '"name":"far","state":"backoff"' '"reason":"connection refused"' \
 done
 td_ok "tunnelctl --json status: the daemon's line unchanged, protocol 1"
 
+# summary: what the table shows, for the same nodes; every key is one of
+# status's, the history and the lists are left out.
+socat -t 5 - "UNIX-CONNECT:$T/control.sock" <<<"summary" >"$T/summary" || td_fail "socat summary failed"
+[ "$(jq -c '[.nodes[].name]' "$T/summary")" = "$(jq -c '[.nodes[].name]' "$T/raw")" ] ||
+	td_fail "summary names other nodes: $(cat "$T/summary")"
+extra=$(jq -n --slurpfile s "$T/summary" --slurpfile f "$T/raw" \
+    '[range($s[0].nodes | length) as $i | ($s[0].nodes[$i] | keys) - ($f[0].nodes[$i] | keys)] | add')
+[ "$extra" = "[]" ] || td_fail "summary has keys status has not: $extra"
+jq -e '[.nodes[] | has("history") or has("probe_settings") or has("up_s_total")] | any | not' \
+    "$T/summary" >/dev/null || td_fail "summary carries the record: $(cat "$T/summary")"
+jq -e '.ok == true and .protocol == 1 and (.pools | type) == "array"' "$T/summary" >/dev/null ||
+	td_fail "summary head: $(cat "$T/summary")"
+one=$(socat -t 5 - "UNIX-CONNECT:$T/control.sock" <<<"summary far") || td_fail "socat summary far failed"
+[ "$(jq -c '[.nodes[].name]' <<<"$one")" = '["far"]' ] || td_fail "summary far: $one"
+td_ok "summary: the table's fields of every node, $(wc -c <"$T/summary") bytes against status's $(wc -c <"$T/raw")"
+
 vout=$(ctl version) || td_fail "tunnelctl version exited $?"
 [ "$vout" = "tunnelctl $version
 tunneld $version (protocol 1)" ] || td_fail "tunnelctl version: '$vout'"

@@ -72,10 +72,15 @@ cat >"$dir/serve.sh" <<EOF
 #!/bin/sh
 IFS= read -r line
 printf '%s\n' "\$line" >>"$dir/requests"
-if [ "\$line" = status ] && [ -f "$dir/status" ]; then
-	cat "$dir/status"
-	exit 0
-fi
+# A file named for the request (status, summary) answers it, whatever
+# the mode.
+case \$line in
+status|summary)
+	if [ -f "$dir/\$line" ]; then
+		cat "$dir/\$line"
+		exit 0
+	fi ;;
+esac
 mode=\$(cat "$dir/mode" 2>/dev/null)
 case \$mode in
 hang)	cat >/dev/null ;;
@@ -199,10 +204,11 @@ expect_aligned FOR aurora "1h00m" "FOR column aligned"
 expect_aligned GPUS runpod "RTX 4090" "GPUS column aligned"
 if LC_ALL=C grep -q '[^ -~]' "$dir/out"; then notok "non-ASCII bytes written to a pipe"
 else ok "only ASCII written to a pipe"; fi
-expect_last_request "status"
+expect_last_request "summary"
 
 ctl --json status
 expect_rc 0 "--json status, all up"
+expect_last_request "status"
 if cmp -s "$dir/out" "$fixtures/status-allup.json"; then
 	ok "--json passes the reply through unchanged"
 else
@@ -333,11 +339,41 @@ ctl list nodes
 expect_rc 0 "list nodes"
 if [ "$(cat "$dir/out")" = "$(printf 'runpod\nvengeance')" ]; then ok "list nodes: one name a line"
 else notok "list nodes printed: $(cat "$dir/out")"; fi
-expect_last_request "status"
+expect_last_request "summary"
 ctl list pools
 expect_rc 0 "list pools (none)"
 ctl list frobs
 expect_rc 2 "list of something else"
+
+# --- the summary, and a daemon that does not know it ----------------------
+# The table's request is `summary`: the model lists only as a count.
+serve "$fixtures/summary-allup.json"
+ctl status
+expect_rc 0 "status table from a summary"
+expect_line '^runpod +up .* 0\.5\.7 12ms 40 models ' "the model count is models_total"
+expect_line '^aurora +up .* 0\.5\.7 3\.4ms 1 model ' "one model"
+# An older daemon answers `summary` as an unknown command: asked again.
+: >"$dir/requests"
+cp "$fixtures/status-allup.json" "$dir/status"
+printf '%s\n' '{"ok":false,"error":"unknown command '"'"'summary'"'"'","kind":"usage"}' >"$dir/summary"
+ctl status
+expect_rc 0 "status from a daemon without summary"
+expect_line '^runpod +up .* 0\.5\.7 12ms 3 models ' "the table drawn from the full status"
+if [ "$(tr '\n' ' ' <"$dir/requests")" = "summary status " ]; then ok "asked for the summary, then the status"
+else notok "requests: $(tr '\n' ' ' <"$dir/requests")"; fi
+: >"$dir/requests"
+ctl list nodes
+expect_rc 0 "list nodes from a daemon without summary"
+if [ "$(cat "$dir/out")" = "$(printf 'runpod\naurora')" ]; then ok "list nodes from the full status"
+else notok "list nodes printed: $(cat "$dir/out")"; fi
+# Other errors are not retried.
+: >"$dir/requests"
+rm -f "$dir/status" "$dir/summary"
+serve_text '{"ok":false,"error":"permission denied","kind":"permission"}'
+ctl status
+expect_rc 4 "a summary refused for permission"
+if [ "$(cat "$dir/requests")" = "summary" ]; then ok "not asked again"
+else notok "requests: $(tr '\n' ' ' <"$dir/requests")"; fi
 
 # --- status: missing, null and mistyped fields -------------------------
 serve "$fixtures/status-sparse.json"
@@ -510,7 +546,7 @@ cat >"$dir/events" <<'EOF'
 {"event":"future","x":1}
 EOF
 serve "$dir/events"
-cp "$fixtures/status-backoff.json" "$dir/status"
+cp "$fixtures/status-backoff.json" "$dir/summary"
 TUNNELCTL_RECONNECT=0 ctl watch
 expect_rc 3 "watch stream closed by the daemon, no reconnecting"
 expect_line '^[0-9T:-]+Z runpod is up \(for 2m03s\)$' "watch starts with where each node stands"
