@@ -38,6 +38,12 @@
 #define CTL_WATCH_BUF_MAX	(1024 * 1024)
 /* 15 digits: 398.41 stays 398.41, not 398.41000000000003. */
 #define CONTROL_JSON_FLAGS	(JSON_COMPACT | JSON_REAL_PRECISION(15))
+/*
+ * A status for every node is written as the client takes it: at most this
+ * much waits in its buffer, whatever the node count, and the next piece is
+ * made once it has drained to half.
+ */
+#define CTL_STATUS_CHUNK	(64 * 1024)
 #define CTL_GRACE_MS		1000	/* after each step, before a newer
 					   client of the same user may take
 					   the slot */
@@ -51,6 +57,8 @@ struct ctl_client {
 	int			 admin;
 	int			 watching;
 	int			 answered;	/* reply queued: close once written */
+	int			 streaming;	/* a status still being written */
+	struct status_cursor	 st;		/* where it goes on from */
 	uint64_t		 since;		/* ms of its last step: accepted,
 						   answered, watching */
 };
@@ -356,6 +364,53 @@ control_best(struct ctl_client *cl, const struct ctl_request *req)
 		    "address", addr, "node", n->conf->name, "reason", why));
 }
 
+/*
+ * The next piece of a status for every node, then its end.  A reply that
+ * cannot be finished (out of memory) is cut off: the client sees no line.
+ * Returns -1 when CL was freed.
+ */
+static int
+control_status_more(struct ctl_client *cl)
+{
+	struct evbuffer	*out = bufferevent_get_output(cl->bev);
+
+	if (status_nodes(out, &cl->st, CTL_STATUS_CHUNK,
+	    CONTROL_JSON_FLAGS) == -1 || (cl->st.next == NULL &&
+	    (status_tail(out, 1, CONTROL_JSON_FLAGS) == -1 ||
+	    evbuffer_add(out, "\n", 1) == -1))) {
+		log_warnx("status for client %d cut off: out of memory",
+		    (int)cl->pid);
+		control_client_free(cl);
+		return -1;
+	}
+	if (cl->st.next == NULL) {
+		cl->streaming = 0;
+		bufferevent_setwatermark(cl->bev, EV_WRITE, 0, 0);
+	}
+	return 0;
+}
+
+/* A status (BRIEF: summary) of every node, written as it is taken. */
+static void
+control_status_start(struct ctl_client *cl, int brief)
+{
+	struct evbuffer	*out = bufferevent_get_output(cl->bev);
+
+	cl->st.next = TAILQ_FIRST(&td->nodes);
+	cl->st.now = now_ms();
+	cl->st.brief = brief;
+	cl->st.first = 1;
+	if (status_head(out, cl->st.now, CONTROL_JSON_FLAGS) == -1) {
+		control_reply_fail(cl, CTL_ERR_INTERNAL,
+		    "cannot build the status: out of memory");
+		return;
+	}
+	control_answered(cl);
+	cl->streaming = 1;
+	bufferevent_setwatermark(cl->bev, EV_WRITE, CTL_STATUS_CHUNK / 2, 0);
+	control_status_more(cl);
+}
+
 static void
 control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 {
@@ -381,10 +436,12 @@ control_dispatch(struct ctl_client *cl, const struct ctl_request *req)
 	switch (req->cmd) {
 	case CTL_STATUS:
 	case CTL_SUMMARY:
-		/* Written node by node: thousands of nodes are no one tree. */
+		if (req->arg[0] == '\0') {
+			control_status_start(cl, req->cmd == CTL_SUMMARY);
+			return;
+		}
 		switch (status_write(bufferevent_get_output(cl->bev),
-		    req->arg[0] ? req->arg : NULL, req->cmd == CTL_SUMMARY,
-		    CONTROL_JSON_FLAGS)) {
+		    req->arg, req->cmd == CTL_SUMMARY, CONTROL_JSON_FLAGS)) {
 		case 1:
 			control_no_node(cl, req->arg, 0);
 			return;
@@ -501,6 +558,8 @@ control_write(struct bufferevent *bev, void *arg)
 {
 	struct ctl_client	*cl = arg;
 
+	if (cl->streaming && control_status_more(cl) == -1)
+		return;
 	if (cl->answered && evbuffer_get_length(bufferevent_get_output(bev))
 	    == 0)
 		control_client_free(cl);
@@ -889,6 +948,18 @@ control_close(void)
 	free(ctl->path);
 	free(ctl);
 	ctl = NULL;
+}
+
+void
+control_node_gone(struct node *n)
+{
+	struct ctl_client	*cl;
+
+	if (ctl == NULL)
+		return;
+	TAILQ_FOREACH(cl, &ctl->clients, entry)
+		if (cl->streaming && cl->st.next == n)
+			cl->st.next = TAILQ_NEXT(n, entry);
 }
 
 void

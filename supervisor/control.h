@@ -68,6 +68,11 @@ int	control_init(const char *path);
 void	control_close(void);
 void	control_event_state(struct node *, enum node_state from,
 	    enum node_state to, const char *reason);
+/*
+ * Before N leaves td->nodes: a status being written that was to go on
+ * from N goes on from the node after it.
+ */
+void	control_node_gone(struct node *);
 /* Send an already built event object (stolen) to every watcher. */
 struct json_t;
 void	control_broadcast(struct json_t *event);

@@ -331,57 +331,79 @@ status_put(struct evbuffer *out, json_t *v, size_t flags)
 }
 
 int
-status_write(struct evbuffer *dst, const char *name, int brief,
-    size_t flags)
+status_head(struct evbuffer *out, uint64_t now, size_t flags)
 {
-	struct evbuffer	*out;
-	struct node	*n;
-	json_t		*head;
-	char		*s;
-	size_t		 len;
-	uint64_t	 now = now_ms();
-	int		 first = 1, rc = 0;
+	json_t	*head;
+	char	*s;
+	int	 rc;
 
-	if (name != NULL && node_find(name) == NULL)
-		return 1;
-	/* Built aside: a reply cut short must not reach DST. */
-	if ((out = evbuffer_new()) == NULL)
-		return -1;
-	flags |= JSON_COMPACT;		/* the separators written below */
 	head = json_pack("{s:b,s:i,s:s,s:i,s:I}", "ok", 1,
 	    "protocol", TUNNELD_PROTOCOL, "version", PACKAGE_VERSION,
 	    "pid", (int)getpid(),
 	    "uptime_s", (json_int_t)((now - td->started) / 1000));
-	if (head == NULL || (s = json_dumps(head, flags)) == NULL) {
-		json_decref(head);
-		evbuffer_free(out);
-		return -1;
-	}
+	s = head != NULL ? json_dumps(head, flags | JSON_COMPACT) : NULL;
 	json_decref(head);
+	if (s == NULL)
+		return -1;
 	/* The head's members, its closing brace left off for the lists. */
-	len = strlen(s);
-	if (evbuffer_add(out, s, len - 1) == -1 ||
-	    evbuffer_add(out, ",\"nodes\":[", 10) == -1)
-		rc = -1;
+	rc = evbuffer_add_printf(out, "%.*s,\"nodes\":[",
+	    (int)strlen(s) - 1, s) == -1 ? -1 : 0;
 	free(s);
-	TAILQ_FOREACH(n, &td->nodes, entry) {
-		if (rc == -1)
-			break;
-		if (name != NULL && strcmp(n->conf->name, name) != 0)
-			continue;
-		if ((!first && evbuffer_add(out, ",", 1) == -1) ||
-		    status_put(out, status_node(n, now, brief), flags) == -1)
-			rc = -1;
-		first = 0;
+	return rc;
+}
+
+int
+status_nodes(struct evbuffer *out, struct status_cursor *c, size_t limit,
+    size_t flags)
+{
+	while (c->next != NULL && evbuffer_get_length(out) < limit) {
+		if ((!c->first && evbuffer_add(out, ",", 1) == -1) ||
+		    status_put(out, status_node(c->next, c->now, c->brief),
+		    flags | JSON_COMPACT) == -1)
+			return -1;
+		c->first = 0;
+		c->next = TAILQ_NEXT(c->next, entry);
 	}
-	if (rc == 0 && evbuffer_add(out, "]", 1) == -1)
-		rc = -1;
-	if (rc == 0 && name == NULL &&
-	    (evbuffer_add(out, ",\"pools\":", 9) == -1 ||
-	    status_put(out, pool_status_json(), flags) == -1))
-		rc = -1;
-	if (rc == 0 && evbuffer_add(out, "}", 1) == -1)
-		rc = -1;
+	return 0;
+}
+
+int
+status_tail(struct evbuffer *out, int pools, size_t flags)
+{
+	if (evbuffer_add(out, "]", 1) == -1)
+		return -1;
+	if (pools && (evbuffer_add(out, ",\"pools\":", 9) == -1 ||
+	    status_put(out, pool_status_json(), flags | JSON_COMPACT) == -1))
+		return -1;
+	return evbuffer_add(out, "}", 1);
+}
+
+int
+status_write(struct evbuffer *dst, const char *name, int brief,
+    size_t flags)
+{
+	struct status_cursor	 c = { NULL, now_ms(), brief, 1 };
+	struct evbuffer		*out;
+	int			 rc;
+
+	if (name != NULL && (c.next = node_find(name)) == NULL)
+		return 1;
+	/* Built aside: a reply cut short must not reach DST. */
+	if ((out = evbuffer_new()) == NULL)
+		return -1;
+	rc = status_head(out, c.now, flags);
+	if (rc == 0 && name == NULL)
+		c.next = TAILQ_FIRST(&td->nodes);
+	/* One named node: written, and the list ends there. */
+	if (rc == 0 && name != NULL) {
+		rc = status_put(out, status_node(c.next, c.now, brief),
+		    flags | JSON_COMPACT);
+		c.next = NULL;
+	}
+	if (rc == 0)
+		rc = status_nodes(out, &c, SIZE_MAX, flags);
+	if (rc == 0)
+		rc = status_tail(out, name == NULL, flags);
 	if (rc == 0)
 		rc = evbuffer_add_buffer(dst, out);
 	evbuffer_free(out);

@@ -55,6 +55,24 @@ struct evbuffer;
  */
 int	 status_write(struct evbuffer *out, const char *name, int brief,
 	    size_t flags);
+/*
+ * The same reply in pieces, for a client that takes it as it is written
+ * (control.c): status_head() opens it, status_nodes() adds nodes from
+ * C->next on until OUT holds LIMIT bytes or the list ends (C->next NULL),
+ * status_tail() closes it, with the pools when POOLS.  Each returns 0, or
+ * -1 when it could not write (OUT then holds a partial reply).  A node
+ * removed while C points at it moves C on first (control_node_gone).
+ */
+struct status_cursor {
+	struct node	*next;		/* NULL: every node written */
+	uint64_t	 now;		/* one clock for the whole reply */
+	int		 brief;
+	int		 first;		/* no node written yet */
+};
+int	 status_head(struct evbuffer *out, uint64_t now, size_t flags);
+int	 status_nodes(struct evbuffer *out, struct status_cursor *,
+	    size_t limit, size_t flags);
+int	 status_tail(struct evbuffer *out, int pools, size_t flags);
 /* "2/3 nodes up; runpod backoff 8s: connection refused" */
 void	 status_line(char *buf, size_t len);
 int	 status_all_up(void);

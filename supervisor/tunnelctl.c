@@ -994,7 +994,8 @@ static const char *col_names[NCOLS] = {
 
 /*
  * A table: NROWS rows (the header first) of NCOLS cells, each in a full
- * and a short form.  V[c] picks the form, SHOW[c] whether it is drawn.
+ * and a short form (NULL when there is no width to fit to).  V[c] picks
+ * the form, SHOW[c] whether it is drawn.
  */
 struct table {
 	char	*(*cell)[NCOLS][2];
@@ -1292,6 +1293,9 @@ status_table_node(json_t *n, void *arg)
 	for (c = COL_NODE + 1; c < NCOLS; c++) {
 		cell[c](&b, n, st->rc, 0);
 		t->cell[r][c][0] = sb_steal(&b);
+		/* Short forms serve only table_fit(): none without a width. */
+		if (st->rc->cols == 0)
+			continue;
 		cell[c](&b, n, st->rc, 1);
 		t->cell[r][c][1] = sb_steal(&b);
 	}

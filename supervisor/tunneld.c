@@ -365,6 +365,7 @@ tunneld_reload(char *msg, size_t msgsz)
 			removed++;
 			log_entry(LOG_INFO, n->conf->name, "node-removed", NULL,
 			    NULL, "%s: removed", n->conf->name);
+			control_node_gone(n);
 			TAILQ_REMOVE(&td->nodes, n, entry);
 			TAILQ_INSERT_TAIL(&gone, n, entry);
 			continue;

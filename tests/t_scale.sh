@@ -1,6 +1,6 @@
 #!/bin/bash
-# t_scale: work per event does not grow with the node count, and tunnelctl
-# reads a status of any size.
+# t_scale: work per event does not grow with the node count, tunnelctl
+# reads a status of any size, and the daemon writes it as it is taken.
 #
 # 5,000 `ssh = none` nodes (long names: the status reply is over 1 MiB)
 # all change state during start-up.  Before, every transition rebuilt
@@ -42,6 +42,51 @@ TD_CTL_TIMEOUT=60 ctl status >"$T/status.txt" 2>"$T/status.err" ||
 	td_fail "tunnelctl status failed: $(cat "$T/status.err")"
 [ "$(grep -c "^$pad-" "$T/status.txt")" = "$N" ] || td_fail "the table lacks nodes: $(grep -c "^$pad-" "$T/status.txt")"
 td_ok "tunnelctl reads a status of $bytes bytes: all $N nodes, JSON and table"
+
+# A status is written as the client takes it.  A reader that stops after
+# its first bytes holds the rest in the daemon, which answers others
+# meanwhile; a reload then removes most nodes, the one the paused reply
+# was to go on from among them (under ASan a dangling cursor would show).
+# The reply, read to its end, is whole: nodes written before the reload,
+# then the kept ones after it, each once, in config order.
+mkfifo "$T/go"
+socat -t 60 -T 120 - "UNIX-CONNECT:$T/control.sock" <<<"status" |
+	{ head -c 4096 >"$T/paused.head"; read -r _ <"$T/go"; cat >"$T/paused.rest"; } &
+reader=$!
+td_track "$reader"
+td_wait 30 test -s "$T/paused.head" || td_fail "the paused reader got no bytes"
+TD_CTL_TIMEOUT=60 ctl --json status >/dev/null || td_fail "a status while another is paused failed"
+td_ok "a status is answered while another client's reply waits for its reader"
+keep() { [ "$1" -lt 10 ] || [ "$1" -ge $((N - 10)) ]; }
+{
+	tunneld_conf_head probe_interval=300s
+	for ((i = 0; i < N; i++)); do
+		keep "$i" || continue
+		printf '[node %s-%d]\nssh = none\nollama = none\ngpu = none\n\n' "$pad" "$i"
+	done
+} >"$T/tunneld.conf.new"
+mv "$T/tunneld.conf.new" "$T/tunneld.conf"
+TD_CTL_TIMEOUT=60 ctl reload >/dev/null || td_fail "reload to 20 nodes failed"
+echo go >"$T/go"
+td_wait 60 td__gone "$reader" || td_fail "the paused reader never got the end of its reply"
+cat "$T/paused.head" "$T/paused.rest" >"$T/paused.json"
+jq -r '.nodes[].name' "$T/paused.json" >"$T/paused.names" 2>"$T/jq.err" ||
+	td_fail "the paused reply is not JSON: $(cat "$T/jq.err"); $(tail -c 300 "$T/paused.json")"
+jq -e '.ok == true and (.pools | type) == "array"' "$T/paused.json" >/dev/null ||
+	td_fail "the paused reply lacks its head or pools: $(tail -c 300 "$T/paused.json")"
+got=$(wc -l <"$T/paused.names")
+removed=0 prev=-1
+while read -r name; do
+	i=${name##*-}
+	[ "$i" -gt "$prev" ] || td_fail "node $name out of order or twice in the paused reply"
+	prev=$i
+	keep "$i" || removed=$((removed + 1))
+done <"$T/paused.names"
+[ "$removed" -gt 0 ] && [ "$removed" -lt $((N - 20)) ] ||
+	td_fail "the reply did not straddle the reload: $removed removed nodes of $got"
+tail -n 1 "$T/paused.names" | grep -qx -- "$pad-$((N - 1))" ||
+	td_fail "the kept nodes after the reload are missing: $(tail -n 1 "$T/paused.names")"
+td_ok "a reply paused across a reload: $got nodes, $removed of them written before it, then the kept ones"
 
 rc=0
 tunneld_stop || rc=$?
