@@ -13,7 +13,16 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+/*
+ * Where `make install` puts the example: $(sysconfdir)/tunneld, so that a
+ * tunneld built with ./configure's defaults (/usr/local/etc) finds what its
+ * own install wrote; /etc for the Debian package.
+ */
+#ifdef SYSCONFDIR
+#define CONFIG_DEFAULT_PATH	SYSCONFDIR "/tunneld/tunneld.conf"
+#else
 #define CONFIG_DEFAULT_PATH	"/etc/tunneld/tunneld.conf"
+#endif
 #define CONFIG_HOST_MAX		256
 #define EX_CONFIG_EXIT		78	/* sysexits.h EX_CONFIG */
 

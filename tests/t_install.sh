@@ -10,7 +10,8 @@
 #   - every relative link of the installed README.md leads to an installed
 #     file (doc/DESIGN.md, doc/PROBES.md, units/README.md, etc/tunneld.conf);
 #   - the manual pages, the unit, sysusers.d entry and catalog are in place,
-#     and the unit's Documentation= names installed things.
+#     and the unit's Documentation= names installed things;
+#   - the daemon's default config path is under the configured sysconfdir.
 # All under a DESTDIR in $T, with prefix=/usr sysconfdir=/etc, as a package.
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -54,6 +55,17 @@ grep -q '^Documentation=.*man:tunneld(8)' "$D/usr/lib/systemd/system/tunneld.ser
 grep -q "^Documentation=file:///.*/doc/tunneld/README.md$" \
     "$D/usr/lib/systemd/system/tunneld.service" || td_fail "the unit's Documentation= lacks the README"
 td_ok "the installed README's $n relative links all resolve"
+
+# The daemon's default config is where its own install puts it: the
+# sysconfdir it was configured with (the unit names it too).
+configured=$(sed -n 's/^sysconfdir = //p' "$top_builddir/Makefile")
+configured_prefix=$(sed -n 's/^prefix = //p' "$top_builddir/Makefile")
+configured=${configured//\$\{prefix\}/$configured_prefix}
+"$TUNNELD" --help | grep -qF "(default $configured/tunneld/tunneld.conf)" ||
+	td_fail "tunneld's default config is not under $configured: $("$TUNNELD" --help | grep -F default | head -n 1)"
+grep -qF -- "--config $configured/tunneld/tunneld.conf" "$top_builddir/units/tunneld.service" ||
+	td_fail "the unit's config is not under $configured"
+td_ok "the default config is $configured/tunneld/tunneld.conf, as make install and the unit have it"
 
 # The operator edits the config: a new install keeps it.
 echo "# edited by the operator" >>"$conf"
