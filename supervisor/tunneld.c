@@ -340,6 +340,7 @@ tunneld_reload(char *msg, size_t msgsz)
 		    "is kept: %s", why);
 		log_entry(LOG_ERR, NULL, "reload-failed", NULL, NULL, "%s", msg);
 		notify_ready();
+		event_base_update_cache_time(td->base);	/* as below */
 		return -1;
 	}
 	if (strcmp(nconf->control_socket, old->control_socket) != 0)
@@ -478,6 +479,12 @@ tunneld_reload(char *msg, size_t msgsz)
 	log_entry(LOG_NOTICE, NULL, "reloaded", NULL, NULL, "%s", msg);
 	tunneld_status_changed();
 	notify_ready();
+	/*
+	 * A reload of thousands of nodes takes seconds: timeouts armed from
+	 * here on (the reply's write timeout) must count from now, not from
+	 * the loop's cached clock, or they fire at once and drop the client.
+	 */
+	event_base_update_cache_time(td->base);
 	return 0;
 }
 
