@@ -57,8 +57,9 @@ struct ctl_client {
 	int			 admin;
 	int			 watching;
 	int			 answered;	/* reply queued: close once written */
-	int			 streaming;	/* a status still being written */
-	struct status_cursor	 st;		/* where it goes on from */
+	struct status_cursor	 st;		/* a status of every node still
+						   being written: the node it
+						   goes on from; NULL: none */
 	uint64_t		 since;		/* ms of its last step: accepted,
 						   answered, watching */
 };
@@ -383,10 +384,8 @@ control_status_more(struct ctl_client *cl)
 		control_client_free(cl);
 		return -1;
 	}
-	if (cl->st.next == NULL) {
-		cl->streaming = 0;
+	if (cl->st.next == NULL)
 		bufferevent_setwatermark(cl->bev, EV_WRITE, 0, 0);
-	}
 	return 0;
 }
 
@@ -395,18 +394,18 @@ static void
 control_status_start(struct ctl_client *cl, int brief)
 {
 	struct evbuffer	*out = bufferevent_get_output(cl->bev);
+	uint64_t	 now = now_ms();
 
-	cl->st.next = TAILQ_FIRST(&td->nodes);
-	cl->st.now = now_ms();
-	cl->st.brief = brief;
-	cl->st.first = 1;
-	if (status_head(out, cl->st.now, CONTROL_JSON_FLAGS) == -1) {
+	if (status_head(out, now, CONTROL_JSON_FLAGS) == -1) {
 		control_reply_fail(cl, CTL_ERR_INTERNAL,
 		    "cannot build the status: out of memory");
 		return;
 	}
+	cl->st.next = TAILQ_FIRST(&td->nodes);
+	cl->st.now = now;
+	cl->st.brief = brief;
+	cl->st.first = 1;
 	control_answered(cl);
-	cl->streaming = 1;
 	bufferevent_setwatermark(cl->bev, EV_WRITE, CTL_STATUS_CHUNK / 2, 0);
 	control_status_more(cl);
 }
@@ -558,7 +557,7 @@ control_write(struct bufferevent *bev, void *arg)
 {
 	struct ctl_client	*cl = arg;
 
-	if (cl->streaming && control_status_more(cl) == -1)
+	if (cl->st.next != NULL && control_status_more(cl) == -1)
 		return;
 	if (cl->answered && evbuffer_get_length(bufferevent_get_output(bev))
 	    == 0)
@@ -958,7 +957,7 @@ control_node_gone(struct node *n)
 	if (ctl == NULL)
 		return;
 	TAILQ_FOREACH(cl, &ctl->clients, entry)
-		if (cl->streaming && cl->st.next == n)
+		if (cl->st.next == n)
 			cl->st.next = TAILQ_NEXT(n, entry);
 }
 

@@ -392,16 +392,13 @@ status_write(struct evbuffer *dst, const char *name, int brief,
 	if ((out = evbuffer_new()) == NULL)
 		return -1;
 	rc = status_head(out, c.now, flags);
-	if (rc == 0 && name == NULL)
-		c.next = TAILQ_FIRST(&td->nodes);
-	/* One named node: written, and the list ends there. */
-	if (rc == 0 && name != NULL) {
+	if (rc == 0 && name != NULL)
 		rc = status_put(out, status_node(c.next, c.now, brief),
 		    flags | JSON_COMPACT);
-		c.next = NULL;
-	}
-	if (rc == 0)
+	else if (rc == 0) {
+		c.next = TAILQ_FIRST(&td->nodes);
 		rc = status_nodes(out, &c, SIZE_MAX, flags);
+	}
 	if (rc == 0)
 		rc = status_tail(out, name == NULL, flags);
 	if (rc == 0)

@@ -2034,7 +2034,6 @@ parse_args(int argc, char **argv, struct opts *o)
 		usage_cmd(o->cmd);
 }
 
-/* The request line, "\n" included; usage error when 1024 bytes or more. */
 /* The requests whose output the summary holds all of. */
 static int
 wants_summary(const struct opts *o)
@@ -2043,6 +2042,7 @@ wants_summary(const struct opts *o)
 	    (o->cmd->cmd == CMD_STATUS && o->nwords <= 1 && !o->json);
 }
 
+/* The request line, "\n" included; usage error when 1024 bytes or more. */
 static char *
 build_request(const struct opts *o, size_t *lenp)
 {
@@ -2642,7 +2642,7 @@ no_reply(const struct opts *o)
  * events follow all the same).
  */
 static json_t *
-query_status_as(const struct opts *o, const char *req)
+query_status_as(const struct opts *o, const char *req, int *unknown)
 {
 	struct linebuf	 lb = { 0 };
 	json_error_t	 jerr;
@@ -2657,6 +2657,7 @@ query_status_as(const struct opts *o, const char *req)
 		return NULL;
 	if (ctl_send_try(fd, req, strlen(req), deadline, &err) == 0 &&
 	    read_line(fd, o->socket, &lb, deadline, &line, &len) == 1) {
+		*unknown = summary_unknown(line, len);
 		reply = json_loadb(line, len, 0, &jerr);
 		if (reply_ok(reply) != 1 || jarr(reply, "nodes") == NULL) {
 			json_decref(reply);
@@ -2673,9 +2674,12 @@ static json_t *
 query_status(const struct opts *o)
 {
 	json_t	*reply;
+	int	 unknown = 0;
 
-	if ((reply = query_status_as(o, "summary\n")) == NULL)
-		reply = query_status_as(o, "status\n");
+	/* Asked again only of a daemon without it, not after a timeout. */
+	if ((reply = query_status_as(o, "summary\n", &unknown)) == NULL &&
+	    unknown)
+		reply = query_status_as(o, "status\n", &unknown);
 	return reply;
 }
 
@@ -2825,14 +2829,20 @@ main(int argc, char **argv)
 	struct linebuf		 lb = { 0 };
 	struct sigaction	 sa;
 	sigset_t		 block;
-	char			*req, *line;
+	char			 req[REQUEST_MAX + 1], *line, *s;
 	size_t			 reqlen, linelen;
 	int64_t			 deadline;
 	int			 fd, r, rc;
 
 	parse_args(argc, argv, &o);
 	setup_rctx(&o.rc);
-	req = build_request(&o, &reqlen);
+	/*
+	 * On the stack: every die() on the way to the reply leaves nothing
+	 * allocated behind (build_request() keeps it under REQUEST_MAX).
+	 */
+	s = build_request(&o, &reqlen);
+	memcpy(req, s, reqlen);
+	free(s);
 
 	signal(SIGPIPE, SIG_IGN);
 	if (o.cmd->cmd == CMD_WATCH) {
@@ -2853,7 +2863,6 @@ main(int argc, char **argv)
 		sigdelset(&waitmask, SIGINT);
 		sigdelset(&waitmask, SIGTERM);
 		waitmaskp = &waitmask;
-		free(req);
 		setvbuf(stdout, NULL, _IOLBF, 0);
 		rc = watch(&o);
 		out_check();
@@ -2869,7 +2878,6 @@ main(int argc, char **argv)
 	for (;;) {
 		fd = ctl_connect(o.socket, deadline);
 		ctl_send(fd, o.socket, req, reqlen, deadline);
-		free(req);
 		r = read_line(fd, o.socket, &lb, deadline, &line, &linelen);
 		if (r == -2)
 			no_reply(&o);
@@ -2882,10 +2890,8 @@ main(int argc, char **argv)
 		close(fd);
 		lb.start = lb.len = lb.scanned = 0;
 		lb.eof = 0;
-		req = strdup("status\n");
-		reqlen = 7;
-		if (req == NULL)
-			die(EXIT_UNREACH, "out of memory");
+		reqlen = strlen("status\n");
+		memcpy(req, "status\n", reqlen);
 	}
 	rc = handle_reply(&o, line, linelen);
 	out_check();
