@@ -238,12 +238,18 @@ td_ok "remote-port-in-use-cleared, host-key-mismatch-cleared, node-recovered: on
 sshd_stop
 # Held first: a listener still accepting while its session is stopped hands
 # imposter a new session that no one stops (seen under ASan in a fresh tree).
+# SIGKILL ends the held listener without letting it run again (as
+# sshd_stop does): a SIGCONT before SIGTERM let it accept, from its backlog,
+# a connect the kernel completed meanwhile, and imposter was up for 87 ms
+# after all-nodes-down (a busy run of 42c5a2a).
 kill -STOP "$imp_pid"
-td__stop_pids 5 "$imp_pid" $(td_descendants "$imp_pid")
-# Connects that the kernel completed while the listener was held are
-# accepted in the instant between its SIGCONT and SIGTERM: a session child
-# forked then is no descendant any more (seen in a busy run).  The sshds
-# that still hold a connection on imposter's port are found by that port.
+imp_kids=$(td_descendants "$imp_pid")
+kill -KILL "$imp_pid" 2>/dev/null || :
+wait "$imp_pid" 2>/dev/null || :
+# shellcheck disable=SC2086
+td__stop_pids 5 $imp_kids
+# A guard: any sshd still holding a connection on imposter's port (a
+# session child no longer among the descendants) is found by that port.
 for ((i = 0; i < 20; i++)); do
 	late=$(ss -Htnp state established "sport = :$imp_port" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
 	[ -n "$late" ] || break
