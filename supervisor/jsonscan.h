@@ -1,8 +1,7 @@
 /*
- * jsonscan: one JSON value at a time out of a longer text, for the two
- * places that must not parse all of it at once: the HTTP pool reads a
- * request body only up to its "model" (pool_http.c), and tunnelctl takes
- * a status reply node by node (a 1,000-node reply is about 1 MB).
+ * jsonscan: one JSON value at a time out of a longer text, for the HTTP
+ * pool, which reads a request body only up to its "model" (pool_http.c).
+ * (tunnelctl reads its status replies, node by node, with jv.h.)
  */
 #ifndef TUNNELD_JSONSCAN_H
 #define TUNNELD_JSONSCAN_H

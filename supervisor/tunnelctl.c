@@ -5,11 +5,11 @@
  *
  * It sends one request line (the command words joined by single spaces,
  * ending in "\n") over the AF_UNIX stream socket and reads JSON replies, one
- * object per line.  Like relayctl and bgpctl, what the daemon said (jansson
- * objects, read through the j*() accessors) is kept apart from how it is
- * shown: the render_*() functions are pure -- a reply in, text out, no
- * clock, no socket, no global state -- so that they can be fed canned
- * replies (tests/t_tunnelctl_render.sh does).
+ * object per line.  Like relayctl and bgpctl, what the daemon said (read by
+ * jv.c into a tree of plain structs, seen through the j*() accessors) is
+ * kept apart from how it is shown: the render_*() functions are pure -- a
+ * reply in, text out, no clock, no socket, no global state -- so that they
+ * can be fed canned replies (tests/t_tunnelctl_render.sh does).
  *
  * Socket: --socket PATH, else $TUNNELD_SOCKET, else /run/tunneld/control.sock.
  * Timeout: a daemon that does not answer within $TUNNELCTL_TIMEOUT seconds
@@ -86,9 +86,8 @@
 #include <locale.h>
 #include <strings.h>
 
-#include <jansson.h>
 
-#include "jsonscan.h"
+#include "jv.h"
 
 #ifndef PACKAGE_VERSION
 #error "PACKAGE_VERSION undefined: build through configure (HAVE_CONFIG_H) or pass -DPACKAGE_VERSION"
@@ -299,28 +298,32 @@ u8_width(const char *s)
  * the wrong type as absent.
  */
 
-static json_t *
-jget(const json_t *o, const char *key)
+static const struct jv *
+jget(const struct jv *o, const char *key)
 {
-	json_t	*v;
+	const struct jv	*v = jv_member(o, key);
 
-	if (!json_is_object(o) || (v = json_object_get(o, key)) == NULL ||
-	    json_is_null(v))
-		return NULL;
-	return v;
+	return v != NULL && v->type != JV_NULL ? v : NULL;
+}
+
+/* Whether V is there and of TYPE. */
+static int
+jis(const struct jv *v, enum jv_type type)
+{
+	return v != NULL && v->type == type;
 }
 
 static const char *
-jstr(const json_t *o, const char *key)
+jstr(const struct jv *o, const char *key)
 {
-	json_t	*v = jget(o, key);
+	const struct jv	*v = jget(o, key);
 
-	return json_is_string(v) ? json_string_value(v) : NULL;
+	return jis(v, JV_STRING) ? v->str : NULL;
 }
 
 /* A non-empty string, or NULL. */
 static const char *
-jstr_ne(const json_t *o, const char *key)
+jstr_ne(const struct jv *o, const char *key)
 {
 	const char	*s = jstr(o, key);
 
@@ -328,129 +331,79 @@ jstr_ne(const json_t *o, const char *key)
 }
 
 static int
-jnum(const json_t *o, const char *key, double *d)
+jnum(const struct jv *o, const char *key, double *d)
 {
-	json_t	*v = jget(o, key);
+	const struct jv	*v = jget(o, key);
 
-	if (!json_is_number(v))
+	if (!jis(v, JV_NUMBER))
 		return 0;
-	*d = json_number_value(v);
+	*d = v->num;
 	return isfinite(*d);
 }
 
-static json_t *
-jobj(const json_t *o, const char *key)
+static const struct jv *
+jobj(const struct jv *o, const char *key)
 {
-	json_t	*v = jget(o, key);
+	const struct jv	*v = jget(o, key);
 
-	return json_is_object(v) ? v : NULL;
+	return jis(v, JV_OBJECT) ? v : NULL;
 }
 
-static json_t *
-jarr(const json_t *o, const char *key)
+static const struct jv *
+jarr(const struct jv *o, const char *key)
 {
-	json_t	*v = jget(o, key);
+	const struct jv	*v = jget(o, key);
 
-	return json_is_array(v) ? v : NULL;
+	return jis(v, JV_ARRAY) ? v : NULL;
+}
+
+/* The elements of array A (NULL: none), I counting from 0. */
+#define jarr_foreach(a, i, v)						\
+	for ((i) = 0, (v) = (a) != NULL ? (a)->child : NULL; (v) != NULL; \
+	    (v) = (v)->next, (i)++)
+
+static size_t
+jarr_size(const struct jv *a)
+{
+	return a != NULL ? a->len : 0;
 }
 
 /* -1: not a reply object; 0: {"ok":false}; 1: {"ok":true}. */
 static int
-reply_ok(const json_t *reply)
+reply_ok(const struct jv *reply)
 {
-	json_t	*ok;
+	const struct jv	*ok = jv_member(reply, "ok");
 
-	if (!json_is_object(reply))
+	if (!jis(reply, JV_OBJECT) || !(jis(ok, JV_TRUE) || jis(ok, JV_FALSE)))
 		return -1;
-	ok = json_object_get(reply, "ok");
-	if (!json_is_boolean(ok))
-		return -1;
-	return json_is_true(ok);
+	return jis(ok, JV_TRUE);
 }
 
-typedef void node_fn(json_t *node, void *arg);
+typedef int node_fn(const struct jv *node, void *arg);
 
 /*
- * A reply read member by member (jsonscan.h): each element of "nodes" is
- * parsed alone, handed to EACH and freed, and the other members are
- * gathered into the object returned.  A 1,000-node status is about 1 MB:
- * as one jansson tree it cost several times its own parse in allocations
- * and page faults, node by node the same few pages serve every node.
- * NULL when LINE is not one JSON object; *HAS_NODES says whether it had a
- * "nodes" array.
+ * LINE as a reply object, its memory in DOC; NULL when it is not one.
+ * With EACH, the elements of its "nodes" array are handed over one at a
+ * time as they are read, and then forgotten (jv_stream): a 1,000-node
+ * status is about 1 MB, and all the table keeps of a node is its row.
  */
-static json_t *
-reply_scan(const char *b, size_t len, node_fn *each, void *arg,
-    int *has_nodes)
+static const struct jv *
+reply_parse(struct jv_doc *doc, const char *line, size_t len, node_fn *each,
+    void *arg)
 {
-	json_t	*rest, *k = NULL, *v;
-	size_t	 off, end;
-	int	 nodes;
+	struct jv_stream	 st = { "nodes", each, arg };
+	const struct jv		*reply;
 
-	*has_nodes = 0;
-	off = jsonscan_ws(b, len, 0);
-	if (off == len || b[off] != '{' || (rest = json_object()) == NULL)
+	if (jv_parse(doc, line, len, each != NULL ? &st : NULL, &reply) == -1) {
+		if (strcmp(doc->error, "out of memory") == 0)
+			die(EXIT_LOCAL, "out of memory");
 		return NULL;
-	off = jsonscan_ws(b, len, off + 1);
-	if (off < len && b[off] == '}')
-		goto end;
-	for (;;) {
-		if (jsonscan_value(b, len, off, 1, 0, &k, &end) != 1)
-			goto bad;
-		if (!json_is_string(k))
-			goto bad;
-		off = jsonscan_ws(b, len, end);
-		if (off == len || b[off] != ':')
-			goto bad;
-		off = jsonscan_ws(b, len, off + 1);
-		nodes = strcmp(json_string_value(k), "nodes") == 0 &&
-		    off < len && b[off] == '[';
-		if (nodes) {
-			*has_nodes = 1;
-			json_object_del(rest, "nodes");
-			off = jsonscan_ws(b, len, off + 1);
-			if (off < len && b[off] == ']')
-				end = off + 1;
-			else for (;;) {
-				if (jsonscan_value(b, len, off, 1, 0, &v,
-				    &end) != 1)
-					goto bad;
-				each(v, arg);
-				json_decref(v);
-				off = jsonscan_ws(b, len, end);
-				if (off < len && b[off] == ']') {
-					end = off + 1;
-					break;
-				}
-				if (off == len || b[off] != ',')
-					goto bad;
-				off = jsonscan_ws(b, len, off + 1);
-			}
-		} else {
-			if (jsonscan_value(b, len, off, 1, 0, &v, &end) != 1)
-				goto bad;
-			json_object_set_new(rest, json_string_value(k), v);
-		}
-		json_decref(k);
-		k = NULL;
-		off = jsonscan_ws(b, len, end);
-		if (off < len && b[off] == '}')
-			break;
-		if (off == len || b[off] != ',')
-			goto bad;
-		off = jsonscan_ws(b, len, off + 1);
 	}
- end:
-	if (jsonscan_ws(b, len, off + 1) == len)
-		return rest;
- bad:
-	json_decref(k);
-	json_decref(rest);
-	return NULL;
+	return jis(reply, JV_OBJECT) ? reply : NULL;
 }
 
 static int
-node_is_up(const json_t *node)
+node_is_up(const struct jv *node)
 {
 	const char	*state = jstr(node, "state");
 
@@ -462,14 +415,14 @@ node_is_up(const json_t *node)
  * EXIT_NOTUP when one is not, EXIT_UNREACH when the reply has no node list.
  */
 static int
-status_exit_code(const json_t *reply)
+status_exit_code(const struct jv *reply)
 {
-	json_t	*nodes = jarr(reply, "nodes"), *n;
+	const struct jv	*nodes = jarr(reply, "nodes"), *n;
 	size_t	 i;
 
 	if (nodes == NULL)
 		return EXIT_UNREACH;
-	json_array_foreach(nodes, i, n)
+	jarr_foreach(nodes, i, n)
 		if (!node_is_up(n))
 			return EXIT_NOTUP;
 	return EXIT_OK;
@@ -524,7 +477,7 @@ sb_text(struct sbuf *b, const char *s, const struct rctx *rc)
 }
 
 static void
-sb_add_field(struct sbuf *b, const json_t *o, const char *key,
+sb_add_field(struct sbuf *b, const struct jv *o, const char *key,
     const struct rctx *rc)
 {
 	const char	*s = jstr_ne(o, key);
@@ -603,7 +556,7 @@ fmt_countdown(struct sbuf *b, double d)
 
 /* Milliseconds: "0.4ms", "41ms", "1.2s"; "-" when absent or negative. */
 static void
-fmt_ms(struct sbuf *b, const json_t *o, const char *key)
+fmt_ms(struct sbuf *b, const struct jv *o, const char *key)
 {
 	double	ms;
 
@@ -701,11 +654,11 @@ fmt_url_hostport(struct sbuf *b, const char *url, const struct rctx *rc)
 }
 
 /* Draw one cell; SHORT asks for the narrow form, where a cell has one. */
-typedef void cell_fn(struct sbuf *, const json_t *, const struct rctx *,
+typedef void cell_fn(struct sbuf *, const struct jv *, const struct rctx *,
     int);
 
 static void
-cell_state(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
+cell_state(struct sbuf *b, const struct jv *node, const struct rctx *rc, int sh)
 {
 	(void)sh;
 	sb_add_field(b, node, "state", rc);
@@ -713,7 +666,7 @@ cell_state(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
 
 /* How long the node has been in its state. */
 static void
-cell_for(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
+cell_for(struct sbuf *b, const struct jv *node, const struct rctx *rc, int sh)
 {
 	double	d;
 
@@ -727,7 +680,7 @@ cell_for(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
 
 /* In backoff: the time until the next attempt. */
 static void
-cell_next(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
+cell_next(struct sbuf *b, const struct jv *node, const struct rctx *rc, int sh)
 {
 	const char	*state = jstr(node, "state");
 	double		 d;
@@ -742,7 +695,7 @@ cell_next(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
 
 /* The SSH session's own age: a brief `degraded` does not reset it. */
 static void
-cell_session(struct sbuf *b, const json_t *node, const struct rctx *rc,
+cell_session(struct sbuf *b, const struct jv *node, const struct rctx *rc,
     int sh)
 {
 	double	d;
@@ -755,7 +708,7 @@ cell_session(struct sbuf *b, const json_t *node, const struct rctx *rc,
 }
 
 static int
-node_session_alive(const json_t *node)
+node_session_alive(const struct jv *node)
 {
 	const char	*s = jstr(node, "state");
 
@@ -772,15 +725,15 @@ node_session_alive(const json_t *node)
  * "127.0.0.1:11436 (local)".
  */
 static void
-cell_ports(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
+cell_ports(struct sbuf *b, const struct jv *node, const struct rctx *rc, int sh)
 {
-	json_t		*fwds = jarr(node, "forwards"), *f;
+	const struct jv		*fwds = jarr(node, "forwards"), *f;
 	const char	*kind, *state, *url;
 	size_t		 i, shown = 0;
 	int		 alive = node_session_alive(node);
 
-	json_array_foreach(fwds, i, f) {
-		if (!json_is_object(f))
+	jarr_foreach(fwds, i, f) {
+		if (!jis(f, JV_OBJECT))
 			continue;
 		if (shown++ > 0)
 			sb_puts(b, ", ");
@@ -805,7 +758,7 @@ cell_ports(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
 	}
 	if (shown > 0)
 		return;
-	if (json_is_null(json_object_get(node, "ssh")) &&
+	if (jis(jv_member(node, "ssh"), JV_NULL) &&
 	    (url = jstr_ne(jobj(node, "ollama"), "url")) != NULL) {
 		fmt_url_hostport(b, url, rc);
 		sb_puts(b, " (local)");
@@ -815,7 +768,7 @@ cell_ports(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
 
 /* The last keepalive's round trip; a session that is gone has none. */
 static void
-cell_rtt(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
+cell_rtt(struct sbuf *b, const struct jv *node, const struct rctx *rc, int sh)
 {
 	(void)rc, (void)sh;
 	if (node_session_alive(node))
@@ -829,10 +782,10 @@ cell_rtt(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
  * shown instead.
  */
 static void
-cell_ollama(struct sbuf *b, const json_t *node, const struct rctx *rc,
+cell_ollama(struct sbuf *b, const struct jv *node, const struct rctx *rc,
     int sh)
 {
-	json_t		*o = jobj(node, "ollama"), *models;
+	const struct jv		*o = jobj(node, "ollama"), *models;
 	const char	*state, *version;
 	double		 ms, total;
 	size_t		 n;
@@ -866,12 +819,12 @@ cell_ollama(struct sbuf *b, const json_t *node, const struct rctx *rc,
 	fmt_ms(b, o, "latency_ms");
 	/* The summary has the count only; a status the list too. */
 	if (has_total || (models = jarr(o, "models")) != NULL) {
-		n = has_total ? (size_t)total : json_array_size(models);
+		n = has_total ? (size_t)total : jarr_size(models);
 		sb_printf(b, " %zu model%s", n, n == 1 ? "" : "s");
 	} else
 		sb_puts(b, " -");
 	/* Figures kept from a session that is gone (probe.c). */
-	if (json_is_true(jget(o, "stale")))
+	if (jis(jget(o, "stale"), JV_TRUE))
 		sb_puts(b, " (stale)");
 }
 
@@ -888,7 +841,7 @@ gpu_short_name(const char *name)
 
 /* MiB as GiB with one decimal: 24564 -> "24.0". */
 static void
-fmt_gib(struct sbuf *b, const json_t *gpu, const char *key)
+fmt_gib(struct sbuf *b, const struct jv *gpu, const char *key)
 {
 	double	mib;
 
@@ -900,11 +853,11 @@ fmt_gib(struct sbuf *b, const json_t *gpu, const char *key)
 
 /* "41°C 23% 12.1/24.0G" of one GPU; 0 when it says nothing. */
 static int
-fmt_gpu_figures(struct sbuf *b, const json_t *g, const struct rctx *rc)
+fmt_gpu_figures(struct sbuf *b, const struct jv *g, const struct rctx *rc)
 {
 	double	v, used, total;
 
-	if (!json_is_object(g) || (!jnum(g, "temp_c", &v) &&
+	if (!jis(g, JV_OBJECT) || (!jnum(g, "temp_c", &v) &&
 	    !jnum(g, "util_pct", &v) && !jnum(g, "mem_used_mib", &v) &&
 	    !jnum(g, "mem_total_mib", &v)))
 		return 0;
@@ -934,18 +887,18 @@ fmt_gpu_figures(struct sbuf *b, const json_t *g, const struct rctx *rc)
  * only where it differs from the previous GPU's, and not in the short form.
  */
 static void
-cell_gpus(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
+cell_gpus(struct sbuf *b, const struct jv *node, const struct rctx *rc, int sh)
 {
-	json_t		*gpus = jarr(node, "gpus"), *g;
+	const struct jv		*gpus = jarr(node, "gpus"), *g;
 	size_t		 i;
 	const char	*name, *prev = NULL;
 	struct sbuf	 t = { 0 };
 
-	if (gpus == NULL || json_array_size(gpus) == 0) {
+	if (gpus == NULL || jarr_size(gpus) == 0) {
 		sb_puts(b, "-");
 		return;
 	}
-	json_array_foreach(gpus, i, g) {
+	jarr_foreach(gpus, i, g) {
 		if (i > 0)
 			sb_puts(b, " | ");
 		t.len = 0;
@@ -962,13 +915,13 @@ cell_gpus(struct sbuf *b, const json_t *node, const struct rctx *rc, int sh)
 		sb_puts(b, t.s);
 	}
 	free(t.s);
-	if (json_is_true(jget(jobj(node, "gpu_probe"), "stale")))
+	if (jis(jget(jobj(node, "gpu_probe"), "stale"), JV_TRUE))
 		sb_puts(b, " (stale)");
 }
 
 /* Why a node is not up: its reason, else the session's last error. */
 static void
-cell_reason(struct sbuf *b, const json_t *node, const struct rctx *rc,
+cell_reason(struct sbuf *b, const struct jv *node, const struct rctx *rc,
     int sh)
 {
 	const char	*r;
@@ -1195,7 +1148,7 @@ table_set(struct table *t, size_t r, size_t c, struct sbuf *b)
  * pool's listener is not bound.
  */
 static void
-render_pools(const json_t *pools, const struct rctx *rc, FILE *out)
+render_pools(const struct jv *pools, const struct rctx *rc, FILE *out)
 {
 	static const char *names[] = {
 		"POOL", "LISTEN", "POLICY", "CLIENTS", "FAILOVERS", "REFUSED",
@@ -1209,9 +1162,9 @@ render_pools(const json_t *pools, const struct rctx *rc, FILE *out)
 	struct table	 *t;
 	size_t		  npools, i, c;
 	struct sbuf	  b = { 0 };
-	const json_t	 *p, *v;
+	const struct jv	 *p, *v;
 
-	if (pools == NULL || (npools = json_array_size(pools)) == 0)
+	if (pools == NULL || (npools = jarr_size(pools)) == 0)
 		return;
 	t = table_new(npools + 1);
 	for (c = 0; c < nf; c++) {
@@ -1224,19 +1177,18 @@ render_pools(const json_t *pools, const struct rctx *rc, FILE *out)
 			sb_puts(&b, "");
 			table_set(t, i, c, &b);
 		}
-	json_array_foreach(pools, i, p) {
+	jarr_foreach(pools, i, p) {
 		for (c = 0; c < nf; c++) {
 			v = jget(p, fields[c]);
-			if (json_is_string(v) && *json_string_value(v) != '\0')
-				sb_text(&b, json_string_value(v), rc);
-			else if (json_is_integer(v))
-				sb_printf(&b, "%" JSON_INTEGER_FORMAT,
-				    json_integer_value(v));
+			if (jis(v, JV_STRING) && *v->str != '\0')
+				sb_text(&b, v->str, rc);
+			else if (jis(v, JV_NUMBER) && v->integer)
+				sb_printf(&b, "%.0f", v->num);
 			else
 				sb_puts(&b, "-");
 			table_set(t, i + 1, c, &b);
 		}
-		if (json_is_false(jget(p, "listening")))
+		if (jis(jget(p, "listening"), JV_FALSE))
 			t->show[nf - 1] = 1;
 	}
 	fputc('\n', out);
@@ -1272,8 +1224,8 @@ status_table_begin(struct status_table *st, const struct rctx *rc)
 	st->t->show[COL_NEXT] = st->t->show[COL_REASON] = 0;
 }
 
-static void
-status_table_node(json_t *n, void *arg)
+static int
+status_table_node(const struct jv *n, void *arg)
 {
 	static cell_fn *const cell[NCOLS] = {
 		NULL, cell_state, cell_for, cell_next, cell_session,
@@ -1306,11 +1258,12 @@ status_table_node(json_t *n, void *arg)
 		st->up++;
 	else
 		t->show[COL_REASON] = 1;
+	return 0;
 }
 
 /* Prints the table; REST is the reply without its nodes.  The exit status. */
 static int
-status_table_end(struct status_table *st, const json_t *rest, FILE *out)
+status_table_end(struct status_table *st, const struct jv *rest, FILE *out)
 {
 	char	line[64];
 
@@ -1348,7 +1301,7 @@ detail_line(FILE *out, const struct rctx *rc, int indent, const char *label,
 
 /* "ok, 3s ago" / "failed: HTTP 500, 3s ago (stale)" of a probe object. */
 static void
-fmt_probe_state(struct sbuf *b, const json_t *p, const struct rctx *rc)
+fmt_probe_state(struct sbuf *b, const struct jv *p, const struct rctx *rc)
 {
 	const char	*r;
 	double		 age;
@@ -1363,23 +1316,23 @@ fmt_probe_state(struct sbuf *b, const json_t *p, const struct rctx *rc)
 		fmt_duration(b, age);
 		sb_puts(b, " ago");
 	}
-	if (json_is_true(jget(p, "stale")))
+	if (jis(jget(p, "stale"), JV_TRUE))
 		sb_puts(b, " (stale)");
 }
 
 static void
-detail_forwards(const json_t *node, const struct rctx *rc, FILE *out)
+detail_forwards(const struct jv *node, const struct rctx *rc, FILE *out)
 {
-	json_t		*fwds = jarr(node, "forwards"), *f;
+	const struct jv		*fwds = jarr(node, "forwards"), *f;
 	struct sbuf	 b = { 0 }, l = { 0 };
 	size_t		 i;
 	double		 v;
 
-	if (fwds == NULL || json_array_size(fwds) == 0)
+	if (fwds == NULL || jarr_size(fwds) == 0)
 		return;
 	put_line(out, "forwards", rc);
-	json_array_foreach(fwds, i, f) {
-		if (!json_is_object(f))
+	jarr_foreach(fwds, i, f) {
+		if (!jis(f, JV_OBJECT))
 			continue;
 		sb_add_field(&l, f, "kind", rc);
 		sb_puts(&b, "");
@@ -1412,9 +1365,9 @@ detail_forwards(const json_t *node, const struct rctx *rc, FILE *out)
 }
 
 static void
-detail_ollama(const json_t *node, const struct rctx *rc, FILE *out)
+detail_ollama(const struct jv *node, const struct rctx *rc, FILE *out)
 {
-	json_t		*o = jobj(node, "ollama"), *a, *m;
+	const struct jv		*o = jobj(node, "ollama"), *a, *m;
 	struct sbuf	 b = { 0 };
 	size_t		 i;
 	double		 v;
@@ -1430,18 +1383,18 @@ detail_ollama(const json_t *node, const struct rctx *rc, FILE *out)
 	fmt_ms(&b, o, "latency_ms");
 	detail_line(out, rc, 2, "version", &b);
 	if ((a = jarr(o, "models")) != NULL) {
-		sb_printf(&b, "%zu", json_array_size(a));
-		if (jnum(o, "models_total", &v) && v > json_array_size(a))
+		sb_printf(&b, "%zu", jarr_size(a));
+		if (jnum(o, "models_total", &v) && v > jarr_size(a))
 			sb_printf(&b, " of %.0f", v);
-		json_array_foreach(a, i, m)
-			if (json_is_string(m)) {
+		jarr_foreach(a, i, m)
+			if (jis(m, JV_STRING)) {
 				sb_puts(&b, i == 0 ? ": " : ", ");
-				sb_text(&b, json_string_value(m), rc);
+				sb_text(&b, m->str, rc);
 			}
 		detail_line(out, rc, 2, "models", &b);
 	}
 	if ((a = jarr(o, "loaded")) != NULL) {
-		json_array_foreach(a, i, m) {
+		jarr_foreach(a, i, m) {
 			if (i > 0)
 				sb_puts(&b, ", ");
 			sb_add_field(&b, m, "name", rc);
@@ -1451,16 +1404,16 @@ detail_ollama(const json_t *node, const struct rctx *rc, FILE *out)
 				sb_puts(&b, " VRAM)");
 			}
 		}
-		if (json_array_size(a) == 0)
+		if (jarr_size(a) == 0)
 			sb_puts(&b, "none");
 		detail_line(out, rc, 2, "loaded", &b);
 	}
 	if ((a = jarr(o, "missing_models")) != NULL) {
-		json_array_foreach(a, i, m)
-			if (json_is_string(m)) {
+		jarr_foreach(a, i, m)
+			if (jis(m, JV_STRING)) {
 				if (b.len > 0)
 					sb_puts(&b, ", ");
-				sb_text(&b, json_string_value(m), rc);
+				sb_text(&b, m->str, rc);
 			}
 		if (b.len == 0)
 			sb_puts(&b, "none");
@@ -1470,15 +1423,15 @@ detail_ollama(const json_t *node, const struct rctx *rc, FILE *out)
 }
 
 static void
-detail_gpus(const json_t *node, const struct rctx *rc, FILE *out)
+detail_gpus(const struct jv *node, const struct rctx *rc, FILE *out)
 {
-	json_t		*p = jobj(node, "gpu_probe"), *gpus = jarr(node, "gpus");
-	json_t		*g;
+	const struct jv	*p = jobj(node, "gpu_probe");
+	const struct jv	*gpus = jarr(node, "gpus"), *g;
 	struct sbuf	 b = { 0 }, l = { 0 };
 	size_t		 i;
 	double		 v;
 
-	if (p == NULL && (gpus == NULL || json_array_size(gpus) == 0))
+	if (p == NULL && (gpus == NULL || jarr_size(gpus) == 0))
 		return;
 	if (p != NULL) {
 		sb_add_field(&b, p, "tool", rc);
@@ -1490,7 +1443,7 @@ detail_gpus(const json_t *node, const struct rctx *rc, FILE *out)
 		}
 	}
 	detail_line(out, rc, 0, "gpus", &b);
-	json_array_foreach(gpus, i, g) {
+	jarr_foreach(gpus, i, g) {
 		if (jnum(g, "index", &v))
 			sb_printf(&l, "gpu%.0f", v);
 		else
@@ -1514,17 +1467,17 @@ detail_gpus(const json_t *node, const struct rctx *rc, FILE *out)
 }
 
 static void
-detail_http(const json_t *node, const struct rctx *rc, FILE *out)
+detail_http(const struct jv *node, const struct rctx *rc, FILE *out)
 {
-	json_t		*a = jarr(node, "http"), *h;
+	const struct jv		*a = jarr(node, "http"), *h;
 	struct sbuf	 b = { 0 }, l = { 0 };
 	size_t		 i;
 	double		 v;
 
-	if (a == NULL || json_array_size(a) == 0)
+	if (a == NULL || jarr_size(a) == 0)
 		return;
 	put_line(out, "http", rc);
-	json_array_foreach(a, i, h) {
+	jarr_foreach(a, i, h) {
 		sb_add_field(&l, h, "url", rc);
 		fmt_probe_state(&b, h, rc);
 		if (jnum(h, "status", &v))
@@ -1541,9 +1494,9 @@ detail_http(const json_t *node, const struct rctx *rc, FILE *out)
 }
 
 static void
-detail_history(const json_t *node, const struct rctx *rc, FILE *out)
+detail_history(const struct jv *node, const struct rctx *rc, FILE *out)
 {
-	json_t		*a = jarr(node, "history"), *h;
+	const struct jv		*a = jarr(node, "history"), *h;
 	struct sbuf	 b = { 0 };
 	size_t		 i;
 	double		 t;
@@ -1551,9 +1504,9 @@ detail_history(const json_t *node, const struct rctx *rc, FILE *out)
 	if (a == NULL)
 		return;
 	sb_printf(&b, "history (last %zu change%s, oldest first)",
-	    json_array_size(a), json_array_size(a) == 1 ? "" : "s");
+	    jarr_size(a), jarr_size(a) == 1 ? "" : "s");
 	put_line(out, b.s, rc);
-	json_array_foreach(a, i, h) {
+	jarr_foreach(a, i, h) {
 		b.len = 0;
 		sb_puts(&b, "  ");
 		if (jnum(h, "time", &t))
@@ -1580,9 +1533,9 @@ detail_history(const json_t *node, const struct rctx *rc, FILE *out)
  *	...
  */
 static void
-render_node_detail(const json_t *node, const struct rctx *rc, FILE *out)
+render_node_detail(const struct jv *node, const struct rctx *rc, FILE *out)
 {
-	json_t		*ssh = jobj(node, "ssh");
+	const struct jv		*ssh = jobj(node, "ssh");
 	struct sbuf	 b = { 0 }, l = { 0 };
 	double		 v, up, down;
 	const char	*s;
@@ -1611,7 +1564,7 @@ render_node_detail(const json_t *node, const struct rctx *rc, FILE *out)
 		if (jnum(ssh, "session_s", &v) && v >= 0) {
 			sb_puts(&b, "up ");
 			fmt_duration(&b, v);
-		} else if (json_is_null(json_object_get(ssh, "session_s")))
+		} else if (jis(jv_member(ssh, "session_s"), JV_NULL))
 			sb_puts(&b, "none");
 		else
 			sb_puts(&b, "-");
@@ -1624,7 +1577,7 @@ render_node_detail(const json_t *node, const struct rctx *rc, FILE *out)
 			sb_text(&b, s, rc);
 			detail_line(out, rc, 2, "last error", &b);
 		}
-	} else if (json_is_null(json_object_get(node, "ssh"))) {
+	} else if (jis(jv_member(node, "ssh"), JV_NULL)) {
 		sb_puts(&b, "none (this machine)");
 		detail_line(out, rc, 2, "ssh", &b);
 	}
@@ -1662,17 +1615,17 @@ render_node_detail(const json_t *node, const struct rctx *rc, FILE *out)
 
 /* status NODE: the detail view of each node in the reply. */
 static int
-render_status_detail(const json_t *reply, const struct rctx *rc, FILE *out)
+render_status_detail(const struct jv *reply, const struct rctx *rc, FILE *out)
 {
-	json_t	*nodes = jarr(reply, "nodes"), *n;
+	const struct jv	*nodes = jarr(reply, "nodes"), *n;
 	size_t	 i;
 
 	if (nodes == NULL)
 		return EXIT_UNREACH;
-	json_array_foreach(nodes, i, n) {
+	jarr_foreach(nodes, i, n) {
 		if (i > 0)
 			fputc('\n', out);
-		if (json_is_object(n))
+		if (jis(n, JV_OBJECT))
 			render_node_detail(n, rc, out);
 	}
 	return status_exit_code(reply);
@@ -1680,7 +1633,7 @@ render_status_detail(const json_t *reply, const struct rctx *rc, FILE *out)
 
 /* The event's own time, else NOW (UTC, like the daemon writes it). */
 static void
-fmt_event_time(struct sbuf *b, const json_t *ev, time_t now,
+fmt_event_time(struct sbuf *b, const struct jv *ev, time_t now,
     const struct rctx *rc)
 {
 	const char	*t = jstr_ne(ev, "time");
@@ -1699,7 +1652,7 @@ fmt_event_time(struct sbuf *b, const json_t *ev, time_t now,
  * other object is printed as the JSON line it came as (RAW, RAWLEN).
  */
 static void
-render_event(const json_t *ev, const char *raw, size_t rawlen, time_t now,
+render_event(const struct jv *ev, const char *raw, size_t rawlen, time_t now,
     const struct rctx *rc, FILE *out)
 {
 	const char	*event = jstr(ev, "event"), *s;
@@ -1722,7 +1675,7 @@ render_event(const json_t *ev, const char *raw, size_t rawlen, time_t now,
 			sb_text(&b, s, rc);
 		}
 	} else if (event != NULL && strcmp(event, "hello") == 0 &&
-	    json_object_get(ev, "ok") != NULL) {
+	    jv_member(ev, "ok") != NULL) {
 		return;
 	} else {
 		fwrite(raw, 1, rawlen, out);
@@ -1744,16 +1697,16 @@ render_event(const json_t *ev, const char *raw, size_t rawlen, time_t now,
  *	2026-11-22T14:03:11Z vengeance is backoff (for 47s, next attempt in 8s): connection refused
  */
 static void
-render_snapshot(const json_t *reply, time_t now, const struct rctx *rc,
+render_snapshot(const struct jv *reply, time_t now, const struct rctx *rc,
     FILE *out)
 {
-	json_t		*nodes = jarr(reply, "nodes"), *n;
+	const struct jv		*nodes = jarr(reply, "nodes"), *n;
 	struct sbuf	 b = { 0 };
 	size_t		 i;
 	double		 v;
 	const char	*r;
 
-	json_array_foreach(nodes, i, n) {
+	jarr_foreach(nodes, i, n) {
 		b.len = 0;
 		fmt_epoch(&b, (double)now);
 		sb_puts(&b, " ");
@@ -1782,13 +1735,13 @@ render_snapshot(const json_t *reply, time_t now, const struct rctx *rc,
 
 /* The names a reply lists, one a line: `tunnelctl list nodes|pools`. */
 static void
-render_names(const json_t *reply, const char *what, FILE *out)
+render_names(const struct jv *reply, const char *what, FILE *out)
 {
-	json_t		*a = jarr(reply, what), *o;
+	const struct jv		*a = jarr(reply, what), *o;
 	const char	*s;
 	size_t		 i;
 
-	json_array_foreach(a, i, o)
+	jarr_foreach(a, i, o)
 		if ((s = jstr_ne(o, "name")) != NULL &&
 		    strspn(s, NAME_CHARS) == strlen(s))
 			fprintf(out, "%s\n", s);
@@ -2382,7 +2335,7 @@ print_text(const char *s, size_t n)
  * than "kind" is judged by the opening words of its sentences.
  */
 static int
-error_exit_code(const json_t *reply)
+error_exit_code(const struct jv *reply)
 {
 	static const struct { const char *word; int code; } kinds[] = {
 		{ "usage", EXIT_USAGE }, { "no-such-node", EXIT_USAGE },
@@ -2413,7 +2366,7 @@ error_exit_code(const json_t *reply)
 
 /* An error reply: its sentence on stderr; returns the exit status. */
 static int
-report_error(const json_t *reply)
+report_error(const struct jv *reply)
 {
 	const char	*s;
 
@@ -2424,13 +2377,14 @@ report_error(const json_t *reply)
 	return error_exit_code(reply);
 }
 
-static void
-count_up(json_t *node, void *arg)
+static int
+count_up(const struct jv *node, void *arg)
 {
 	size_t	*notup = arg;
 
 	if (!node_is_up(node))
 		(*notup)++;
+	return 0;
 }
 
 /*
@@ -2441,14 +2395,15 @@ static int
 handle_status(const struct opts *o, const char *line, size_t len)
 {
 	struct status_table	 st;
-	json_t			*rest;
+	struct jv_doc		 doc = { 0 };
+	const struct jv		*rest;
 	size_t			 notup = 0;
-	int			 has_nodes, ok, rc;
+	int			 ok, rc;
 
 	if (!o->json)
 		status_table_begin(&st, &o->rc);
-	rest = o->json ? reply_scan(line, len, count_up, &notup, &has_nodes) :
-	    reply_scan(line, len, status_table_node, &st, &has_nodes);
+	rest = o->json ? reply_parse(&doc, line, len, count_up, &notup) :
+	    reply_parse(&doc, line, len, status_table_node, &st);
 	if (rest == NULL)
 		die(EXIT_UNREACH, "malformed reply from daemon");
 	if (o->json) {
@@ -2459,18 +2414,18 @@ handle_status(const struct opts *o, const char *line, size_t len)
 		die(EXIT_UNREACH, "malformed reply from daemon: no \"ok\"");
 	if (!ok) {
 		rc = report_error(rest);
-		json_decref(rest);
+		jv_free(&doc);
 		if (!o->json)
 			table_free(st.t);
 		return rc;
 	}
-	if (!has_nodes)
+	if (jarr(rest, "nodes") == NULL)
 		die(EXIT_UNREACH, "malformed reply from daemon: no node list");
 	if (o->json)
 		rc = notup ? EXIT_NOTUP : EXIT_OK;
 	else
 		rc = status_table_end(&st, rest, stdout);
-	json_decref(rest);
+	jv_free(&doc);
 	return rc;
 }
 
@@ -2480,30 +2435,26 @@ handle_status(const struct opts *o, const char *line, size_t len)
 static int
 handle_reply(const struct opts *o, const char *line, size_t len)
 {
-	json_error_t	 jerr;
-	json_t		*reply;
+	struct jv_doc	 doc = { 0 };
+	const struct jv	*reply, *v;
 	const char	*s;
-	json_t		*v;
 	int		 ok, rc = EXIT_OK;
 
 	if (o->cmd->cmd == CMD_STATUS && o->nwords <= 1)
 		return handle_status(o, line, len);
-	reply = json_loadb(line, len, 0, &jerr);
-	if (!json_is_object(reply)) {
-		json_decref(reply);
+	if ((reply = reply_parse(&doc, line, len, NULL, NULL)) == NULL)
 		die(EXIT_UNREACH, "malformed reply from daemon");
-	}
 	if (o->json) {
 		fwrite(line, 1, len, stdout);
 		fputc('\n', stdout);
 	}
 	if ((ok = reply_ok(reply)) < 0) {
-		json_decref(reply);
+		jv_free(&doc);
 		die(EXIT_UNREACH, "malformed reply from daemon: no \"ok\"");
 	}
 	if (!ok) {
 		rc = report_error(reply);
-		json_decref(reply);
+		jv_free(&doc);
 		return rc;
 	}
 	switch (o->cmd->cmd) {
@@ -2525,12 +2476,11 @@ handle_reply(const struct opts *o, const char *line, size_t len)
 		break;
 	case CMD_METRICS:
 		v = jget(reply, "text");
-		if (!json_is_string(v))
+		if (!jis(v, JV_STRING))
 			die(EXIT_UNREACH, "malformed reply from daemon: "
 			    "no metrics text");
 		if (!o->json)
-			print_text(json_string_value(v),
-			    json_string_length(v));
+			print_text(v->str, v->len);
 		break;
 	case CMD_BEST:
 		if ((s = jstr_ne(reply, "address")) == NULL) {
@@ -2575,7 +2525,7 @@ handle_reply(const struct opts *o, const char *line, size_t len)
 	case CMD_WATCH:
 		break;
 	}
-	json_decref(reply);
+	jv_free(&doc);
 	return rc;
 }
 
@@ -2583,15 +2533,12 @@ handle_reply(const struct opts *o, const char *line, size_t len)
 static void
 handle_event(const struct opts *o, const char *line, size_t len)
 {
-	json_error_t	 jerr;
-	json_t		*ev;
+	struct jv_doc	 doc = { 0 };
+	const struct jv	*ev;
 	int		 rc;
 
-	ev = json_loadb(line, len, 0, &jerr);
-	if (!json_is_object(ev)) {
-		json_decref(ev);
+	if ((ev = reply_parse(&doc, line, len, NULL, NULL)) == NULL)
 		die(EXIT_UNREACH, "malformed reply from daemon");
-	}
 	if (o->json) {
 		fwrite(line, 1, len, stdout);
 		fputc('\n', stdout);
@@ -2600,10 +2547,10 @@ handle_event(const struct opts *o, const char *line, size_t len)
 	out_check();
 	if (reply_ok(ev) == 0) {
 		rc = report_error(ev);
-		json_decref(ev);
+		jv_free(&doc);
 		exit(rc);
 	}
-	json_decref(ev);
+	jv_free(&doc);
 }
 
 /*
@@ -2613,18 +2560,18 @@ handle_event(const struct opts *o, const char *line, size_t len)
 static int
 summary_unknown(const char *line, size_t len)
 {
-	json_error_t	 jerr;
-	json_t		*reply;
+	struct jv_doc	 doc = { 0 };
+	const struct jv	*reply;
 	const char	*kind;
 	int		 unknown;
 
 	/* A summary, however large, is no error: only short lines are read. */
 	if (len > 4096)
 		return 0;
-	reply = json_loadb(line, len, 0, &jerr);
+	reply = reply_parse(&doc, line, len, NULL, NULL);
 	unknown = reply_ok(reply) == 0 &&
 	    (kind = jstr(reply, "kind")) != NULL && strcmp(kind, "usage") == 0;
-	json_decref(reply);
+	jv_free(&doc);
 	return unknown;
 }
 
@@ -2638,15 +2585,15 @@ no_reply(const struct opts *o)
 }
 
 /*
- * One status reply, for the top of a watch; NULL on any failure (the
- * events follow all the same).
+ * One status reply, for the top of a watch, its memory in DOC; NULL on any
+ * failure (the events follow all the same).
  */
-static json_t *
-query_status_as(const struct opts *o, const char *req, int *unknown)
+static const struct jv *
+query_status_as(const struct opts *o, struct jv_doc *doc, const char *req,
+    int *unknown)
 {
 	struct linebuf	 lb = { 0 };
-	json_error_t	 jerr;
-	json_t		*reply = NULL;
+	const struct jv	*reply = NULL;
 	int64_t		 deadline = now_ms() + o->timeout_ms;
 	char		*line;
 	size_t		 len;
@@ -2658,9 +2605,9 @@ query_status_as(const struct opts *o, const char *req, int *unknown)
 	if (ctl_send_try(fd, req, strlen(req), deadline, &err) == 0 &&
 	    read_line(fd, o->socket, &lb, deadline, &line, &len) == 1) {
 		*unknown = summary_unknown(line, len);
-		reply = json_loadb(line, len, 0, &jerr);
+		reply = reply_parse(doc, line, len, NULL, NULL);
 		if (reply_ok(reply) != 1 || jarr(reply, "nodes") == NULL) {
-			json_decref(reply);
+			jv_free(doc);
 			reply = NULL;
 		}
 	}
@@ -2669,17 +2616,17 @@ query_status_as(const struct opts *o, const char *req, int *unknown)
 	return reply;
 }
 
-/* The summary (the status, from a daemon without it). */
-static json_t *
-query_status(const struct opts *o)
+/* The summary (the status, from a daemon without it), in DOC. */
+static const struct jv *
+query_status(const struct opts *o, struct jv_doc *doc)
 {
-	json_t	*reply;
-	int	 unknown = 0;
+	const struct jv	*reply;
+	int		 unknown = 0;
 
 	/* Asked again only of a daemon without it, not after a timeout. */
-	if ((reply = query_status_as(o, "summary\n", &unknown)) == NULL &&
+	if ((reply = query_status_as(o, doc, "summary\n", &unknown)) == NULL &&
 	    unknown)
-		reply = query_status_as(o, "status\n", &unknown);
+		reply = query_status_as(o, doc, "status\n", &unknown);
 	return reply;
 }
 
@@ -2709,7 +2656,8 @@ static int
 watch_once(const struct opts *o, int first)
 {
 	struct linebuf	 lb = { 0 };
-	json_t		*status;
+	struct jv_doc	 doc = { 0 };
+	const struct jv	*status;
 	char		*line;
 	size_t		 len;
 	int64_t		 deadline = now_ms() + o->timeout_ms;
@@ -2747,10 +2695,10 @@ watch_once(const struct opts *o, int first)
 			watch_notice(o, "reconnected to tunneld");
 		handle_event(o, line, len);
 		if (n++ == 0 && !o->json &&
-		    (status = query_status(o)) != NULL) {
+		    (status = query_status(o, &doc)) != NULL) {
 			render_snapshot(status, time(NULL), &o->rc, stdout);
 			out_check();
-			json_decref(status);
+			jv_free(&doc);
 		}
 	}
 	close(fd);

@@ -10,12 +10,12 @@
 #               HTTP status (300 + b % 300), then the body
 #   http        one byte: bit 0 answer (1) or request (0), bit 1 answers to
 #               HEAD, the rest a step (1 + b >> 2); then a connection's bytes
-#   tegrastats, control, config: the bytes as they are
+#   tegrastats, control, config, jv: the bytes as they are
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 fx=$top/tests/fixtures
 c=$top/tests/fuzz/corpus
-mkdir -p "$c"/{config,nvidia_smi,tegrastats,ollama,control,http}
+mkdir -p "$c"/{config,nvidia_smi,tegrastats,ollama,control,http,jv}
 rm -f "$c"/*/seed-*
 
 # status byte for exit N (1..128): 0x80 + N - 1
@@ -47,6 +47,19 @@ oll ollama-error-404.json 3 104 error-404
 oll ollama-garbage.txt 3 202 error-502
 printf '\001\000{"models":null}' >"$c/ollama/seed-tags-null"
 printf '\002\000{"models":[{"name":"a","size_vram":1}],"models":[]}' >"$c/ollama/seed-ps-dup"
+
+# The daemon's replies as tunnelctl reads them, and the JSON corners.
+for f in "$fx"/status-*.json "$fx"/summary-*.json "$fx"/ollama-*.json; do
+	cp "$f" "$c/jv/seed-$(basename "$f" .json)"
+done
+n=0
+for j in '"\ud83d\ude00 \u00e9\n\t\/\\"' '[-0,1.5e-3,1E+2,-9223372036854775808]' \
+    '{"nodes":[{"a":[]},{}],"nodes":[1]}' '{"a":1,"a":{"b":null}}' \
+    '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]' \
+    '"\ud800"' '"\u0000"' '9223372036854775808' '1e400' ' true ' 'nul'; do
+	printf '%s' "$j" >"$c/jv/seed-edge-$((n += 1))"
+done
+printf '"\xc3\xa9\xed\xa0\x80"' >"$c/jv/seed-edge-surrogate-utf8"
 
 n=0
 for l in 'status' 'status runpod' 'restart all' 'restart runpod' 'stop aurora' \

@@ -9,7 +9,7 @@ set -u
 : "${top_builddir:=$top_srcdir}"
 fail=0
 n=0
-for t in config nvidia_smi tegrastats ollama control http; do
+for t in config nvidia_smi tegrastats ollama control http jv; do
 	bin=$top_builddir/tests/fuzz/replay_$t
 	dir=$top_srcdir/tests/fuzz/corpus/$t
 	[ -x "$bin" ] || { echo "FAIL: $bin is not built"; fail=1; continue; }
@@ -25,5 +25,5 @@ for t in config nvidia_smi tegrastats ollama control http; do
 		fail=1
 	fi
 done
-echo "$n of 6 targets replayed cleanly"
+echo "$n of 7 targets replayed cleanly"
 exit $fail

@@ -1,0 +1,595 @@
+/*
+ * jv.c: a JSON text into an arena-held tree (jv.h).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "jv.h"
+
+/*
+ * The arena: chunks of at least JV_CHUNK bytes, handed out front to back.
+ * Nothing is freed alone; a mark taken before a streamed element is
+ * returned to after it, so the chunks it used serve the next one.
+ */
+#define JV_CHUNK	(64 * 1024)
+#define JV_ALIGN	sizeof(void *)
+
+struct jv_chunk {
+	struct jv_chunk	*next;
+	size_t		 size, used;
+	char		*data;
+};
+
+struct jv_mark {
+	struct jv_chunk	*chunk;
+	size_t		 used;
+};
+
+static struct jv_chunk *
+jv_chunk_new(size_t need)
+{
+	struct jv_chunk	*c;
+	size_t		 size = need > JV_CHUNK ? need : JV_CHUNK;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((c->data = malloc(size)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->size = size;
+	return c;
+}
+
+static void *
+jv_alloc(struct jv_doc *d, size_t n)
+{
+	struct jv_chunk	*c = d->cur, *nc;
+	void		*p;
+
+	n = (n + JV_ALIGN - 1) & ~(JV_ALIGN - 1);
+	if (c == NULL) {
+		if ((c = d->first = d->cur = jv_chunk_new(n)) == NULL)
+			return NULL;
+	} else if (c->size - c->used < n) {
+		/* Chunks after the current one are empty (jv_rollback). */
+		if (c->next != NULL && c->next->size >= n)
+			nc = c->next;
+		else {
+			if ((nc = jv_chunk_new(n)) == NULL)
+				return NULL;
+			nc->next = c->next;
+			c->next = nc;
+		}
+		c = d->cur = nc;
+	}
+	p = c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+static struct jv_mark
+jv_mark(const struct jv_doc *d)
+{
+	struct jv_mark	m = { d->cur, d->cur != NULL ? d->cur->used : 0 };
+
+	return m;
+}
+
+static void
+jv_rollback(struct jv_doc *d, struct jv_mark m)
+{
+	struct jv_chunk	*c;
+
+	if (m.chunk == NULL)
+		m.chunk = d->first;
+	if (m.chunk == NULL)
+		return;
+	m.chunk->used = m.used;
+	for (c = m.chunk->next; c != NULL; c = c->next)
+		c->used = 0;
+	d->cur = m.chunk;
+}
+
+void
+jv_free(struct jv_doc *d)
+{
+	struct jv_chunk	*c, *next;
+
+	for (c = d->first; c != NULL; c = next) {
+		next = c->next;
+		free(c->data);
+		free(c);
+	}
+	d->first = d->cur = NULL;
+}
+
+const struct jv *
+jv_member(const struct jv *o, const char *key)
+{
+	const struct jv	*v, *found = NULL;
+
+	if (o == NULL || o->type != JV_OBJECT)
+		return NULL;
+	/* The last of duplicate names, as jansson keeps it. */
+	JV_FOREACH(v, o)
+		if (v->key[0] == key[0] && strcmp(v->key, key) == 0)
+			found = v;
+	return found;
+}
+
+/* ------------------------------------------------------------ parser */
+
+struct jv_parser {
+	struct jv_doc		*doc;
+	const unsigned char	*b;
+	size_t			 len, off;
+	const struct jv_stream	*stream;
+	int			 depth;
+};
+
+static struct jv	*jv_value(struct jv_parser *);
+
+static void *
+jv_fail(struct jv_parser *p, const char *what)
+{
+	/* The first failure is the one that says where. */
+	if (p->doc->error[0] == '\0')
+		snprintf(p->doc->error, sizeof(p->doc->error), "%s at byte %zu",
+		    what, p->off);
+	return NULL;
+}
+
+static void *
+jv_nomem(struct jv_parser *p)
+{
+	snprintf(p->doc->error, sizeof(p->doc->error), "out of memory");
+	return NULL;
+}
+
+static void
+jv_ws(struct jv_parser *p)
+{
+	while (p->off < p->len && (p->b[p->off] == ' ' ||
+	    p->b[p->off] == '\n' || p->b[p->off] == '\r' ||
+	    p->b[p->off] == '\t'))
+		p->off++;
+}
+
+static struct jv *
+jv_new(struct jv_parser *p, enum jv_type type)
+{
+	struct jv	*v;
+
+	if ((v = jv_alloc(p->doc, sizeof(*v))) == NULL)
+		return jv_nomem(p);
+	memset(v, 0, sizeof(*v));
+	v->type = type;
+	return v;
+}
+
+/* The length of the UTF-8 sequence at S[0..N), 0 when it is not one. */
+static size_t
+jv_utf8_len(const unsigned char *s, size_t n)
+{
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
+		    (s[0] == 0xe0 && s[1] < 0xa0) ||	/* overlong */
+		    (s[0] == 0xed && s[1] >= 0xa0))	/* a surrogate */
+			return 0;
+		return 3;
+	}
+	if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
+		    (s[3] & 0xc0) != 0x80 ||
+		    (s[0] == 0xf0 && s[1] < 0x90) ||	/* overlong */
+		    (s[0] == 0xf4 && s[1] >= 0x90))	/* past U+10FFFF */
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+static int
+jv_hex4(const unsigned char *s, unsigned *out)
+{
+	unsigned	v = 0;
+	int		i;
+
+	for (i = 0; i < 4; i++) {
+		v <<= 4;
+		if (s[i] >= '0' && s[i] <= '9')
+			v |= s[i] - '0';
+		else if (s[i] >= 'a' && s[i] <= 'f')
+			v |= s[i] - 'a' + 10;
+		else if (s[i] >= 'A' && s[i] <= 'F')
+			v |= s[i] - 'A' + 10;
+		else
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static size_t
+jv_put_utf8(unsigned char *d, unsigned cp)
+{
+	if (cp < 0x80) {
+		d[0] = cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		d[0] = 0xc0 | cp >> 6;
+		d[1] = 0x80 | (cp & 0x3f);
+		return 2;
+	}
+	if (cp < 0x10000) {
+		d[0] = 0xe0 | cp >> 12;
+		d[1] = 0x80 | (cp >> 6 & 0x3f);
+		d[2] = 0x80 | (cp & 0x3f);
+		return 3;
+	}
+	d[0] = 0xf0 | cp >> 18;
+	d[1] = 0x80 | (cp >> 12 & 0x3f);
+	d[2] = 0x80 | (cp >> 6 & 0x3f);
+	d[3] = 0x80 | (cp & 0x3f);
+	return 4;
+}
+
+/*
+ * The escapes of S[0..N), a string's body already checked for raw control
+ * characters and UTF-8, written to D; its length, or -1 for a bad escape.
+ * No escape writes more bytes than it takes: \uXXXX is at most 3 bytes,
+ * a surrogate pair of 12 characters 4.
+ */
+static ssize_t
+jv_unescape(const unsigned char *s, size_t n, unsigned char *d)
+{
+	size_t		i, o = 0;
+	unsigned	cp, lo;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] != '\\') {
+			d[o++] = s[i];
+			continue;
+		}
+		switch (s[++i]) {
+		case '"': case '\\': case '/':
+			d[o++] = s[i];
+			continue;
+		case 'b': d[o++] = '\b'; continue;
+		case 'f': d[o++] = '\f'; continue;
+		case 'n': d[o++] = '\n'; continue;
+		case 'r': d[o++] = '\r'; continue;
+		case 't': d[o++] = '\t'; continue;
+		case 'u':
+			break;
+		default:
+			return -1;
+		}
+		if (i + 4 >= n || jv_hex4(s + i + 1, &cp) == -1)
+			return -1;
+		i += 4;
+		if (cp >= 0xdc00 && cp <= 0xdfff)
+			return -1;		/* a low surrogate first */
+		if (cp >= 0xd800 && cp <= 0xdbff) {
+			if (i + 6 >= n || s[i + 1] != '\\' || s[i + 2] != 'u' ||
+			    jv_hex4(s + i + 3, &lo) == -1 ||
+			    lo < 0xdc00 || lo > 0xdfff)
+				return -1;
+			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			i += 6;
+		}
+		if (cp == 0)
+			return -1;	/* no NUL: strings are C strings */
+		o += jv_put_utf8(d + o, cp);
+	}
+	return (ssize_t)o;
+}
+
+/* The string at P's offset (its opening quote), NUL-terminated, into *OUT. */
+static int
+jv_string(struct jv_parser *p, const char **out, size_t *outlen)
+{
+	const unsigned char	*s = p->b + p->off + 1, *end = p->b + p->len;
+	const unsigned char	*q = s;
+	unsigned char		*d;
+	ssize_t			 n;
+	size_t			 u;
+	int			 escaped = 0;
+
+	for (;;) {
+		/* The common case: printable ASCII. */
+		while (q < end && *q >= 0x20 && *q < 0x80 && *q != '"' &&
+		    *q != '\\')
+			q++;
+		if (q == end) {
+			p->off = p->len;
+			jv_fail(p, "unterminated string");
+			return -1;
+		}
+		if (*q == '"')
+			break;
+		if (*q == '\\') {
+			escaped = 1;
+			if (q + 1 == end) {
+				p->off = p->len;
+				jv_fail(p, "unterminated string");
+				return -1;
+			}
+			q += 2;		/* the escape itself: checked below */
+			continue;
+		}
+		p->off = (size_t)(q - p->b);
+		if (*q < 0x20) {
+			jv_fail(p, "control character in a string");
+			return -1;
+		}
+		if ((u = jv_utf8_len(q, (size_t)(end - q))) == 0) {
+			jv_fail(p, "invalid UTF-8 in a string");
+			return -1;
+		}
+		q += u;
+	}
+	if ((d = jv_alloc(p->doc, (size_t)(q - s) + 1)) == NULL) {
+		jv_nomem(p);
+		return -1;
+	}
+	if (!escaped) {
+		memcpy(d, s, (size_t)(q - s));
+		n = q - s;
+	} else if ((n = jv_unescape(s, (size_t)(q - s), d)) == -1) {
+		jv_fail(p, "invalid escape in a string");
+		return -1;
+	}
+	d[n] = '\0';
+	*out = (const char *)d;
+	*outlen = (size_t)n;
+	p->off = (size_t)(q - p->b) + 1;
+	return 0;
+}
+
+static int
+jv_digit(const struct jv_parser *p)
+{
+	return p->off < p->len && p->b[p->off] >= '0' && p->b[p->off] <= '9';
+}
+
+static struct jv *
+jv_number(struct jv_parser *p)
+{
+	struct jv	*v;
+	size_t		 start = p->off, ndigits = 0;
+	char		 buf[64], *s;
+	int		 neg = 0, integer = 1, range;
+	uint64_t	 acc = 0;
+
+	if (p->b[p->off] == '-') {
+		neg = 1;
+		p->off++;
+	}
+	if (!jv_digit(p))
+		return jv_fail(p, "invalid number");
+	if (p->b[p->off] == '0')
+		p->off++;
+	else
+		for (; jv_digit(p); p->off++, ndigits++)
+			acc = acc * 10 + (p->b[p->off] - '0');
+	if (p->off < p->len && p->b[p->off] == '.') {
+		integer = 0;
+		p->off++;
+		if (!jv_digit(p))
+			return jv_fail(p, "invalid number");
+		while (jv_digit(p))
+			p->off++;
+	}
+	if (p->off < p->len && (p->b[p->off] == 'e' || p->b[p->off] == 'E')) {
+		integer = 0;
+		p->off++;
+		if (p->off < p->len && (p->b[p->off] == '+' ||
+		    p->b[p->off] == '-'))
+			p->off++;
+		if (!jv_digit(p))
+			return jv_fail(p, "invalid number");
+		while (jv_digit(p))
+			p->off++;
+	}
+	if ((v = jv_new(p, JV_NUMBER)) == NULL)
+		return NULL;
+	v->integer = integer;
+	/* Up to 15 digits a double holds exactly: no strtod. */
+	if (integer && ndigits <= 15) {
+		v->num = neg ? -(double)acc : (double)acc;
+		return v;
+	}
+	/* strto*() want a terminated string; a long one is copied aside. */
+	s = p->off - start < sizeof(buf) ? buf : malloc(p->off - start + 1);
+	if (s == NULL)
+		return jv_nomem(p);
+	memcpy(s, p->b + start, p->off - start);
+	s[p->off - start] = '\0';
+	errno = 0;
+	/* As jansson: an integer must fit 64 bits, a real a double. */
+	if (integer)
+		v->num = (double)strtoll(s, NULL, 10);
+	else
+		v->num = strtod(s, NULL);
+	range = errno == ERANGE && (integer || v->num > 1 || v->num < -1);
+	if (s != buf)
+		free(s);
+	if (range)
+		return jv_fail(p, "number out of range");
+	return v;
+}
+
+static int
+jv_literal(struct jv_parser *p, const char *word)
+{
+	size_t	n = strlen(word);
+
+	if (p->len - p->off < n || memcmp(p->b + p->off, word, n) != 0)
+		return -1;
+	p->off += n;
+	return 0;
+}
+
+/* Array elements handed to P's stream one by one, their memory reused. */
+static int
+jv_stream_elements(struct jv_parser *p)
+{
+	struct jv_mark	 m = jv_mark(p->doc);
+	struct jv	*v;
+
+	for (;;) {
+		jv_ws(p);
+		if ((v = jv_value(p)) == NULL)
+			return -1;
+		if (p->stream->each(v, p->stream->arg) == -1)
+			return -1;
+		jv_rollback(p->doc, m);
+		jv_ws(p);
+		if (p->off < p->len && p->b[p->off] == ']')
+			return 0;
+		if (p->off == p->len || p->b[p->off] != ',') {
+			jv_fail(p, "expected ',' or ']'");
+			return -1;
+		}
+		p->off++;
+	}
+}
+
+/* An array or object; P's offset at its bracket. */
+static struct jv *
+jv_container(struct jv_parser *p, enum jv_type type)
+{
+	struct jv	*c, *v, **tail;
+	const char	*key = NULL;
+	size_t		 keylen;
+	char		 close = type == JV_ARRAY ? ']' : '}';
+
+	if (++p->depth > JV_MAX_DEPTH)
+		return jv_fail(p, "nested too deep");
+	if ((c = jv_new(p, type)) == NULL)
+		return NULL;
+	tail = &c->child;
+	p->off++;
+	jv_ws(p);
+	if (p->off < p->len && p->b[p->off] == close) {
+		p->off++;
+		p->depth--;
+		return c;
+	}
+	for (;;) {
+		jv_ws(p);
+		if (type == JV_OBJECT) {
+			if (p->off == p->len || p->b[p->off] != '"')
+				return jv_fail(p, "expected a member name");
+			if (jv_string(p, &key, &keylen) == -1)
+				return NULL;
+			jv_ws(p);
+			if (p->off == p->len || p->b[p->off] != ':')
+				return jv_fail(p, "expected ':'");
+			p->off++;
+			jv_ws(p);
+			if (p->depth == 1 && p->stream != NULL &&
+			    p->off < p->len && p->b[p->off] == '[' &&
+			    strcmp(key, p->stream->key) == 0) {
+				if ((v = jv_new(p, JV_ARRAY)) == NULL)
+					return NULL;
+				p->off++;
+				jv_ws(p);
+				if (p->off < p->len && p->b[p->off] == ']')
+					p->off++;
+				else if (jv_stream_elements(p) == -1)
+					return NULL;
+				else
+					p->off++;
+				goto member;
+			}
+		}
+		if ((v = jv_value(p)) == NULL)
+			return NULL;
+ member:
+		v->key = key;
+		*tail = v;
+		tail = &v->next;
+		c->len++;
+		jv_ws(p);
+		if (p->off < p->len && p->b[p->off] == close)
+			break;
+		if (p->off == p->len || p->b[p->off] != ',')
+			return jv_fail(p, type == JV_ARRAY ?
+			    "expected ',' or ']'" : "expected ',' or '}'");
+		p->off++;
+	}
+	p->off++;
+	p->depth--;
+	return c;
+}
+
+static struct jv *
+jv_value(struct jv_parser *p)
+{
+	struct jv	*v;
+
+	if (p->off == p->len)
+		return jv_fail(p, "premature end of input");
+	switch (p->b[p->off]) {
+	case '{':
+		return jv_container(p, JV_OBJECT);
+	case '[':
+		return jv_container(p, JV_ARRAY);
+	case '"':
+		if ((v = jv_new(p, JV_STRING)) == NULL ||
+		    jv_string(p, &v->str, &v->len) == -1)
+			return NULL;
+		return v;
+	case 't':
+		if (jv_literal(p, "true") == -1)
+			break;
+		return jv_new(p, JV_TRUE);
+	case 'f':
+		if (jv_literal(p, "false") == -1)
+			break;
+		return jv_new(p, JV_FALSE);
+	case 'n':
+		if (jv_literal(p, "null") == -1)
+			break;
+		return jv_new(p, JV_NULL);
+	default:
+		if (p->b[p->off] == '-' ||
+		    (p->b[p->off] >= '0' && p->b[p->off] <= '9'))
+			return jv_number(p);
+		break;
+	}
+	return jv_fail(p, "invalid token");
+}
+
+int
+jv_parse(struct jv_doc *doc, const char *b, size_t len,
+    const struct jv_stream *stream, const struct jv **root)
+{
+	struct jv_parser	 p = { doc, (const unsigned char *)b, len, 0,
+				    stream, 0 };
+	struct jv		*v;
+
+	doc->error[0] = '\0';
+	jv_ws(&p);
+	if ((v = jv_value(&p)) == NULL)
+		return -1;
+	jv_ws(&p);
+	if (p.off != len) {
+		jv_fail(&p, "garbage after the value");
+		return -1;
+	}
+	*root = v;
+	return 0;
+}

@@ -1,0 +1,266 @@
+/*
+ * Unit tests for jv_parse(), tunnelctl's reader of the daemon's replies:
+ * values, escapes, what is refused and why, and a "nodes" array handed
+ * over element by element in memory that is reused.  tests/fuzz/fuzz_jv.c
+ * holds it against jansson on arbitrary text.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jv.h"
+
+static struct jv_doc	 doc;
+static const struct jv	*root;
+
+static void
+setup(void)
+{
+	memset(&doc, 0, sizeof(doc));
+	root = NULL;
+}
+
+static void
+teardown(void)
+{
+	jv_free(&doc);
+}
+
+static int
+parse(const char *text)
+{
+	return jv_parse(&doc, text, strlen(text), NULL, &root);
+}
+
+/* Refused, with an error that starts with WHY. */
+static void
+refused(const char *text, const char *why)
+{
+	ck_assert_msg(parse(text) == -1, "accepted: %s", text);
+	ck_assert_msg(strncmp(doc.error, why, strlen(why)) == 0,
+	    "%s: error \"%s\", not \"%s...\"", text, doc.error, why);
+	jv_free(&doc);
+}
+
+START_TEST(values)
+{
+	const struct jv	*v;
+
+	ck_assert_int_eq(parse(" {\"a\":1,\"b\":-2.5e1,\"c\":true,\"d\":false,"
+	    "\"e\":null,\"f\":\"x\",\"g\":[1,[2],{}],\"h\":{\"i\":0}} "), 0);
+	ck_assert_int_eq(root->type, JV_OBJECT);
+	ck_assert_uint_eq(root->len, 8);
+	v = jv_member(root, "a");
+	ck_assert(v->type == JV_NUMBER && v->integer && v->num == 1);
+	v = jv_member(root, "b");
+	ck_assert(v->type == JV_NUMBER && !v->integer && v->num == -25);
+	ck_assert_int_eq(jv_member(root, "c")->type, JV_TRUE);
+	ck_assert_int_eq(jv_member(root, "d")->type, JV_FALSE);
+	ck_assert_int_eq(jv_member(root, "e")->type, JV_NULL);
+	ck_assert_str_eq(jv_member(root, "f")->str, "x");
+	v = jv_member(root, "g");
+	ck_assert(v->type == JV_ARRAY && v->len == 3);
+	ck_assert(v->child->num == 1 && v->child->next->type == JV_ARRAY &&
+	    v->child->next->child->num == 2 &&
+	    v->child->next->next->type == JV_OBJECT &&
+	    v->child->next->next->len == 0 &&
+	    v->child->next->next->next == NULL);
+	ck_assert(jv_member(jv_member(root, "h"), "i")->num == 0);
+	ck_assert_ptr_null(jv_member(root, "z"));
+	ck_assert_ptr_null(jv_member(jv_member(root, "a"), "a"));
+	ck_assert_ptr_null(jv_member(NULL, "a"));
+}
+END_TEST
+
+START_TEST(numbers)
+{
+	ck_assert_int_eq(parse("[0,-0,123456789012345,1234567890123456789,"
+	    "-9223372036854775808,0.5,1E2,1e-2,1.25e+3]"), 0);
+	ck_assert(root->child->num == 0);
+	ck_assert(root->child->next->next->num == 123456789012345.0);
+	ck_assert(root->child->next->next->next->num == 1234567890123456789.0);
+	ck_assert(root->child->next->next->next->next->num ==
+	    -9223372036854775807.0 - 1);
+	ck_assert(root->child->next->next->next->next->next->num == 0.5);
+	ck_assert(root->child->next->next->next->next->next->next->num == 100);
+	jv_free(&doc);
+	refused("9223372036854775808", "number out of range");
+	refused("1e400", "number out of range");
+	refused("01", "garbage after the value");
+	refused("1.", "invalid number");
+	refused("-", "invalid number");
+	refused(".5", "invalid token");
+	refused("+1", "invalid token");
+	refused("1e", "invalid number");
+}
+END_TEST
+
+START_TEST(strings)
+{
+	/* é as UTF-8 and as \u00e9; U+1F600 as a surrogate pair. */
+	ck_assert_int_eq(parse("[\"\xc3\xa9\",\"\\u00e9\",\"\\ud83d\\ude00\","
+	    "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\",\"\"]"), 0);
+	ck_assert_str_eq(root->child->str, "\xc3\xa9");
+	ck_assert_str_eq(root->child->next->str, "\xc3\xa9");
+	ck_assert_str_eq(root->child->next->next->str, "\xf0\x9f\x98\x80");
+	ck_assert_uint_eq(root->child->next->next->len, 4);
+	ck_assert_str_eq(root->child->next->next->next->str,
+	    "\"\\/\b\f\n\r\t");
+	ck_assert_str_eq(root->child->next->next->next->next->str, "");
+	jv_free(&doc);
+	refused("\"a", "unterminated string");
+	refused("\"a\\", "unterminated string");
+	refused("\"a\x01\"", "control character in a string at byte 2");
+	refused("\"\xff\"", "invalid UTF-8 in a string at byte 1");
+	refused("\"\xc0\xaf\"", "invalid UTF-8");	/* overlong '/' */
+	refused("\"\xed\xa0\x80\"", "invalid UTF-8");	/* a surrogate */
+	refused("\"\xf4\x90\x80\x80\"", "invalid UTF-8");	/* > U+10FFFF */
+	refused("\"\\ud800\"", "invalid escape");	/* a lone surrogate */
+	refused("\"\\udc00\\ud800\"", "invalid escape");
+	refused("\"\\u0000\"", "invalid escape");	/* C strings: no NUL */
+	refused("\"\\x\"", "invalid escape");
+	refused("\"\\u12\"", "invalid escape");
+}
+END_TEST
+
+START_TEST(structure)
+{
+	char	deep[2 * JV_MAX_DEPTH + 3];
+
+	refused("", "premature end of input at byte 0");
+	refused("[1,", "premature end of input");
+	refused("[1 2]", "expected ',' or ']' at byte 3");
+	refused("{\"a\" 1}", "expected ':'");
+	refused("{\"a\":1,}", "expected a member name");
+	refused("{1:1}", "expected a member name");
+	refused("{\"a\":1 \"b\":2}", "expected ',' or '}'");
+	refused("nul", "invalid token");
+	refused("[] []", "garbage after the value");
+	memset(deep, '[', JV_MAX_DEPTH + 1);
+	memset(deep + JV_MAX_DEPTH + 1, ']', JV_MAX_DEPTH + 1);
+	deep[2 * JV_MAX_DEPTH + 2] = '\0';
+	refused(deep, "nested too deep");
+	deep[JV_MAX_DEPTH * 2 + 1] = '\0';
+	ck_assert_int_eq(parse(deep + 1), 0);	/* JV_MAX_DEPTH is fine */
+}
+END_TEST
+
+START_TEST(repeated_member)
+{
+	ck_assert_int_eq(parse("{\"a\":1,\"a\":2}"), 0);
+	/* The last, as jansson keeps it. */
+	ck_assert(jv_member(root, "a")->num == 2);
+}
+END_TEST
+
+struct seen {
+	int		 n;
+	const void	*first;		/* where the first element lived */
+	int		 reused;
+	int		 stop_at;
+};
+
+static int
+each(const struct jv *v, void *arg)
+{
+	struct seen	*s = arg;
+
+	ck_assert_int_eq(v->type, JV_OBJECT);
+	ck_assert(jv_member(v, "i")->num == s->n);
+	ck_assert_str_eq(jv_member(v, "name")->str, s->n % 2 ? "odd" : "even");
+	if (s->n == 0)
+		s->first = v;
+	else if ((const void *)v == s->first)
+		s->reused++;
+	return ++s->n == s->stop_at ? -1 : 0;
+}
+
+START_TEST(stream)
+{
+	struct seen		 s = { 0, NULL, 0, -1 };
+	struct jv_stream	 st = { "nodes", each, &s };
+	char			 text[64 * 1024];
+	size_t			 off;
+	int			 i;
+
+	off = (size_t)snprintf(text, sizeof(text), "{\"ok\":true,\"nodes\":[");
+	for (i = 0; i < 1000; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+		    "%s{\"i\":%d,\"name\":\"%s\"}", i ? "," : "", i,
+		    i % 2 ? "odd" : "even");
+	snprintf(text + off, sizeof(text) - off, "],\"pools\":[{\"n\":1}]}");
+	ck_assert_int_eq(jv_parse(&doc, text, strlen(text), &st, &root), 0);
+	ck_assert_int_eq(s.n, 1000);
+	/* Every element in the memory of the first: nothing piles up. */
+	ck_assert_int_eq(s.reused, 999);
+	ck_assert_int_eq(jv_member(root, "nodes")->type, JV_ARRAY);
+	ck_assert_uint_eq(jv_member(root, "nodes")->len, 0);
+	ck_assert(jv_member(root, "ok")->type == JV_TRUE);
+	ck_assert(jv_member(jv_member(root, "pools")->child, "n")->num == 1);
+	jv_free(&doc);
+
+	/* -1 from EACH ends the parse; a "nodes" deeper down is no stream. */
+	s.n = 0;
+	s.stop_at = 3;
+	ck_assert_int_eq(jv_parse(&doc, text, strlen(text), &st, &root), -1);
+	ck_assert_int_eq(s.n, 3);
+	jv_free(&doc);
+	s.n = 0;
+	snprintf(text, sizeof(text), "{\"x\":{\"nodes\":[{\"i\":0}]}}");
+	ck_assert_int_eq(jv_parse(&doc, text, strlen(text), &st, &root), 0);
+	ck_assert_int_eq(s.n, 0);
+	ck_assert_uint_eq(jv_member(jv_member(root, "x"), "nodes")->len, 1);
+}
+END_TEST
+
+/* A text longer than a chunk, in pieces past it: values stay where made. */
+START_TEST(large)
+{
+	static char	text[1024 * 1024];
+	const struct jv	*v;
+	size_t		 off = 0;
+	int		 i, n = 0;
+
+	text[off++] = '[';
+	for (i = 0; i < 20000; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+		    "%s\"%040d\"", i ? "," : "", i);
+	text[off++] = ']';
+	text[off] = '\0';
+	ck_assert_int_eq(parse(text), 0);
+	JV_FOREACH(v, root)
+		ck_assert_int_eq(atoi(v->str), n++);
+	ck_assert_int_eq(n, 20000);
+}
+END_TEST
+
+static Suite *
+jv_suite(void)
+{
+	Suite	*s = suite_create("jv");
+	TCase	*tc = tcase_create("parse");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, values);
+	tcase_add_test(tc, numbers);
+	tcase_add_test(tc, strings);
+	tcase_add_test(tc, structure);
+	tcase_add_test(tc, repeated_member);
+	tcase_add_test(tc, stream);
+	tcase_add_test(tc, large);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(jv_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
