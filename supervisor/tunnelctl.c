@@ -225,37 +225,43 @@ sb_printf(struct sbuf *b, const char *fmt, ...)
 	va_list	ap;
 	int	n;
 
+	/* Formatted once where it fits, as nearly every cell does. */
+	sb_reserve(b, 63);
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		die(EXIT_LOCAL, "vsnprintf failed");
-	sb_reserve(b, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+	if ((size_t)n >= b->cap - b->len) {
+		sb_reserve(b, (size_t)n);
+		va_start(ap, fmt);
+		vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->len += (size_t)n;
 }
 
 /*
  * Append a string from the daemon, with C0 controls, DEL and C1 controls
- * (U+0080..U+009F, encoded C2 80..C2 9F) replaced by '?'.  jansson hands us
- * valid UTF-8 only, so the rest is copied as is.
+ * (U+0080..U+009F, encoded C2 80..C2 9F) replaced by '?'.  jv hands us
+ * valid UTF-8 only, so the rest is copied as is, a run at a time.
  */
 static void
 sb_add_clean(struct sbuf *b, const char *s)
 {
-	const unsigned char	*p = (const unsigned char *)s;
+	const unsigned char	*p = (const unsigned char *)s, *run = p;
 
 	for (; *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f)
+		if (*p < 0x20 || *p == 0x7f ||
+		    (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) {
+			sb_add(b, (const char *)run, (size_t)(p - run));
 			sb_add(b, "?", 1);
-		else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-			sb_add(b, "?", 1);
-			p++;
-		} else
-			sb_add(b, (const char *)p, 1);
+			if (*p == 0xc2)
+				p++;
+			run = p + 1;
+		}
 	}
+	sb_add(b, (const char *)run, (size_t)(p - run));
 }
 
 static void
