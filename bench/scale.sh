@@ -61,7 +61,9 @@ ulimit -n "$nofile" || :
 #   - status latency p50/p99 over BENCH_STATUS calls: daemon side (tdbench
 #     ctl: connect, "status", read to EOF) and through tunnelctl --json;
 #     the same for the summary (what the table asks for) and through
-#     `tunnelctl status`, the table.
+#     `tunnelctl status`, the table;
+#   - `tunneld --check-config`'s CPU time, and a `tunnelctl reload` of the
+#     unchanged file (the daemon's loop is busy that long).
 # Linear start-up shows as a flat "CPU per node" column.
 BENCH_SWEEP=${BENCH_SWEEP:-300 1000 5000}
 sweep_conf() {	# sweep_conf N
@@ -75,7 +77,7 @@ sweep_conf() {	# sweep_conf N
 	} >"$T/sweep.conf"
 }
 sweep_row() {
-	printf '%7s %9s %10s %10s %10s %9s %12s %12s %16s %16s %12s %16s %16s %10s\n' "$@"
+	printf '%7s %9s %10s %10s %10s %9s %12s %12s %16s %16s %12s %16s %16s %10s %9s %10s\n' "$@"
 }
 mono_of() {	# mono_of REGEX AFTER_LINE: notify-listen's stamp of the first match
 	tail -n "+$(($2 + 1))" "$T/notify.log" | grep -E -m 1 "$1" | cut -d' ' -f1
@@ -98,7 +100,8 @@ if [ -n "$BENCH_SWEEP" ]; then
 		echo "   (one-node tunneld VmRSS $sweep_base KiB; status p50/p99 over $BENCH_STATUS calls)"
 		sweep_row nodes "ready_ms" "all_up_ms" "cpu_ms" "cpu_us/node" "rss_MiB" "rss_KiB/node" \
 		    "bytes/status" "daemon_p50/p99" "tunnelctl_p50/p99" \
-		    "bytes/summary" "summary_p50/p99" "table_p50/p99" "STATUS="
+		    "bytes/summary" "summary_p50/p99" "table_p50/p99" "STATUS=" \
+		    "check_ms" "reload_ms"
 	} | tee -a "$OUT"
 	for n in $BENCH_SWEEP; do
 		sweep_conf "$n"
@@ -136,6 +139,16 @@ if [ -n "$BENCH_SWEEP" ]; then
 		}
 		ctl_lat status
 		tab="$(bench_median "${lat[@]}")/$(bench_percentile 99 "${lat[@]}")"
+		# --check-config's own CPU (user+sys, ms); exit 78 (a default
+		# admin_group missing here) still parsed and checked it all.
+		check_ms=$( { TIMEFORMAT='%3U %3S'; time "$TUNNELD" --check-config \
+		    --config "$T/sweep.conf" >/dev/null 2>&1; } 2>&1 |
+		    awk '{ printf "%d\n", ($1 + $2) * 1000 }')
+		a=${EPOCHREALTIME/./}
+		"$TUNNELCTL" --socket "$T/control.sock" reload >/dev/null 2>&1 ||
+			td_fail "$n nodes: tunnelctl reload failed"
+		b=${EPOCHREALTIME/./}
+		reload_ms=$(((10#$b - 10#$a) / 1000))
 		ctl_lat --json status
 		ms() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 100 }'; }
 		us() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }'; }
@@ -147,10 +160,11 @@ if [ -n "$BENCH_SWEEP" ]; then
 		    "$(ms "$(bench_median "${lat[@]}")")/$(ms "$(bench_percentile 99 "${lat[@]}")")" \
 		    "$sbytes" "$(us "$s50")/$(us "$s99")" \
 		    "$(ms "${tab%/*}")/$(ms "${tab#*/}")" \
-		    "$nstatus" | tee -a "$OUT"
+		    "$nstatus" "$check_ms" "$reload_ms" | tee -a "$OUT"
 		tunneld_stop || td_fail "tunneld exited $? after the $n-node sweep"
 	done
-	echo "(ms; all_up_ms: exec to STATUS=N/N nodes up; cpu_ms: tunneld's CPU until then; STATUS=: lines sent meanwhile)" | tee -a "$OUT"
+	echo "(ms; all_up_ms: exec to STATUS=N/N nodes up; cpu_ms: tunneld's CPU until then; STATUS=: lines sent meanwhile;" | tee -a "$OUT"
+	echo " check_ms: tunneld --check-config's CPU; reload_ms: tunnelctl reload of the unchanged file)" | tee -a "$OUT"
 	td_stop "$OLLAMA_PID"
 fi
 if [ "${BENCH_SSH:-1}" = 0 ]; then

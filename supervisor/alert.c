@@ -12,6 +12,7 @@
 
 #include "alert.h"
 #include "log.h"
+#include "nameidx.h"
 #include "node.h"
 #include "probe.h"
 #include "session.h"
@@ -490,54 +491,24 @@ alert_probe_result(struct node *n)
  * condition was conditions x nodes every second (5,000 nodes whose Ollama
  * probe fails: 25 million comparisons a second, status unanswered).
  */
-static const char	**alert_names;
-static size_t		  alert_names_cap;
-
-static size_t
-alert_names_hash(const char *s)
-{
-	size_t	h = 2166136261u;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
+static struct nameidx	alert_names;
 
 static void
 alert_names_fill(void)
 {
 	struct node	*n;
-	size_t		 count = 0, cap, i;
 
+	nameidx_clear(&alert_names);
 	TAILQ_FOREACH(n, &td->nodes, entry)
-		count++;
-	for (cap = 16; cap < count * 2; cap *= 2)
-		;
-	if (cap != alert_names_cap) {
-		free(alert_names);
-		if ((alert_names = calloc(cap, sizeof(*alert_names))) == NULL)
-			fatal("%s: calloc", __func__);
-		alert_names_cap = cap;
-	} else
-		memset(alert_names, 0, cap * sizeof(*alert_names));
-	TAILQ_FOREACH(n, &td->nodes, entry) {
-		for (i = alert_names_hash(n->conf->name) & (cap - 1);
-		    alert_names[i] != NULL; i = (i + 1) & (cap - 1))
-			;
-		alert_names[i] = n->conf->name;
-	}
+		if (nameidx_put(&alert_names, n->conf->name, n) == -1)
+			fatal("%s: out of memory", __func__);
 }
 
 static int
 alert_names_has(const char *name, void *arg)
 {
-	size_t	i;
-
-	for (i = alert_names_hash(name) & (alert_names_cap - 1);
-	    alert_names[i] != NULL; i = (i + 1) & (alert_names_cap - 1))
-		if (strcmp(alert_names[i], name) == 0)
-			return 1;
-	return 0;
+	(void)arg;
+	return nameidx_get(&alert_names, name) != NULL;
 }
 
 void

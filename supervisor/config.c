@@ -182,7 +182,7 @@ struct cfg_parse {
 	size_t		 len, off;
 	int		 lineno;
 	struct cfg_sect	**sects;
-	size_t		 nsects;
+	size_t		 nsects, sectscap;
 	struct cfg_sect	*cur;		/* NULL: no section yet, or skipping */
 	int		 skipping;	/* inside an unknown or broken section */
 	struct cfg_sect	*tunneld, *alerts;
@@ -1095,21 +1095,16 @@ conf_node_new(const char *name)
 	return n;
 }
 
-static struct cfg_sect *
-sect_find(struct cfg_parse *p, enum sect_kind kind, const char *name)
+/* The line of the node or pool NAME defined so far, or 0. */
+static int
+sect_defined(struct cfg_parse *p, enum sect_kind kind, const char *name)
 {
-	struct cfg_sect	*s;
-	size_t		 i;
+	struct node_conf	*n;
+	struct pool_conf	*pl;
 
-	for (i = 0; i < p->nsects; i++) {
-		s = p->sects[i];
-		if (s->kind != kind || s->discard)
-			continue;
-		if ((kind == SECT_NODE && strcmp(s->node->name, name) == 0) ||
-		    (kind == SECT_POOL && strcmp(s->pool->name, name) == 0))
-			return s;
-	}
-	return NULL;
+	if (kind == SECT_NODE)
+		return (n = config_find_node(p->conf, name)) ? n->line : 0;
+	return (pl = nameidx_get(&p->conf->pool_idx, name)) ? pl->line : 0;
 }
 
 static void
@@ -1117,6 +1112,8 @@ cfg_section(struct cfg_parse *p, const char *l, size_t n)
 {
 	struct cfg_sect	 *s, **ns, *first;
 	const char	 *e, *t, *sug;
+	size_t		  cap;
+	int		  line;
 	char		  in[256], *name;
 	size_t		  tl;
 	int		  kind;
@@ -1159,14 +1156,20 @@ cfg_section(struct cfg_parse *p, const char *l, size_t n)
 			return;
 		}
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (ns = reallocarray(p->sects, p->nsects + 1, sizeof(*ns))) == NULL) {
-		free(s);
+	if (p->nsects == p->sectscap) {
+		cap = p->sectscap ? p->sectscap * 2 : 16;
+		if ((ns = reallocarray(p->sects, cap, sizeof(*ns))) == NULL) {
+			p->oom = 1;
+			return;
+		}
+		p->sects = ns;
+		p->sectscap = cap;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		p->oom = 1;
 		return;
 	}
-	p->sects = ns;
-	ns[p->nsects++] = s;
+	p->sects[p->nsects++] = s;
 	s->kind = (enum sect_kind)kind;
 	s->line = p->lineno;
 	if (kind == SECT_TUNNELD)
@@ -1183,9 +1186,9 @@ cfg_section(struct cfg_parse *p, const char *l, size_t n)
 			cfg_err(p, p->lineno, "invalid %s name '%s': use 1 to %d "
 			    "characters from A-Z a-z 0-9 . _ -", in, name,
 			    NAME_LEN_MAX);
-		else if ((first = sect_find(p, s->kind, name)) != NULL)
+		else if ((line = sect_defined(p, s->kind, name)) != 0)
 			cfg_err(p, p->lineno, "duplicate %s '%s' (first defined "
-			    "at line %d)", in, name, first->line);
+			    "at line %d)", in, name, line);
 		else
 			s->discard = 0;
 		if (kind == SECT_NODE) {
@@ -1196,6 +1199,12 @@ cfg_section(struct cfg_parse *p, const char *l, size_t n)
 			}
 			s->node->line = p->lineno;
 			if (!s->discard) {
+				if (nameidx_put(&p->conf->node_idx,
+				    s->node->name, s->node) == -1) {
+					p->oom = 1;
+					s->discard = 1;
+					return;
+				}
 				TAILQ_INSERT_TAIL(&p->conf->nodes, s->node, entry);
 				p->conf->nnodes++;
 			}
@@ -1211,6 +1220,12 @@ cfg_section(struct cfg_parse *p, const char *l, size_t n)
 			s->pool->retries = POOL_RETRIES_DEFAULT;
 			s->pool->first_byte_timeout = POOL_FIRST_BYTE_DEFAULT;
 			if (!s->discard) {
+				if (nameidx_put(&p->conf->pool_idx,
+				    s->pool->name, s->pool) == -1) {
+					p->oom = 1;
+					s->discard = 1;
+					return;
+				}
 				TAILQ_INSERT_TAIL(&p->conf->pools, s->pool, entry);
 				p->conf->npools++;
 			}
@@ -1399,10 +1414,17 @@ listen_overlap(const char *h1, const char *h2)
 	return 0;
 }
 
+/* Listeners that can clash side by side, each group in file order. */
 static int
 lsn_cmp(const void *a, const void *b)
 {
-	return ((const struct lsn *)a)->line - ((const struct lsn *)b)->line;
+	const struct lsn	*x = a, *y = b;
+
+	if (x->scope != y->scope)
+		return (uintptr_t)x->scope < (uintptr_t)y->scope ? -1 : 1;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return x->line - y->line;
 }
 
 static void
@@ -1415,7 +1437,7 @@ listens_check(struct cfg_parse *p)
 	char			 mhost[CONFIG_HOST_MAX], a[CONFIG_HOST_MAX + 8],
 				 b[CONFIG_HOST_MAX + 8];
 	uint16_t		 mport;
-	size_t			 nv = 1, i, j;
+	size_t			 nv = 1, i, j, group = 0;
 
 	TAILQ_FOREACH(n, &c->nodes, entry)
 		nv += n->nfwds;
@@ -1441,10 +1463,12 @@ listens_check(struct cfg_parse *p)
 			    p->sects[i]->keyline[PK_LISTEN], NULL };
 	if (nv > 0)
 		qsort(v, nv, sizeof(*v), lsn_cmp);
-	for (j = 1; j < nv; j++)
-		for (i = 0; i < j; i++) {
-			if (v[i].scope != v[j].scope || v[i].port != v[j].port ||
-			    !listen_overlap(v[i].host, v[j].host))
+	/* Each against the earlier ones of its scope and port only. */
+	for (j = 1; j < nv; j++) {
+		if (v[j].scope != v[group].scope || v[j].port != v[group].port)
+			group = j;
+		for (i = group; i < j; i++) {
+			if (!listen_overlap(v[i].host, v[j].host))
 				continue;
 			config_fmt_hostport(a, sizeof(a), v[j].host, v[j].port);
 			config_fmt_hostport(b, sizeof(b), v[i].host, v[i].port);
@@ -1456,6 +1480,7 @@ listens_check(struct cfg_parse *p)
 				    "%s at line %d", a, b, v[i].line);
 			break;
 		}
+	}
 	free(v);
 }
 
@@ -1840,6 +1865,8 @@ config_free(struct config *c)
 	free(c->known_hosts);
 	free(c->ssh_config);
 	free(c->metrics_listen);
+	nameidx_free(&c->node_idx);
+	nameidx_free(&c->pool_idx);
 	free(c);
 }
 
@@ -1856,14 +1883,9 @@ config_errors_clear(struct config_errors *errs)
 struct node_conf *
 config_find_node(const struct config *c, const char *name)
 {
-	struct node_conf	*n;
-
 	if (c == NULL || name == NULL)
 		return NULL;
-	TAILQ_FOREACH(n, &c->nodes, entry)
-		if (strcmp(n->name, name) == 0)
-			return n;
-	return NULL;
+	return nameidx_get(&c->node_idx, name);
 }
 
 int

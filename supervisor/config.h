@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "nameidx.h"
+
 /*
  * Where `make install` puts the example: $(sysconfdir)/tunneld, so that a
  * tunneld built with ./configure's defaults (/usr/local/etc) finds what its
@@ -126,6 +128,7 @@ struct config {
 	size_t		 nnodes;
 	struct pool_conf_list pools;
 	size_t		 npools;
+	struct nameidx	 node_idx, pool_idx;	/* by name, for config_find_*() */
 };
 
 /* Collected "file:line: message" strings. */

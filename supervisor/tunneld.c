@@ -327,6 +327,7 @@ tunneld_reload(char *msg, size_t msgsz)
 	struct node		*n, *tmp;
 	struct node_conf	*nc;
 	struct reload_item	*items = NULL;
+	struct nameidx		 kept = { 0 };	/* new node name -> its item */
 	size_t			 nitems = 0, i, off;
 	unsigned		 added = 0, removed = 0, changed = 0, same = 0;
 	int			 session, w;
@@ -376,6 +377,8 @@ tunneld_reload(char *msg, size_t msgsz)
 		items[nitems].keys = config_node_diff(n->conf, nc);
 		items[nitems].plan = tunneld_reload_plan(items[nitems].keys,
 		    session, n->conf->local && nc->local);
+		if (nameidx_put(&kept, nc->name, &items[nitems]) == -1)
+			fatal("%s: out of memory", __func__);
 		nitems++;
 	}
 	while ((n = TAILQ_FIRST(&gone)) != NULL) {
@@ -421,11 +424,8 @@ tunneld_reload(char *msg, size_t msgsz)
 	TAILQ_INIT(&gone);
 	TAILQ_CONCAT(&gone, &td->nodes, entry);
 	TAILQ_FOREACH(nc, &nconf->nodes, entry) {
-		struct reload_item *it = NULL;
+		struct reload_item *it = nameidx_get(&kept, nc->name);
 
-		for (i = 0; i < nitems; i++)
-			if (items[i].nc == nc)
-				it = &items[i];
 		if (it == NULL) {
 			if ((n = node_new(nc)) == NULL)
 				fatal("%s: node_new", __func__);
@@ -475,6 +475,7 @@ tunneld_reload(char *msg, size_t msgsz)
 		}
 		off += (size_t)w;
 	}
+	nameidx_free(&kept);
 	free(items);
 	log_entry(LOG_NOTICE, NULL, "reloaded", NULL, NULL, "%s", msg);
 	tunneld_status_changed();

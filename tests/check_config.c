@@ -1264,6 +1264,99 @@ START_TEST(test_node_diff_inherited)
 }
 END_TEST
 
+/* nameidx: what config_find_node() and the duplicate checks stand on. */
+START_TEST(test_nameidx)
+{
+	struct nameidx	 x = { 0 };
+	static char	 names[5000][16];
+	int		 vals[5000], i;
+
+	ck_assert_ptr_null(nameidx_get(&x, "a"));	/* empty, no table */
+	for (i = 0; i < 5000; i++) {
+		snprintf(names[i], sizeof(names[i]), "n%d", i);
+		vals[i] = i;
+		ck_assert_int_eq(nameidx_put(&x, names[i], &vals[i]), 0);
+	}
+	ck_assert_uint_eq(x.n, 5000);
+	ck_assert_uint_ge(x.cap, 10000);		/* at most half full */
+	for (i = 0; i < 5000; i++)
+		ck_assert_ptr_eq(nameidx_get(&x, names[i]), &vals[i]);
+	ck_assert_ptr_null(nameidx_get(&x, "n5000"));
+	ck_assert_ptr_null(nameidx_get(&x, ""));
+	/* A name again replaces its value; a name is compared, not its address. */
+	ck_assert_int_eq(nameidx_put(&x, "n7", &vals[0]), 0);
+	ck_assert_uint_eq(x.n, 5000);
+	ck_assert_ptr_eq(nameidx_get(&x, "n7"), &vals[0]);
+	nameidx_clear(&x);
+	ck_assert_uint_eq(x.n, 0);
+	ck_assert_ptr_null(nameidx_get(&x, "n1"));
+	ck_assert_int_eq(nameidx_put(&x, "n1", &vals[1]), 0);
+	ck_assert_ptr_eq(nameidx_get(&x, "n1"), &vals[1]);
+	nameidx_free(&x);
+	ck_assert_ptr_null(nameidx_get(&x, "n1"));
+}
+END_TEST
+
+/*
+ * 15,000 nodes (about what a 1 MiB file holds): every node found by
+ * name, and a duplicate node, a duplicate pool and a clashing listener far
+ * from the first still name its line.  The checks behind these were
+ * quadratic (a second of --check-config at this size); their speed is
+ * bench/scale.sh's to show, what they find is checked here.
+ */
+START_TEST(test_many_nodes)
+{
+	struct config_errors	 e;
+	struct config		*c;
+	struct node_conf	*n;
+	char			*text, want[3][128], name[16];
+	size_t			 off = 0, cap = 2 * 1024 * 1024;
+	int			 i, line = 1;
+
+	ck_assert_ptr_nonnull(text = malloc(cap));
+	off += (size_t)snprintf(text + off, cap - off,
+	    "[pool p]\nlisten = 127.0.0.1:20000\nnodes = n0\n");
+	line += 3;
+	for (i = 0; i < 15000; i++) {
+		off += (size_t)snprintf(text + off, cap - off,
+		    "[node n%d]\nssh = none\ngpu = none\n", i);
+		line += 3;
+		if (i == 0) {
+			off += (size_t)snprintf(text + off, cap - off,
+			    "ollama = http://127.0.0.1:1\n");
+			line++;
+		}
+	}
+	ck_assert_ptr_nonnull(c = load_ok(text));
+	ck_assert_uint_eq(c->nnodes, 15000);
+	i = 0;
+	TAILQ_FOREACH(n, &c->nodes, entry) {
+		snprintf(name, sizeof(name), "n%d", i++);
+		ck_assert_ptr_eq(config_find_node(c, name), n);
+	}
+	ck_assert_ptr_null(config_find_node(c, "n15000"));
+	config_free(c);
+
+	/* The same, and at its end the three mistakes. */
+	off += (size_t)snprintf(text + off, cap - off,
+	    "[node n3]\nssh = none\n[pool p]\nlisten = 127.0.0.1:20001\n"
+	    "nodes = n0\n[pool q]\nlisten = 127.0.0.1:20000\nnodes = n0\n");
+	snprintf(want[0], sizeof(want[0]), "t.conf:%d: duplicate node 'n3' "
+	    "(first defined at line 14)", line);
+	snprintf(want[1], sizeof(want[1]), "t.conf:%d: duplicate pool 'p' "
+	    "(first defined at line 1)", line + 2);
+	snprintf(want[2], sizeof(want[2]), "t.conf:%d: listen address "
+	    "127.0.0.1:20000 already used at line 2", line + 6);
+	c = load(text, &e);
+	ck_assert_ptr_null(c);
+	ck_assert_uint_eq(e.n, 3);
+	for (i = 0; i < 3; i++)
+		ck_assert_str_eq(e.msg[i], want[i]);
+	config_errors_clear(&e);
+	free(text);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -1308,6 +1401,12 @@ config_suite(void)
 	tcase_add_loop_test(tc, test_node_diff, 0,
 	    sizeof(diffs) / sizeof(diffs[0]));
 	tcase_add_test(tc, test_node_diff_inherited);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("scale");
+	tcase_add_test(tc, test_nameidx);
+	tcase_add_test(tc, test_many_nodes);
+	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);
 	return s;
 }
