@@ -6,6 +6,7 @@
 #include <event2/buffer.h>
 #include <jansson.h>
 
+#include "jsonw.h"
 #include "node.h"
 #include "probe.h"
 #include "pool.h"
@@ -14,39 +15,55 @@
 
 static const char *fwd_state_names[] = { "down", "pending", "up", "refused" };
 
-static json_t *
-status_forward(const struct forward *f)
+/*
+ * A node is written with jsonw, not built as a jansson tree: a tree per
+ * node was most of the cost of a reply for every node (an allocation per
+ * value, freed at once).  The text is the same as before: keys in the same
+ * order, null where there is no figure.  jsonw latches its first error, so
+ * the writers below return nothing; status_put_node() checks once per
+ * node.
+ */
+
+static void
+status_forward(struct jsonw *w, const struct forward *f)
 {
 	char	listen[CONFIG_HOST_MAX + 8], target[CONFIG_HOST_MAX + 8];
-	json_t	*o;
 
 	config_fmt_hostport(listen, sizeof(listen), f->conf->listen_host,
 	    f->conf->listen_port);
 	config_fmt_hostport(target, sizeof(target), f->conf->target_host,
 	    f->conf->target_port);
-	o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I}",
-	    "kind", f->conf->kind == FWD_LOCAL ? "local" : "remote",
-	    "listen", listen, "target", target,
-	    "state", fwd_state_names[f->state],
-	    "active", (json_int_t)f->active, "total", (json_int_t)f->total,
-	    "bytes_in", (json_int_t)f->bytes_in,
-	    "bytes_out", (json_int_t)f->bytes_out);
-	if (o != NULL && f->reason[0])
-		json_object_set_new(o, "reason", json_string(f->reason));
-	return o;
+	jsonw_obj_open(w, NULL);
+	jsonw_key_str(w, "kind", f->conf->kind == FWD_LOCAL ? "local" : "remote");
+	jsonw_key_str(w, "listen", listen);
+	jsonw_key_str(w, "target", target);
+	jsonw_key_str(w, "state", fwd_state_names[f->state]);
+	jsonw_key_int(w, "active", (int64_t)f->active);
+	jsonw_key_int(w, "total", (int64_t)f->total);
+	jsonw_key_int(w, "bytes_in", (int64_t)f->bytes_in);
+	jsonw_key_int(w, "bytes_out", (int64_t)f->bytes_out);
+	if (f->reason[0])
+		jsonw_key_str(w, "reason", f->reason);
+	jsonw_obj_close(w);
 }
 
 /* A number, or null when there is none (never a made-up 0). */
-static json_t *
-num_or_null(int has, double v)
+static void
+num_or_null(struct jsonw *w, const char *key, int has, double v)
 {
-	return has ? json_real(v) : json_null();
+	if (has)
+		jsonw_key_real(w, key, v);
+	else
+		jsonw_key_null(w, key);
 }
 
-static json_t *
-int_or_null(int has, json_int_t v)
+static void
+int_or_null(struct jsonw *w, const char *key, int has, int64_t v)
 {
-	return has ? json_integer(v) : json_null();
+	if (has)
+		jsonw_key_int(w, key, v);
+	else
+		jsonw_key_null(w, key);
 }
 
 /*
@@ -54,245 +71,283 @@ int_or_null(int has, json_int_t v)
  * how close rise/fall is to changing the node's state.
  */
 static void
-status_probe_common(json_t *o, const struct probe_common *c, uint64_t now,
-    int brief)
+status_probe_common(struct jsonw *w, const struct probe_common *c,
+    uint64_t now, int brief)
 {
 	double	age = probe_age_s(c, now);
 
-	json_object_set_new(o, "state", json_string(probe_status_name(c->status)));
-	json_object_set_new(o, "reason", json_string(
-	    c->status == PROBE_FAILED ? c->reason : ""));
+	jsonw_key_str(w, "state", probe_status_name(c->status));
+	jsonw_key_str(w, "reason", c->status == PROBE_FAILED ? c->reason : "");
 	/* Whole seconds, like since_s. */
-	json_object_set_new(o, "age_s", age < 0 ? json_null() :
-	    json_integer((json_int_t)age));
-	json_object_set_new(o, "stale", json_boolean(c->stale));
+	int_or_null(w, "age_s", !(age < 0), (int64_t)age);
+	jsonw_key_bool(w, "stale", c->stale);
 	if (brief)
 		return;
 	/* Rise/fall: what the node's state follows, and how close it is. */
-	json_object_set_new(o, "judged", json_string(c->judge.failing ?
-	    "failing" : "passing"));
-	json_object_set_new(o, "consecutive_failures",
-	    json_integer(c->judge.fails));
-	json_object_set_new(o, "consecutive_successes",
-	    json_integer(c->judge.oks));
+	jsonw_key_str(w, "judged", c->judge.failing ? "failing" : "passing");
+	jsonw_key_int(w, "consecutive_failures", c->judge.fails);
+	jsonw_key_int(w, "consecutive_successes", c->judge.oks);
 }
 
-static json_t *
-status_gpu(const struct gpu_info *g)
+static void
+status_gpu(struct jsonw *w, const struct gpu_info *g)
 {
-	return json_pack("{s:i,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o}",
-	    "index", g->index, "uuid", g->uuid, "name", g->name,
-	    "temp_c", int_or_null(g->has_temp, g->temp_c),
-	    "util_pct", int_or_null(g->has_util, g->util_pct),
-	    "mem_used_mib", int_or_null(g->has_mem_used, g->mem_used_mib),
-	    "mem_total_mib", int_or_null(g->has_mem_total, g->mem_total_mib),
-	    "power_w", num_or_null(g->has_power, g->power_w),
-	    "power_limit_w", num_or_null(g->has_power_limit, g->power_limit_w));
+	jsonw_obj_open(w, NULL);
+	jsonw_key_int(w, "index", g->index);
+	jsonw_key_str(w, "uuid", g->uuid);
+	jsonw_key_str(w, "name", g->name);
+	int_or_null(w, "temp_c", g->has_temp, g->temp_c);
+	int_or_null(w, "util_pct", g->has_util, g->util_pct);
+	int_or_null(w, "mem_used_mib", g->has_mem_used, g->mem_used_mib);
+	int_or_null(w, "mem_total_mib", g->has_mem_total, g->mem_total_mib);
+	num_or_null(w, "power_w", g->has_power, g->power_w);
+	num_or_null(w, "power_limit_w", g->has_power_limit, g->power_limit_w);
+	jsonw_obj_close(w);
 }
 
 /* The latest good reading (marked stale when not confirmed since). */
-static json_t *
-status_gpus(const struct probe_gpu_result *r)
+static void
+status_gpus(struct jsonw *w, const struct probe_gpu_result *r)
 {
-	json_t	*a = json_array();
-	size_t	 i;
+	size_t	i;
 
+	jsonw_arr_open(w, "gpus");
 	if (r->has_sample)
 		for (i = 0; i < r->sample.ngpus; i++)
-			json_array_append_new(a, status_gpu(&r->sample.gpus[i]));
-	return a;
+			status_gpu(w, &r->sample.gpus[i]);
+	jsonw_arr_close(w);
 }
 
-static json_t *
-status_gpu_probe(const struct node *n, const struct probe_gpu_result *r,
-    uint64_t now, int brief)
+static void
+status_gpu_probe(struct jsonw *w, const struct node *n,
+    const struct probe_gpu_result *r, uint64_t now, int brief)
 {
-	json_t		*o;
-	uint64_t	 since;
+	uint64_t	since;
 
-	if (r->kind == GPU_NONE)
-		return json_null();
-	o = json_pack("{s:s}", "tool", r->kind == GPU_TEGRASTATS ?
-	    "tegrastats" : "nvidia-smi");
-	status_probe_common(o, &r->c, now, brief);
-	json_object_set_new(o, "gpus_total", int_or_null(r->has_sample,
-	    (json_int_t)r->sample.ngpus_total));
+	if (r->kind == GPU_NONE) {
+		jsonw_key_null(w, "gpu_probe");
+		return;
+	}
+	jsonw_obj_open(w, "gpu_probe");
+	jsonw_key_str(w, "tool", r->kind == GPU_TEGRASTATS ? "tegrastats" :
+	    "nvidia-smi");
+	status_probe_common(w, &r->c, now, brief);
+	int_or_null(w, "gpus_total", r->has_sample,
+	    (int64_t)r->sample.ngpus_total);
 	/* A wedged tool is still outstanding: no second one starts meanwhile. */
-	json_object_set_new(o, "outstanding_s",
-	    probe_gpu_outstanding(n, &since) ? json_integer((json_int_t)
-	    ((now > since ? now - since : 0) / 1000)) : json_null());
-	return o;
+	if (probe_gpu_outstanding(n, &since))
+		jsonw_key_int(w, "outstanding_s",
+		    (int64_t)((now > since ? now - since : 0) / 1000));
+	else
+		jsonw_key_null(w, "outstanding_s");
+	jsonw_obj_close(w);
 }
 
 /* BRIEF: the figures of a table row; the model lists only as a count. */
-static json_t *
-status_ollama(const struct probe_ollama_result *r, uint64_t now, int brief)
+static void
+status_ollama(struct jsonw *w, const struct probe_ollama_result *r,
+    uint64_t now, int brief)
 {
-	const struct ollama_info *in = &r->info;
-	json_t			*o, *models, *loaded, *missing;
-	size_t			 i;
+	const struct ollama_info	*in = &r->info;
+	const struct ollama_loaded	*l;
+	size_t				 i;
 
-	if (r->url == NULL)
-		return json_null();
-	o = json_pack("{s:s}", "url", r->url);
-	status_probe_common(o, &r->c, now, brief);
-	if (!r->has_info) {
-		json_object_set_new(o, "version", json_null());
-		json_object_set_new(o, "latency_ms", json_null());
-		json_object_set_new(o, "models_total", json_null());
-		if (brief)
-			return o;
-		json_object_set_new(o, "models", json_null());
-		json_object_set_new(o, "loaded", json_null());
-		json_object_set_new(o, "missing_models", json_array());
-		return o;
+	if (r->url == NULL) {
+		jsonw_key_null(w, "ollama");
+		return;
 	}
-	json_object_set_new(o, "version", json_string(in->version));
-	json_object_set_new(o, "latency_ms",
-	    json_real((double)(int64_t)(r->latency_ms * 10.0) / 10.0));
-	json_object_set_new(o, "models_total",
-	    json_integer((json_int_t)in->nmodels_total));
-	if (brief)
-		return o;
-	models = json_array();
-	for (i = 0; i < in->nmodels; i++)
-		json_array_append_new(models, json_string(in->models[i]));
-	loaded = json_array();
-	for (i = 0; i < in->nloaded; i++)
-		json_array_append_new(loaded, json_pack("{s:s,s:o}",
-		    "name", in->loaded[i].name, "size_vram",
-		    int_or_null(in->loaded[i].has_size_vram,
-		    (json_int_t)in->loaded[i].size_vram)));
-	missing = json_array();
-	for (i = 0; i < r->nmissing; i++)
-		json_array_append_new(missing, json_string(r->missing[i]));
-	json_object_set_new(o, "models", models);
-	json_object_set_new(o, "loaded", loaded);
-	json_object_set_new(o, "missing_models", missing);
-	return o;
+	jsonw_obj_open(w, "ollama");
+	jsonw_key_str(w, "url", r->url);
+	status_probe_common(w, &r->c, now, brief);
+	if (!r->has_info) {
+		jsonw_key_null(w, "version");
+		jsonw_key_null(w, "latency_ms");
+		jsonw_key_null(w, "models_total");
+		if (!brief) {
+			jsonw_key_null(w, "models");
+			jsonw_key_null(w, "loaded");
+			jsonw_arr_open(w, "missing_models");
+			jsonw_arr_close(w);
+		}
+		jsonw_obj_close(w);
+		return;
+	}
+	jsonw_key_str(w, "version", in->version);
+	jsonw_key_real(w, "latency_ms",
+	    (double)(int64_t)(r->latency_ms * 10.0) / 10.0);
+	jsonw_key_int(w, "models_total", (int64_t)in->nmodels_total);
+	if (!brief) {
+		jsonw_arr_open(w, "models");
+		for (i = 0; i < in->nmodels; i++)
+			jsonw_key_str(w, NULL, in->models[i]);
+		jsonw_arr_close(w);
+		jsonw_arr_open(w, "loaded");
+		for (i = 0; i < in->nloaded; i++) {
+			l = &in->loaded[i];
+			jsonw_obj_open(w, NULL);
+			jsonw_key_str(w, "name", l->name);
+			int_or_null(w, "size_vram", l->has_size_vram,
+			    (int64_t)l->size_vram);
+			jsonw_obj_close(w);
+		}
+		jsonw_arr_close(w);
+		jsonw_arr_open(w, "missing_models");
+		for (i = 0; i < r->nmissing; i++)
+			jsonw_key_str(w, NULL, r->missing[i]);
+		jsonw_arr_close(w);
+	}
+	jsonw_obj_close(w);
 }
 
-static json_t *
-status_http(const struct probe_results *r, uint64_t now)
+static void
+status_http(struct jsonw *w, const struct probe_results *r, uint64_t now)
 {
-	json_t	*a = json_array(), *o;
-	size_t	 i;
+	const struct probe_http_result	*h;
+	size_t				 i;
 
+	jsonw_arr_open(w, "http");
 	for (i = 0; i < r->nhttp; i++) {
-		const struct probe_http_result *h = &r->http[i];
-
-		o = json_pack("{s:s}", "url", h->url);
-		status_probe_common(o, &h->c, now, 0);
-		json_object_set_new(o, "status", int_or_null(h->http_status != 0,
-		    h->http_status));
-		json_object_set_new(o, "latency_ms", num_or_null(h->c.at != 0,
-		    h->latency_ms));
-		json_array_append_new(a, o);
+		h = &r->http[i];
+		jsonw_obj_open(w, NULL);
+		jsonw_key_str(w, "url", h->url);
+		status_probe_common(w, &h->c, now, 0);
+		int_or_null(w, "status", h->http_status != 0, h->http_status);
+		num_or_null(w, "latency_ms", h->c.at != 0, h->latency_ms);
+		jsonw_obj_close(w);
 	}
-	return a;
+	jsonw_arr_close(w);
 }
 
 /*
- * Probe results of node N, added to its status object O; BRIEF leaves out
+ * Probe results of node N, added to its status object; BRIEF leaves out
  * the HTTP checks and the failure count.
  */
 static void
-status_probes(json_t *o, const struct node *n, uint64_t now, int brief)
+status_probes(struct jsonw *w, const struct node *n, uint64_t now, int brief)
 {
 	const struct probe_results	*r = probe_results(n);
 
 	if (r == NULL)
 		return;
-	json_object_set_new(o, "ollama", status_ollama(&r->ollama, now, brief));
-	json_object_set_new(o, "gpus", status_gpus(&r->gpu));
-	json_object_set_new(o, "gpu_probe", status_gpu_probe(n, &r->gpu, now,
-	    brief));
+	status_ollama(w, &r->ollama, now, brief);
+	status_gpus(w, &r->gpu);
+	status_gpu_probe(w, n, &r->gpu, now, brief);
 	if (brief)
 		return;
-	json_object_set_new(o, "http", status_http(r, now));
-	json_object_set_new(o, "probe_failures_recent",
-	    json_integer(probe_recent_failures(r, now)));
+	status_http(w, r, now);
+	jsonw_key_int(w, "probe_failures_recent",
+	    probe_recent_failures(r, now));
 }
 
 /* The latest state changes, oldest first. */
-static json_t *
-status_history(const struct node *n)
+static void
+status_history(struct jsonw *w, const struct node *n)
 {
 	const struct node_change	*c;
-	json_t				*a = json_array();
 	size_t				 i;
 
-	for (i = 0; (c = node_history(n, i)) != NULL; i++)
-		json_array_append_new(a, json_pack("{s:I,s:s,s:s,s:s}",
-		    "time", (json_int_t)c->time,
-		    "from", node_state_name(c->from),
-		    "to", node_state_name(c->to), "reason", c->reason));
-	return a;
+	jsonw_arr_open(w, "history");
+	for (i = 0; (c = node_history(n, i)) != NULL; i++) {
+		jsonw_obj_open(w, NULL);
+		jsonw_key_int(w, "time", c->time);
+		jsonw_key_str(w, "from", node_state_name(c->from));
+		jsonw_key_str(w, "to", node_state_name(c->to));
+		jsonw_key_str(w, "reason", c->reason);
+		jsonw_obj_close(w);
+	}
+	jsonw_arr_close(w);
 }
 
 /* History, time in each kind of state, and the node's probe settings. */
 static void
-status_record(json_t *o, const struct node *n, uint64_t now)
+status_record(struct jsonw *w, const struct node *n, uint64_t now)
 {
 	const struct node_conf	*nc = n->conf;
 
-	json_object_set_new(o, "history", status_history(n));
-	json_object_set_new(o, "up_s_total", json_integer((json_int_t)
-	    (node_state_total(n, NODE_UP, now) / 1000)));
-	json_object_set_new(o, "down_s_total", json_integer((json_int_t)
-	    ((node_state_total(n, NODE_BACKOFF, now) +
-	    node_state_total(n, NODE_CONNECTING, now)) / 1000)));
-	json_object_set_new(o, "degraded_s_total", json_integer((json_int_t)
-	    (node_state_total(n, NODE_DEGRADED, now) / 1000)));
-	json_object_set_new(o, "probe_settings", json_pack(
-	    "{s:f,s:f,s:i,s:i}",
-	    "interval_s", (double)nc->probe_interval / 1000.0,
-	    "timeout_s", (double)nc->probe_timeout / 1000.0,
-	    "rise", nc->rise, "fall", nc->fall));
+	status_history(w, n);
+	jsonw_key_int(w, "up_s_total",
+	    (int64_t)(node_state_total(n, NODE_UP, now) / 1000));
+	jsonw_key_int(w, "down_s_total",
+	    (int64_t)((node_state_total(n, NODE_BACKOFF, now) +
+	    node_state_total(n, NODE_CONNECTING, now)) / 1000));
+	jsonw_key_int(w, "degraded_s_total",
+	    (int64_t)(node_state_total(n, NODE_DEGRADED, now) / 1000));
+	jsonw_obj_open(w, "probe_settings");
+	jsonw_key_real(w, "interval_s", (double)nc->probe_interval / 1000.0);
+	jsonw_key_real(w, "timeout_s", (double)nc->probe_timeout / 1000.0);
+	jsonw_key_int(w, "rise", nc->rise);
+	jsonw_key_int(w, "fall", nc->fall);
+	jsonw_obj_close(w);
 }
 
-json_t *
-status_node(const struct node *n, uint64_t now, int brief)
+static void
+status_ssh(struct jsonw *w, const struct node *n, uint64_t now)
+{
+	char	target[CONFIG_HOST_MAX * 2];
+
+	if (n->conf->local) {
+		jsonw_key_null(w, "ssh");
+		return;
+	}
+	jsonw_obj_open(w, "ssh");
+	jsonw_key_str(w, "target", config_fmt_target(target, sizeof(target),
+	    n->conf));
+	jsonw_key_int(w, "connects", (int64_t)n->connects);
+	num_or_null(w, "rtt_ms", n->has_rtt, n->rtt_ms);
+	jsonw_key_str(w, "last_error", n->last_error);
+	num_or_null(w, "next_attempt_s", n->next_attempt > now,
+	    (double)(n->next_attempt - now) / 1000.0);
+	/* The session's own age: a brief `degraded` leaves it be. */
+	int_or_null(w, "session_s", n->session_up_at != 0 &&
+	    now >= n->session_up_at, (int64_t)((now - n->session_up_at) / 1000));
+	jsonw_obj_close(w);
+}
+
+void
+status_node(struct jsonw *w, const struct node *n, uint64_t now, int brief)
 {
 	const struct node_conf	*nc = n->conf;
-	json_t			*o, *fw, *ssh = json_null();
-	char			 target[CONFIG_HOST_MAX * 2];
 	size_t			 i;
 
-	if (!nc->local) {
-		ssh = json_pack("{s:s,s:I,s:o,s:s,s:o}",
-		    "target", config_fmt_target(target, sizeof(target), n->conf),
-		    "connects", (json_int_t)n->connects,
-		    "rtt_ms", n->has_rtt ? json_real(n->rtt_ms) : json_null(),
-		    "last_error", n->last_error,
-		    "next_attempt_s", n->next_attempt > now ?
-		    json_real((double)(n->next_attempt - now) / 1000.0) :
-		    json_null());
-		/* The session's own age: a brief `degraded` leaves it be. */
-		if (ssh != NULL)
-			json_object_set_new(ssh, "session_s",
-			    n->session_up_at != 0 &&
-			    now >= n->session_up_at ? json_integer((json_int_t)
-			    ((now - n->session_up_at) / 1000)) : json_null());
-	}
-	fw = json_array();
+	jsonw_obj_open(w, NULL);
+	jsonw_key_str(w, "name", nc->name);
+	jsonw_key_str(w, "state", node_state_name(n->state));
+	jsonw_key_int(w, "since_s", (int64_t)((now - n->since) / 1000));
+	jsonw_key_str(w, "reason", n->reason);
+	jsonw_key_int(w, "priority", nc->priority);
+	status_ssh(w, n, now);
+	jsonw_arr_open(w, "forwards");
 	for (i = 0; i < n->nfwds; i++)
-		json_array_append_new(fw, status_forward(&n->fwds[i]));
-	o = json_pack("{s:s,s:s,s:I,s:s,s:i,s:o,s:o,s:f}",
-	    "name", nc->name,
-	    "state", node_state_name(n->state),
-	    "since_s", (json_int_t)((now - n->since) / 1000),
-	    "reason", n->reason,
-	    "priority", nc->priority,
-	    "ssh", ssh,
-	    "forwards", fw,
-	    "load_score", pool_load_score(n));
-	if (o != NULL) {
-		status_probes(o, n, now, brief);
-		if (!brief)
-			status_record(o, n, now);
-	}
-	return o;
+		status_forward(w, &n->fwds[i]);
+	jsonw_arr_close(w);
+	jsonw_key_real(w, "load_score", pool_load_score(n));
+	status_probes(w, n, now, brief);
+	if (!brief)
+		status_record(w, n, now);
+	jsonw_obj_close(w);
+}
+
+/* jansson's JSON_REAL_PRECISION() back out of FLAGS (dump.c). */
+#define STATUS_PRECISION(flags)	((int)(((flags) >> 11) & 0x1F))
+
+/*
+ * Node N (after a comma unless FIRST) appended to OUT: written into W
+ * (reset first), then one copy.  A node fits W's first buffer (on the
+ * caller's stack) unless it has many GPUs, models or long reasons; W then
+ * grows on the heap, kept until the caller's jsonw_free().  -1 when it
+ * could not be written (out of memory).
+ */
+static int
+status_put_node(struct evbuffer *out, struct jsonw *w, const struct node *n,
+    uint64_t now, int brief, int first)
+{
+	jsonw_reset(w);
+	if (!first)
+		jsonw_raw(w, ",", 1);
+	status_node(w, n, now, brief);
+	if (jsonw_done(w) == -1)
+		return -1;
+	return evbuffer_add(out, w->buf, w->len);
 }
 
 static int
@@ -303,7 +358,7 @@ status_out(const char *buf, size_t size, void *out)
 
 /*
  * One JSON value appended to OUT, then freed; -1 when it could not be
- * built or written.
+ * built or written.  The pools: once per reply, a tree is fine there.
  */
 static int
 status_put(struct evbuffer *out, json_t *v, size_t flags)
@@ -315,9 +370,8 @@ status_put(struct evbuffer *out, json_t *v, size_t flags)
 	if (v == NULL)
 		return -1;
 	/*
-	 * A node fits the stack: one copy into OUT, where the callback
-	 * would add every token on its own; a larger one (many GPUs, long
-	 * model lists) goes token by token.
+	 * It fits the stack: one copy into OUT, where the callback would
+	 * add every token on its own; a larger one goes token by token.
 	 */
 	len = json_dumpb(v, buf, sizeof(buf), flags);
 	if (len == 0)
@@ -356,15 +410,20 @@ int
 status_nodes(struct evbuffer *out, struct status_cursor *c, size_t limit,
     size_t flags)
 {
+	char		buf[8192];
+	struct jsonw	w;
+	int		rc = 0;
+
+	jsonw_init(&w, buf, sizeof(buf), STATUS_PRECISION(flags));
 	while (c->next != NULL && evbuffer_get_length(out) < limit) {
-		if ((!c->first && evbuffer_add(out, ",", 1) == -1) ||
-		    status_put(out, status_node(c->next, c->now, c->brief),
-		    flags | JSON_COMPACT) == -1)
-			return -1;
+		if ((rc = status_put_node(out, &w, c->next, c->now, c->brief,
+		    c->first)) == -1)
+			break;
 		c->first = 0;
 		c->next = TAILQ_NEXT(c->next, entry);
 	}
-	return 0;
+	jsonw_free(&w);
+	return rc;
 }
 
 int
@@ -392,10 +451,14 @@ status_write(struct evbuffer *dst, const char *name, int brief,
 	if ((out = evbuffer_new()) == NULL)
 		return -1;
 	rc = status_head(out, c.now, flags);
-	if (rc == 0 && name != NULL)
-		rc = status_put(out, status_node(c.next, c.now, brief),
-		    flags | JSON_COMPACT);
-	else if (rc == 0) {
+	if (rc == 0 && name != NULL) {
+		char		buf[8192];
+		struct jsonw	w;
+
+		jsonw_init(&w, buf, sizeof(buf), STATUS_PRECISION(flags));
+		rc = status_put_node(out, &w, c.next, c.now, brief, 1);
+		jsonw_free(&w);
+	} else if (rc == 0) {
 		c.next = TAILQ_FIRST(&td->nodes);
 		rc = status_nodes(out, &c, SIZE_MAX, flags);
 	}

@@ -1,6 +1,6 @@
 /*
  * status: the status JSON of the control protocol.  Rendering only: it
- * reads nodes and builds jansson objects, it changes nothing.
+ * reads nodes and writes their JSON (jsonw.h), it changes nothing.
  *
  * Probe fields of a node (probe.h holds the results; absent readings are
  * null, never 0):
@@ -42,16 +42,23 @@
 
 #include "tunneld.h"
 
-/* BRIEF: the summary, what a table row shows (doc/DESIGN.md). */
-json_t	*status_node(const struct node *, uint64_t now, int brief);
 struct evbuffer;
+struct jsonw;
+/*
+ * Node N's status object written to W (jsonw.h: an error is latched
+ * there); BRIEF: the summary, what a table row shows (doc/DESIGN.md).
+ */
+void	 status_node(struct jsonw *w, const struct node *n, uint64_t now,
+	    int brief);
 /*
  * The status reply (NAME NULL: every node) appended to OUT as one JSON line
  * without its newline, written with jansson's FLAGS (compact always): the
- * same text as dumping the whole object, but each node is built, written
- * and freed in turn, so a reply for thousands of nodes never exists as one
- * tree.  BRIEF writes the summary instead.  0 when written, 1 when NAME
- * names no node, -1 when it could not be built (OUT is then as it was).
+ * same text as dumping the whole object, but each node is written in turn
+ * (jsonw, with FLAGS' JSON_REAL_PRECISION; its other flags apply to the
+ * head and the pools only), so a reply for thousands of nodes never exists
+ * as one tree.  BRIEF writes the summary instead.  0 when written, 1 when
+ * NAME names no node, -1 when it could not be built (OUT is then as it
+ * was).
  */
 int	 status_write(struct evbuffer *out, const char *name, int brief,
 	    size_t flags);
