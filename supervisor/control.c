@@ -221,7 +221,7 @@ control_client_free(struct ctl_client *cl)
 	TAILQ_REMOVE(&ctl->clients, cl, entry);
 	ctl->nclients--;
 	event_free(cl->ev_deadline);
-	bufferevent_free(cl->bev);
+	listener_client_free(cl->bev);
 	free(cl);
 }
 

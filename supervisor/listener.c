@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -210,4 +211,24 @@ listener_bind(const char *host, uint16_t port, evconnlistener_cb cb,
 	if (whysz > 0)
 		why[0] = '\0';
 	return 0;
+}
+
+/*
+ * A client's bufferevent freed and its socket closed now.  libevent 2.1
+ * leaves a freed bufferevent's close to a finalizer on the loop's next
+ * turn, and the listener accepts every connection that waits in one
+ * callback: a flood turned away client by client held all of those
+ * descriptors at once (t_slowloris under load: 181 of 256, where at most
+ * 64 clients are kept).  The socket leaves the bufferevent first, its
+ * events deleted there and then, so the number cannot come back to it.
+ */
+void
+listener_client_free(struct bufferevent *bev)
+{
+	evutil_socket_t	fd = bufferevent_getfd(bev);
+
+	bufferevent_setfd(bev, -1);
+	bufferevent_free(bev);
+	if (fd != -1)
+		evutil_closesocket(fd);
 }

@@ -20,4 +20,7 @@ void	listener_rest_error(struct listener_rest *, int err);
 void	listener_reserve_check(struct listener_rest *, int fd);
 int	listener_reserved(int fd, unsigned *limit);
 
+struct bufferevent;
+void	listener_client_free(struct bufferevent *);
+
 #endif

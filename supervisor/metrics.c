@@ -681,7 +681,7 @@ mclient_free(struct mclient *c)
 {
 	TAILQ_REMOVE(&mclients, c, entry);
 	event_free(c->deadline);
-	bufferevent_free(c->bev);
+	listener_client_free(c->bev);
 	free(c);
 }
 
