@@ -94,10 +94,21 @@ if [ -n "$BENCH_SWEEP" ]; then
 	sleep 1
 	sweep_base=$(bench_status_kb "$TUNNELD_PID" VmRSS)
 	tunneld_stop || td_fail "tunneld exited $?"
+	# What any command costs to start from bash here, tunnelctl or not:
+	# the floor under the tunnelctl columns.
+	lat=()
+	for ((i = 0; i < BENCH_STATUS; i++)); do
+		a=${EPOCHREALTIME/./}
+		/bin/true
+		b=${EPOCHREALTIME/./}
+		lat+=("$(((10#$b - 10#$a) / 10))")
+	done
+	spawn="$(awk -v v="$(bench_median "${lat[@]}")" 'BEGIN { printf "%.2f", v / 100 }')/$(awk -v v="$(bench_percentile 99 "${lat[@]}")" 'BEGIN { printf "%.2f", v / 100 }')"
 	{
 		echo
 		echo "== node-count sweep: ssh = none nodes, an Ollama probe each (10 s), one tunneld"
-		echo "   (one-node tunneld VmRSS $sweep_base KiB; status p50/p99 over $BENCH_STATUS calls)"
+		echo "   (one-node tunneld VmRSS $sweep_base KiB; status p50/p99 over $BENCH_STATUS calls;"
+		echo "   /bin/true started the same way: p50/p99 $spawn ms)"
 		sweep_row nodes "ready_ms" "all_up_ms" "cpu_ms" "cpu_us/node" "rss_MiB" "rss_KiB/node" \
 		    "bytes/status" "daemon_p50/p99" "tunnelctl_p50/p99" \
 		    "bytes/summary" "summary_p50/p99" "table_p50/p99" "STATUS=" \
