@@ -2,6 +2,7 @@
  * jv.c: a JSON text into an arena-held tree (jv.h).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
  * returned to after it, so the chunks it used serve the next one.
  */
 #define JV_CHUNK	(64 * 1024)
-#define JV_ALIGN	sizeof(void *)
+#define JV_ALIGN	_Alignof(max_align_t)	/* a struct jv holds a double */
 
 struct jv_chunk {
 	struct jv_chunk	*next;
@@ -407,7 +408,8 @@ jv_number(struct jv_parser *p)
 	v->integer = integer;
 	/* Up to 15 digits a double holds exactly: no strtod. */
 	if (integer && ndigits <= 15) {
-		v->num = neg ? -(double)acc : (double)acc;
+		/* "-0" is integer 0, as jansson reads it. */
+		v->num = neg && acc != 0 ? -(double)acc : (double)acc;
 		return v;
 	}
 	/* strto*() want a terminated string; a long one is copied aside. */

@@ -5,6 +5,7 @@
  * holds it against jansson on arbitrary text.
  */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,7 @@ START_TEST(numbers)
 	ck_assert_int_eq(parse("[0,-0,123456789012345,1234567890123456789,"
 	    "-9223372036854775808,0.5,1E2,1e-2,1.25e+3]"), 0);
 	ck_assert(root->child->num == 0);
+	ck_assert(!signbit(root->child->next->num));	/* -0: integer 0 */
 	ck_assert(root->child->next->next->num == 123456789012345.0);
 	ck_assert(root->child->next->next->next->num == 1234567890123456789.0);
 	ck_assert(root->child->next->next->next->next->num ==
