@@ -747,7 +747,7 @@ control_client_new(int fd)
 	}
 	if ((cl->ev_deadline = evtimer_new(td->base, control_deadline,
 	    cl)) == NULL) {
-		bufferevent_free(cl->bev);
+		listener_client_free(cl->bev);
 		free(cl);
 		return;
 	}

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "jsonw.h"
+#include "utf8.h"
 
 /* "-9223372036854775808" */
 #define JSONW_INT_MAX_LEN	20
@@ -113,42 +114,6 @@ jsonw_putc(struct jsonw *w, char c)
 	return 0;
 }
 
-/*
- * The length of the valid UTF-8 sequence at S (at most N bytes), 0 when
- * there is none: jansson's rules (utf.c): no overlong forms, no surrogate
- * halves, nothing past U+10FFFF.  Bytes are read in order and only while
- * they continue the sequence.
- */
-static size_t
-jsonw_utf8_len(const unsigned char *s, size_t n)
-{
-	uint32_t	cp;
-	size_t		len, i;
-
-	if (s[0] >= 0xC2 && s[0] <= 0xDF) {
-		len = 2;
-		cp = s[0] & 0x1F;
-	} else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-		len = 3;
-		cp = s[0] & 0x0F;
-	} else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else
-		return 0;	/* a continuation byte, 0xC0, 0xC1, >= 0xF5 */
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ||
-	    (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000))
-		return 0;
-	return len;
-}
-
 /* What jsonw_string() does with each byte: most are copied as they are. */
 enum { JW_PLAIN, JW_ESC, JW_HIGH, JW_END };
 static const unsigned char jsonw_class[256] = {
@@ -238,7 +203,7 @@ jsonw_string(struct jsonw *w, const char *str)
 			 * continuation, so the check never reads past the
 			 * NUL.
 			 */
-			if ((u = jsonw_utf8_len(s, 4)) > 0) {
+			if ((u = utf8_len(s, 4)) > 0) {
 				if (jsonw_put(w, (const char *)s, u) == -1)
 					return -1;
 				s += u;

@@ -962,7 +962,7 @@ metrics_accept(struct evconnlistener *l, evutil_socket_t fd,
 	c->deadline = evtimer_new(td->base, mclient_deadline, c);
 	if (c->bev == NULL || c->deadline == NULL) {
 		if (c->bev != NULL)
-			bufferevent_free(c->bev);
+			listener_client_free(c->bev);
 		else
 			close(fd);
 		if (c->deadline != NULL)
