@@ -2,6 +2,7 @@
  * jv.c: a JSON text into an arena-held tree (jv.h).
  */
 #include <errno.h>
+#include <float.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <sys/types.h>
 
 #include "jv.h"
+#include "utf8.h"
 
 /*
  * The arena: chunks of at least JV_CHUNK bytes, handed out front to back.
@@ -46,13 +48,13 @@ jv_chunk_new(size_t need)
 	return c;
 }
 
+/* jv_alloc() past the current chunk's end. */
 static void *
-jv_alloc(struct jv_doc *d, size_t n)
+jv_alloc_chunk(struct jv_doc *d, size_t n)
 {
 	struct jv_chunk	*c = d->cur, *nc;
 	void		*p;
 
-	n = (n + JV_ALIGN - 1) & ~(JV_ALIGN - 1);
 	if (c == NULL) {
 		if ((c = d->first = d->cur = jv_chunk_new(n)) == NULL)
 			return NULL;
@@ -68,6 +70,20 @@ jv_alloc(struct jv_doc *d, size_t n)
 		}
 		c = d->cur = nc;
 	}
+	p = c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+static inline void *
+jv_alloc(struct jv_doc *d, size_t n)
+{
+	struct jv_chunk	*c = d->cur;
+	void		*p;
+
+	n = (n + JV_ALIGN - 1) & ~(JV_ALIGN - 1);
+	if (c == NULL || c->size - c->used < n)
+		return jv_alloc_chunk(d, n);
 	p = c->data + c->used;
 	c->used += n;
 	return p;
@@ -113,12 +129,13 @@ const struct jv *
 jv_member(const struct jv *o, const char *key)
 {
 	const struct jv	*v, *found = NULL;
+	size_t		 n = strlen(key);
 
 	if (o == NULL || o->type != JV_OBJECT)
 		return NULL;
 	/* The last of duplicate names, as jansson keeps it. */
 	JV_FOREACH(v, o)
-		if (v->key[0] == key[0] && strcmp(v->key, key) == 0)
+		if (v->keylen == n && memcmp(v->key, key, n) == 0)
 			found = v;
 	return found;
 }
@@ -171,32 +188,6 @@ jv_new(struct jv_parser *p, enum jv_type type)
 	memset(v, 0, sizeof(*v));
 	v->type = type;
 	return v;
-}
-
-/* The length of the UTF-8 sequence at S[0..N), 0 when it is not one. */
-static size_t
-jv_utf8_len(const unsigned char *s, size_t n)
-{
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-		    (s[0] == 0xe0 && s[1] < 0xa0) ||	/* overlong */
-		    (s[0] == 0xed && s[1] >= 0xa0))	/* a surrogate */
-			return 0;
-		return 3;
-	}
-	if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-		    (s[3] & 0xc0) != 0x80 ||
-		    (s[0] == 0xf0 && s[1] < 0x90) ||	/* overlong */
-		    (s[0] == 0xf4 && s[1] >= 0x90))	/* past U+10FFFF */
-			return 0;
-		return 4;
-	}
-	return 0;
 }
 
 static int
@@ -296,6 +287,34 @@ jv_unescape(const unsigned char *s, size_t n, unsigned char *d)
 	return (ssize_t)o;
 }
 
+/*
+ * Whether any of the 8 bytes at Q needs a closer look in a string: a
+ * quote, a backslash, a control character or a byte of a multibyte
+ * sequence.  A word at a time, as the per-byte loop was most of the time
+ * spent reading a reply; the tests for a byte under N and for a zero byte
+ * are exact as to whether there is one (N <= 128).
+ */
+#define JV_ONES		0x0101010101010101ULL
+#define JV_HIGHS	0x8080808080808080ULL
+
+static inline int
+jv_word_plain(const unsigned char *q)
+{
+	uint64_t	w, quote, bslash;
+
+	memcpy(&w, q, sizeof(w));
+	quote = w ^ (JV_ONES * '"');
+	bslash = w ^ (JV_ONES * '\\');
+	return ((w | ((w - JV_ONES * 0x20) & ~w) |
+	    ((quote - JV_ONES) & ~quote) |
+	    ((bslash - JV_ONES) & ~bslash)) & JV_HIGHS) == 0;
+}
+
+/* The bytes jv_word_plain() passes, one at a time: all but '"' and '\\'. */
+static const unsigned char jv_plain[256] = {
+	[0x20 ... 0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7f] = 1,
+};
+
 /* The string at P's offset (its opening quote), NUL-terminated, into *OUT. */
 static int
 jv_string(struct jv_parser *p, const char **out, size_t *outlen)
@@ -309,8 +328,9 @@ jv_string(struct jv_parser *p, const char **out, size_t *outlen)
 
 	for (;;) {
 		/* The common case: printable ASCII. */
-		while (q < end && *q >= 0x20 && *q < 0x80 && *q != '"' &&
-		    *q != '\\')
+		while (end - q >= 8 && jv_word_plain(q))
+			q += 8;
+		while (q < end && jv_plain[*q])
 			q++;
 		if (q == end) {
 			p->off = p->len;
@@ -334,7 +354,7 @@ jv_string(struct jv_parser *p, const char **out, size_t *outlen)
 			jv_fail(p, "control character in a string");
 			return -1;
 		}
-		if ((u = jv_utf8_len(q, (size_t)(end - q))) == 0) {
+		if ((u = utf8_len(q, (size_t)(end - q))) == 0) {
 			jv_fail(p, "invalid UTF-8 in a string");
 			return -1;
 		}
@@ -364,14 +384,31 @@ jv_digit(const struct jv_parser *p)
 	return p->off < p->len && p->b[p->off] >= '0' && p->b[p->off] <= '9';
 }
 
+/*
+ * 10^0 .. 10^22, every one exact in a double: a decimal of at most 15
+ * significant digits times or over one of them is one correctly rounded
+ * operation, the same double strtod() gives (Clinger's fast path).  Only
+ * where a double is computed in double precision (not x87).
+ */
+#if FLT_EVAL_METHOD == 0
+static const double jv_pow10[] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+};
+#define JV_FAST_EXP	22
+#else
+#define JV_FAST_EXP	(-1)
+#endif
+
 static struct jv *
 jv_number(struct jv_parser *p)
 {
 	struct jv	*v;
-	size_t		 start = p->off, ndigits = 0;
+	size_t		 start = p->off, sig = 0;
 	char		 buf[64], *s;
-	int		 neg = 0, integer = 1, range;
+	int		 neg = 0, integer = 1, range, eneg = 0, d;
 	uint64_t	 acc = 0;
+	long		 exp10 = 0, e = 0;
 
 	if (p->b[p->off] == '-') {
 		neg = 1;
@@ -379,38 +416,65 @@ jv_number(struct jv_parser *p)
 	}
 	if (!jv_digit(p))
 		return jv_fail(p, "invalid number");
+	/*
+	 * The significant digits into ACC while they fit (a leading zero is
+	 * not one), and the power of ten they are scaled by into EXP10.
+	 */
 	if (p->b[p->off] == '0')
 		p->off++;
 	else
-		for (; jv_digit(p); p->off++, ndigits++)
-			acc = acc * 10 + (p->b[p->off] - '0');
+		for (; jv_digit(p); p->off++)
+			if (++sig <= 19)
+				acc = acc * 10 + (p->b[p->off] - '0');
+			else
+				exp10++;
 	if (p->off < p->len && p->b[p->off] == '.') {
 		integer = 0;
 		p->off++;
 		if (!jv_digit(p))
 			return jv_fail(p, "invalid number");
-		while (jv_digit(p))
-			p->off++;
+		for (; jv_digit(p); p->off++) {
+			d = p->b[p->off] - '0';
+			if (acc == 0 && d == 0)
+				exp10--;
+			else if (++sig <= 19) {
+				acc = acc * 10 + d;
+				exp10--;
+			}
+		}
 	}
 	if (p->off < p->len && (p->b[p->off] == 'e' || p->b[p->off] == 'E')) {
 		integer = 0;
 		p->off++;
 		if (p->off < p->len && (p->b[p->off] == '+' ||
 		    p->b[p->off] == '-'))
-			p->off++;
+			eneg = p->b[p->off++] == '-';
 		if (!jv_digit(p))
 			return jv_fail(p, "invalid number");
-		while (jv_digit(p))
-			p->off++;
+		for (; jv_digit(p); p->off++)
+			if (e < 100000)
+				e = e * 10 + (p->b[p->off] - '0');
+		exp10 += eneg ? -e : e;
 	}
 	if ((v = jv_new(p, JV_NUMBER)) == NULL)
 		return NULL;
 	v->integer = integer;
 	/* Up to 15 digits a double holds exactly: no strtod. */
-	if (integer && ndigits <= 15) {
+	if (integer && sig <= 15) {
 		/* "-0" is integer 0, as jansson reads it. */
 		v->num = neg && acc != 0 ? -(double)acc : (double)acc;
 		return v;
+	}
+	if (!integer && sig <= 15 &&
+	    (acc == 0 || (exp10 >= -JV_FAST_EXP && exp10 <= JV_FAST_EXP))) {
+#if FLT_EVAL_METHOD == 0
+		v->num = acc == 0 ? 0.0 : exp10 < 0 ?
+		    (double)acc / jv_pow10[-exp10] :
+		    (double)acc * jv_pow10[exp10];
+		if (neg)
+			v->num = -v->num;
+		return v;
+#endif
 	}
 	/* strto*() want a terminated string; a long one is copied aside. */
 	s = p->off - start < sizeof(buf) ? buf : malloc(p->off - start + 1);
@@ -474,7 +538,7 @@ jv_container(struct jv_parser *p, enum jv_type type)
 {
 	struct jv	*c, *v, **tail;
 	const char	*key = NULL;
-	size_t		 keylen;
+	size_t		 keylen = 0;
 	char		 close = type == JV_ARRAY ? ']' : '}';
 
 	if (++p->depth > JV_MAX_DEPTH)
@@ -521,6 +585,7 @@ jv_container(struct jv_parser *p, enum jv_type type)
 			return NULL;
  member:
 		v->key = key;
+		v->keylen = keylen;
 		*tail = v;
 		tail = &v->next;
 		c->len++;

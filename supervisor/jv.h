@@ -26,6 +26,7 @@ struct jv {
 	enum jv_type	 type;
 	int		 integer;	/* JV_NUMBER written without . or e */
 	const char	*key;		/* a member's name, NUL-terminated */
+	size_t		 keylen;	/* strlen(key), for jv_member() */
 	const char	*str;		/* JV_STRING, NUL-terminated */
 	size_t		 len;		/* string bytes; container members */
 	double		 num;		/* JV_NUMBER */

@@ -84,6 +84,7 @@
 
 #include <langinfo.h>
 #include <locale.h>
+#include <malloc.h>
 #include <strings.h>
 
 
@@ -531,25 +532,45 @@ put_line(FILE *out, const char *s, const struct rctx *rc)
 	free(b.s);
 }
 
+/* N in decimal; at least two digits with TWO ("03"). */
+static void
+sb_uint(struct sbuf *b, unsigned long long n, int two)
+{
+	char	d[24], *p = d + sizeof(d);
+
+	do
+		*--p = '0' + n % 10;
+	while ((n /= 10) > 0);
+	if (two && p == d + sizeof(d) - 1)
+		*--p = '0';
+	sb_add(b, p, (size_t)(d + sizeof(d) - p));
+}
+
 /* "45s", "2m03s", "1h02m", "3d04h". */
 static void
 fmt_duration(struct sbuf *b, double s)
 {
-	long long	t;
+	static const struct { unsigned long long unit, sub; char u1, u2; }
+	    f[] = { { 86400, 3600, 'd', 'h' }, { 3600, 60, 'h', 'm' },
+	    { 60, 1, 'm', 's' } };
+	unsigned long long	t;
+	size_t			i;
 
 	if (s < 0)
 		s = 0;
 	if (s > 1e12)
 		s = 1e12;
-	t = (long long)s;
-	if (t < 60)
-		sb_printf(b, "%llds", t);
-	else if (t < 3600)
-		sb_printf(b, "%lldm%02llds", t / 60, t % 60);
-	else if (t < 86400)
-		sb_printf(b, "%lldh%02lldm", t / 3600, t % 3600 / 60);
-	else
-		sb_printf(b, "%lldd%02lldh", t / 86400, t % 86400 / 3600);
+	t = (unsigned long long)s;
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (t >= f[i].unit) {
+			sb_uint(b, t / f[i].unit, 0);
+			sb_add(b, &f[i].u1, 1);
+			sb_uint(b, t % f[i].unit / f[i].sub, 1);
+			sb_add(b, &f[i].u2, 1);
+			return;
+		}
+	sb_uint(b, t, 0);
+	sb_add(b, "s", 1);
 }
 
 /* A countdown, rounded up (like STATUS=): 7.3 s is "8s". */
@@ -825,8 +846,15 @@ cell_ollama(struct sbuf *b, const struct jv *node, const struct rctx *rc,
 	fmt_ms(b, o, "latency_ms");
 	/* The summary has the count only; a status the list too. */
 	if (has_total || (models = jarr(o, "models")) != NULL) {
-		n = has_total ? (size_t)total : jarr_size(models);
-		sb_printf(b, " %zu model%s", n, n == 1 ? "" : "s");
+		/* A double past 2^64 has no integer type to go to. */
+		if (has_total && total >= 1e18)
+			sb_printf(b, " %.0f models", total);
+		else {
+			n = has_total ? (size_t)total : jarr_size(models);
+			sb_add(b, " ", 1);
+			sb_uint(b, n, 0);
+			sb_puts(b, n == 1 ? " model" : " models");
+		}
 	} else
 		sb_puts(b, " -");
 	/* Figures kept from a session that is gone (probe.c). */
@@ -953,15 +981,46 @@ static const char *col_names[NCOLS] = {
 
 /*
  * A table: NROWS rows (the header first) of NCOLS cells, each in a full
- * and a short form (NULL when there is no width to fit to).  V[c] picks
- * the form, SHOW[c] whether it is drawn.
+ * and a short form (the same text when there is no width to fit to).
+ * V[c] picks the form, SHOW[c] whether it is drawn.
+ *
+ * Every cell is a NUL-terminated string in one buffer, TEXT, and the rows
+ * hold offsets into it: a 1,000-node table is 20,000 cells, and a malloc
+ * each spread them over 800 kB.  On a VM a first touch of a page costs
+ * 10-40 us (a Firecracker guest, measured), so those pages, not the
+ * instructions, were most of what `tunnelctl status` took.
  */
 struct table {
-	char	*(*cell)[NCOLS][2];
-	size_t	  nrows, cap;
-	int	  show[NCOLS];
-	int	  v[NCOLS];
+	struct sbuf	  text;
+	uint32_t	(*cell)[NCOLS][2];	/* offsets into text.s */
+	size_t		  nrows, cap;
+	size_t		  open;		/* where the cell being written starts */
+	int		  show[NCOLS];
+	int		  v[NCOLS];
 };
+
+#define CELL(t, r, c, form)	((t)->text.s + (t)->cell[r][c][form])
+
+/*
+ * A cell is written straight into TEXT: table_cell_begin(), then any
+ * sb_*() on &t->text, then table_cell_end() to say whose it is.
+ */
+static void
+table_cell_begin(struct table *t)
+{
+	t->open = t->text.len;
+}
+
+static void
+table_cell_end(struct table *t, size_t r, size_t c, int form)
+{
+	sb_add(&t->text, "", 1);	/* the cell's NUL */
+	if (t->open > UINT32_MAX)
+		die(EXIT_LOCAL, "status table over 4 GiB");
+	t->cell[r][c][form] = (uint32_t)t->open;
+	if (form == 0)
+		t->cell[r][c][1] = (uint32_t)t->open;
+}
 
 static size_t
 table_colwidth(const struct table *t, size_t c)
@@ -969,7 +1028,7 @@ table_colwidth(const struct table *t, size_t c)
 	size_t	r, w, max = 0;
 
 	for (r = 0; r < t->nrows; r++)
-		if ((w = u8_width(t->cell[r][c][t->v[c]])) > max)
+		if ((w = u8_width(CELL(t, r, c, t->v[c]))) > max)
 			max = w;
 	return max;
 }
@@ -1052,10 +1111,14 @@ table_fit(struct table *t, const struct rctx *rc)
 	if (rest < 6)
 		rest = 6;
 	for (r = 1; r < t->nrows; r++) {
-		sb_add_fit(&b, t->cell[r][COL_REASON][0], rest, rc);
-		free(t->cell[r][COL_REASON][0]);
-		t->cell[r][COL_REASON][0] = sb_steal(&b);
+		/* Cut aside: TEXT moves as it grows. */
+		sb_clear(&b);
+		sb_add_fit(&b, CELL(t, r, COL_REASON, 0), rest, rc);
+		table_cell_begin(t);
+		sb_add(&t->text, b.s, b.len);
+		table_cell_end(t, r, COL_REASON, 0);
 	}
+	free(b.s);
 	t->v[COL_REASON] = 0;
 }
 
@@ -1081,12 +1144,15 @@ table_print(const struct table *t, const struct rctx *rc, FILE *out)
 		for (c = 0; c < NCOLS; c++) {
 			if (!t->show[c])
 				continue;
-			s = t->cell[r][c][t->v[c]];
+			s = CELL(t, r, c, t->v[c]);
 			sb_puts(&line, s);
 			if (c == last)
 				break;
-			for (w = u8_width(s); w < width[c] + 2; w++)
-				sb_add(&line, " ", 1);
+			w = width[c] + 2 - u8_width(s);
+			sb_reserve(&line, w);
+			memset(line.s + line.len, ' ', w);
+			line.len += w;
+			line.s[line.len] = '\0';
 		}
 		while (line.len > 0 && line.s[line.len - 1] == ' ')
 			line.s[--line.len] = '\0';
@@ -1095,15 +1161,20 @@ table_print(const struct table *t, const struct rctx *rc, FILE *out)
 	free(line.s);
 }
 
+/* NROWS empty rows, room for CAP. */
 static struct table *
-table_new(size_t nrows)
+table_new(size_t nrows, size_t cap)
 {
 	struct table	*t;
 
+	if (cap < nrows)
+		cap = nrows;
 	if ((t = calloc(1, sizeof(*t))) == NULL ||
-	    (t->cell = calloc(nrows, sizeof(*t->cell))) == NULL)
+	    (t->cell = reallocarray(NULL, cap, sizeof(*t->cell))) == NULL)
 		die(EXIT_LOCAL, "out of memory");
-	t->nrows = t->cap = nrows;
+	memset(t->cell, 0, nrows * sizeof(*t->cell));
+	t->nrows = nrows;
+	t->cap = cap;
 	return t;
 }
 
@@ -1127,26 +1198,18 @@ table_add_row(struct table *t)
 static void
 table_free(struct table *t)
 {
-	size_t	r, c;
-
-	for (r = 0; r < t->nrows; r++)
-		for (c = 0; c < NCOLS; c++) {
-			free(t->cell[r][c][0]);
-			free(t->cell[r][c][1]);
-		}
+	free(t->text.s);
 	free(t->cell);
 	free(t);
 }
 
-/* Set cell R,C from B, both forms alike. */
+/* Set cell R,C to S, both forms alike. */
 static void
-table_set(struct table *t, size_t r, size_t c, struct sbuf *b)
+table_set(struct table *t, size_t r, size_t c, const char *s)
 {
-	char	*s = sb_steal(b);
-
-	t->cell[r][c][0] = s;
-	if ((t->cell[r][c][1] = strdup(s)) == NULL)
-		die(EXIT_LOCAL, "out of memory");
+	table_cell_begin(t);
+	sb_puts(&t->text, s);
+	table_cell_end(t, r, c, 0);
 }
 
 /*
@@ -1167,32 +1230,29 @@ render_pools(const struct jv *pools, const struct rctx *rc, FILE *out)
 	const size_t	  nf = sizeof(fields) / sizeof(fields[0]);
 	struct table	 *t;
 	size_t		  npools, i, c;
-	struct sbuf	  b = { 0 };
 	const struct jv	 *p, *v;
 
 	if (pools == NULL || (npools = jarr_size(pools)) == 0)
 		return;
-	t = table_new(npools + 1);
+	t = table_new(npools + 1, 0);
 	for (c = 0; c < nf; c++) {
-		sb_puts(&b, names[c]);
-		table_set(t, 0, c, &b);
+		table_set(t, 0, c, names[c]);
 		t->show[c] = c != nf - 1;
 	}
 	for (; c < NCOLS; c++)
-		for (i = 0; i <= npools; i++) {
-			sb_puts(&b, "");
-			table_set(t, i, c, &b);
-		}
+		for (i = 0; i <= npools; i++)
+			table_set(t, i, c, "");
 	jarr_foreach(pools, i, p) {
 		for (c = 0; c < nf; c++) {
 			v = jget(p, fields[c]);
+			table_cell_begin(t);
 			if (jis(v, JV_STRING) && *v->str != '\0')
-				sb_text(&b, v->str, rc);
+				sb_text(&t->text, v->str, rc);
 			else if (jis(v, JV_NUMBER) && v->integer)
-				sb_printf(&b, "%.0f", v->num);
+				sb_printf(&t->text, "%.0f", v->num);
 			else
-				sb_puts(&b, "-");
-			table_set(t, i + 1, c, &b);
+				sb_puts(&t->text, "-");
+			table_cell_end(t, i + 1, c, 0);
 		}
 		if (jis(jget(p, "listening"), JV_FALSE))
 			t->show[nf - 1] = 1;
@@ -1216,15 +1276,18 @@ struct status_table {
 static void
 status_table_begin(struct status_table *st, const struct rctx *rc)
 {
-	struct sbuf	b = { 0 };
 	size_t		c;
 
 	memset(st, 0, sizeof(*st));
 	st->rc = rc;
-	st->t = table_new(1);
+	/*
+	 * Room for a large table from the start: past M_MMAP_THRESHOLD it
+	 * is address space only until written, and it never grows by a copy.
+	 */
+	st->t = table_new(1, 1024);
+	sb_reserve(&st->t->text, 64 * 1024);
 	for (c = 0; c < NCOLS; c++) {
-		sb_puts(&b, col_names[c]);
-		table_set(st->t, 0, c, &b);
+		table_set(st->t, 0, c, col_names[c]);
 		st->t->show[c] = 1;
 	}
 	st->t->show[COL_NEXT] = st->t->show[COL_REASON] = 0;
@@ -1239,25 +1302,27 @@ status_table_node(const struct jv *n, void *arg)
 	};
 	struct status_table	*st = arg;
 	struct table		*t = st->t;
-	struct sbuf		 b = { 0 };
 	const char		*name;
 	size_t			 r = table_add_row(t), c;
 
+	table_cell_begin(t);
 	if ((name = jstr_ne(n, "name")) != NULL)
-		sb_text(&b, name, st->rc);
+		sb_text(&t->text, name, st->rc);
 	else
-		sb_puts(&b, "-");
-	table_set(t, r, COL_NODE, &b);
+		sb_puts(&t->text, "-");
+	table_cell_end(t, r, COL_NODE, 0);
 	for (c = COL_NODE + 1; c < NCOLS; c++) {
-		cell[c](&b, n, st->rc, 0);
-		t->cell[r][c][0] = sb_steal(&b);
+		table_cell_begin(t);
+		cell[c](&t->text, n, st->rc, 0);
+		table_cell_end(t, r, c, 0);
 		/* Short forms serve only table_fit(): none without a width. */
 		if (st->rc->cols == 0)
 			continue;
-		cell[c](&b, n, st->rc, 1);
-		t->cell[r][c][1] = sb_steal(&b);
+		table_cell_begin(t);
+		cell[c](&t->text, n, st->rc, 1);
+		table_cell_end(t, r, c, 1);
 	}
-	if (strcmp(t->cell[r][COL_NEXT][0], "-") != 0)
+	if (strcmp(CELL(t, r, COL_NEXT, 0), "-") != 0)
 		t->show[COL_NEXT] = 1;
 	st->nnodes++;
 	if (node_is_up(n))
@@ -2758,10 +2823,14 @@ setup_rctx(struct rctx *rc)
 	long		 v;
 	int		 tty = isatty(STDOUT_FILENO);
 
-	setlocale(LC_CTYPE, "");
-	cs = nl_langinfo(CODESET);
-	rc->ascii = !tty || cs == NULL || (strcasecmp(cs, "UTF-8") != 0 &&
-	    strcasecmp(cs, "utf8") != 0);
+	/* Not a terminal: ASCII whatever the locale, so none is loaded. */
+	rc->ascii = 1;
+	if (tty) {
+		setlocale(LC_CTYPE, "");
+		cs = nl_langinfo(CODESET);
+		rc->ascii = cs == NULL || (strcasecmp(cs, "UTF-8") != 0 &&
+		    strcasecmp(cs, "utf8") != 0);
+	}
 	rc->cols = 0;
 	if ((env = getenv("COLUMNS")) != NULL && *env != '\0') {
 		errno = 0;
@@ -2788,6 +2857,12 @@ main(int argc, char **argv)
 	int64_t			 deadline;
 	int			 fd, r, rc;
 
+	/*
+	 * Buffers that grow past 64 KiB (a large reply, the table's text)
+	 * get pages of their own and grow by mremap(), never by copying into
+	 * fresh memory: a first touch is what costs on a VM (struct table).
+	 */
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 	parse_args(argc, argv, &o);
 	setup_rctx(&o.rc);
 	/*

@@ -98,6 +98,103 @@ START_TEST(numbers)
 }
 END_TEST
 
+/*
+ * Reals are read by hand where that is exact (jv_number): the same double
+ * as strtod() for every form, bit for bit, on both sides of the limits of
+ * that path (15 digits, 10^22).
+ */
+START_TEST(reals_as_strtod)
+{
+	static const char *fixed[] = {
+		"0.0498", "-0.0", "0.30000000000000004", "9007199254740993.0",
+		"1e22", "1e23", "123456789012345.6", "0.000001e-16", "5e-324",
+		"2.2250738585072014e-308", "1.7976931348623157e308", "0.1e1",
+		"100000000000000000000000e-2", "4.35", "1.005", "0.0e0",
+	};
+	char		 text[96];
+	double		 want, got;
+	unsigned	 seed = 2026;
+	size_t		 i, n, k;
+	int		 len;
+
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]) + 200000; i++) {
+		if (i < sizeof(fixed) / sizeof(fixed[0]))
+			snprintf(text, sizeof(text), "%s", fixed[i]);
+		else {
+			len = 0;
+			if (rand_r(&seed) % 2)
+				text[len++] = '-';
+			n = rand_r(&seed) % 19;	/* integer digits; 0: "0" */
+			if (n == 0)
+				text[len++] = '0';
+			for (k = 0; k < n; k++)
+				text[len++] = '0' + (k == 0 ? 1 +
+				    rand_r(&seed) % 9 : rand_r(&seed) % 10);
+			text[len++] = '.';
+			n = 1 + rand_r(&seed) % 19;	/* fraction digits */
+			for (k = 0; k < n; k++)
+				text[len++] = '0' + (rand_r(&seed) % 3 == 0 ?
+				    0 : rand_r(&seed) % 10);
+			if (rand_r(&seed) % 2)
+				len += snprintf(text + len, sizeof(text) -
+				    (size_t)len, "e%d",
+				    (int)(rand_r(&seed) % 61) - 30);
+			text[len] = '\0';
+		}
+		want = strtod(text, NULL);
+		ck_assert_msg(parse(text) == 0, "%s: %s", text, doc.error);
+		got = root->num;
+		ck_assert_msg(memcmp(&got, &want, sizeof(got)) == 0,
+		    "%s: read %.17g, strtod %.17g", text, got, want);
+		jv_free(&doc);
+	}
+}
+END_TEST
+
+/*
+ * Strings are scanned 8 bytes at a time: whatever needs a look (the end,
+ * an escape, a control character, UTF-8) is found at every offset.
+ */
+START_TEST(string_scan_offsets)
+{
+	char	text[64], want[64];
+	size_t	at, k;
+
+	for (at = 0; at < 24; at++) {
+		memset(want, 'a', at);
+		want[at] = '\0';
+		snprintf(text, sizeof(text), "\"%s\"", want);
+		ck_assert_int_eq(parse(text), 0);
+		ck_assert_str_eq(root->str, want);
+		jv_free(&doc);
+
+		snprintf(text, sizeof(text), "\"%s\\nbc\"", want);
+		ck_assert_int_eq(parse(text), 0);
+		ck_assert_uint_eq(root->len, at + 3);
+		ck_assert(root->str[at] == '\n' && root->str[at + 1] == 'b');
+		jv_free(&doc);
+
+		snprintf(text, sizeof(text), "\"%s\xc3\xa9" "bcdefghijk\"", want);
+		ck_assert_int_eq(parse(text), 0);
+		ck_assert(memcmp(root->str + at, "\xc3\xa9" "b", 3) == 0);
+		jv_free(&doc);
+
+		for (k = 0; k < 3; k++) {
+			static const char bad[] = { 0x01, 0x1f, (char)0xff };
+
+			snprintf(text, sizeof(text), "\"%s%cbcdefghijk\"", want,
+			    bad[k]);
+			ck_assert_int_eq(parse(text), -1);
+			jv_free(&doc);
+		}
+		/* A quote or backslash of the 8 bytes ends the fast scan. */
+		snprintf(text, sizeof(text), "\"%s\"bcdefghijk\"", want);
+		ck_assert_int_eq(parse(text), -1);	/* garbage after */
+		jv_free(&doc);
+	}
+}
+END_TEST
+
 START_TEST(strings)
 {
 	/* é as UTF-8 and as \u00e9; U+1F600 as a surrogate pair. */
@@ -246,6 +343,8 @@ jv_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, values);
 	tcase_add_test(tc, numbers);
+	tcase_add_test(tc, reals_as_strtod);
+	tcase_add_test(tc, string_scan_offsets);
 	tcase_add_test(tc, strings);
 	tcase_add_test(tc, structure);
 	tcase_add_test(tc, repeated_member);
