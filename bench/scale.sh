@@ -61,7 +61,9 @@ ulimit -n "$nofile" || :
 #   - status latency p50/p99 over BENCH_STATUS calls: daemon side (tdbench
 #     ctl: connect, "status", read to EOF) and through tunnelctl --json;
 #     the same for the summary (what the table asks for) and through
-#     `tunnelctl status`, the table;
+#     `tunnelctl status`, the table, started from bash as a user's shell
+#     would, and started by posix_spawn() (tdbench spawn: no shell fork,
+#     only tunnelctl's own exec-to-exit; /bin/true both ways is the floor);
 #   - `tunneld --check-config`'s CPU time, and a `tunnelctl reload` of the
 #     unchanged file (the daemon's loop is busy that long).
 # Linear start-up shows as a flat "CPU per node" column.
@@ -77,7 +79,7 @@ sweep_conf() {	# sweep_conf N
 	} >"$T/sweep.conf"
 }
 sweep_row() {
-	printf '%7s %9s %10s %10s %10s %9s %12s %12s %16s %16s %12s %16s %16s %10s %9s %10s\n' "$@"
+	printf '%7s %9s %10s %10s %10s %9s %12s %12s %16s %16s %12s %16s %16s %16s %10s %9s %10s\n' "$@"
 }
 mono_of() {	# mono_of REGEX AFTER_LINE: notify-listen's stamp of the first match
 	tail -n "+$(($2 + 1))" "$T/notify.log" | grep -E -m 1 "$1" | cut -d' ' -f1
@@ -104,14 +106,16 @@ if [ -n "$BENCH_SWEEP" ]; then
 		lat+=("$(((10#$b - 10#$a) / 10))")
 	done
 	spawn="$(awk -v v="$(bench_median "${lat[@]}")" 'BEGIN { printf "%.2f", v / 100 }')/$(awk -v v="$(bench_percentile 99 "${lat[@]}")" 'BEGIN { printf "%.2f", v / 100 }')"
+	read -r t50 t99 _ < <("$TDBENCH" spawn "$BENCH_STATUS" /bin/true)
+	pspawn=$(awk -v a="$t50" -v b="$t99" 'BEGIN { printf "%.2f/%.2f", a / 1000, b / 1000 }')
 	{
 		echo
 		echo "== node-count sweep: ssh = none nodes, an Ollama probe each (10 s), one tunneld"
 		echo "   (one-node tunneld VmRSS $sweep_base KiB; status p50/p99 over $BENCH_STATUS calls;"
-		echo "   /bin/true started the same way: p50/p99 $spawn ms)"
+		echo "   /bin/true started the same way: p50/p99 $spawn ms; by posix_spawn: $pspawn ms)"
 		sweep_row nodes "ready_ms" "all_up_ms" "cpu_ms" "cpu_us/node" "rss_MiB" "rss_KiB/node" \
 		    "bytes/status" "daemon_p50/p99" "tunnelctl_p50/p99" \
-		    "bytes/summary" "summary_p50/p99" "table_p50/p99" "STATUS=" \
+		    "bytes/summary" "summary_p50/p99" "table_p50/p99" "table_spawn" "STATUS=" \
 		    "check_ms" "reload_ms"
 	} | tee -a "$OUT"
 	for n in $BENCH_SWEEP; do
@@ -150,6 +154,9 @@ if [ -n "$BENCH_SWEEP" ]; then
 		}
 		ctl_lat status
 		tab="$(bench_median "${lat[@]}")/$(bench_percentile 99 "${lat[@]}")"
+		read -r t50 t99 _ < <("$TDBENCH" spawn "$BENCH_STATUS" \
+		    "$TUNNELCTL" --socket "$T/control.sock" status) ||
+			td_fail "$n nodes: tunnelctl status failed"
 		# --check-config's own CPU (user+sys, ms); exit 78 (a default
 		# admin_group missing here) still parsed and checked it all.
 		check_ms=$( { TIMEFORMAT='%3U %3S'; time "$TUNNELD" --check-config \
@@ -171,10 +178,12 @@ if [ -n "$BENCH_SWEEP" ]; then
 		    "$(ms "$(bench_median "${lat[@]}")")/$(ms "$(bench_percentile 99 "${lat[@]}")")" \
 		    "$sbytes" "$(us "$s50")/$(us "$s99")" \
 		    "$(ms "${tab%/*}")/$(ms "${tab#*/}")" \
+		    "$(us "$t50")/$(us "$t99")" \
 		    "$nstatus" "$check_ms" "$reload_ms" | tee -a "$OUT"
 		tunneld_stop || td_fail "tunneld exited $? after the $n-node sweep"
 	done
 	echo "(ms; all_up_ms: exec to STATUS=N/N nodes up; cpu_ms: tunneld's CPU until then; STATUS=: lines sent meanwhile;" | tee -a "$OUT"
+	echo " table: \`tunnelctl status\` from bash; table_spawn: the same by posix_spawn, p50/p99;" | tee -a "$OUT"
 	echo " check_ms: tunneld --check-config's CPU; reload_ms: tunnelctl reload of the unchanged file)" | tee -a "$OUT"
 	td_stop "$OLLAMA_PID"
 fi

@@ -36,6 +36,11 @@
  *		each on a new connection, read to EOF: the daemon's side of a
  *		`tunnelctl WORD`, without tunnelctl's start-up, parsing and
  *		rendering; prints "p50_us p99_us max_us bytes"
+ *	tdbench spawn COUNT PROGRAM [ARG...]
+ *		COUNT runs of PROGRAM (posix_spawn(), stdout and stderr to
+ *		/dev/null), each waited for: what the program itself takes
+ *		from exec to exit, without a shell's fork; prints "p50_us
+ *		p99_us max_us"; exit 1 if a run exits other than 0 or 1
  *	tdbench ping ADDR:PORT TIMEOUT_MS
  *		until one round trip through ADDR:PORT succeeds, try every
  *		20 ms (each try bounded by 1 s), at most TIMEOUT_MS; prints
@@ -55,6 +60,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -64,6 +70,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -746,6 +753,50 @@ cmd_ctl(const char *path, int count, const char *word)
 	return 0;
 }
 
+/* COUNT runs of ARGV[0], each from posix_spawn() to its exit. */
+static int
+cmd_spawn(int count, char **argv)
+{
+	posix_spawn_file_actions_t	 fa;
+	uint64_t			*lat, t0;
+	pid_t				 pid;
+	int				 i, status, err;
+
+	if (count <= 0 || (lat = calloc((size_t)count, sizeof(*lat))) == NULL)
+		return 2;
+	if (posix_spawn_file_actions_init(&fa) != 0 ||
+	    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY,
+	    0) != 0 ||
+	    posix_spawn_file_actions_adddup2(&fa, 1, 2) != 0)
+		return 2;
+	for (i = 0; i < count; i++) {
+		t0 = now_us();
+		if ((err = posix_spawn(&pid, argv[0], &fa, NULL, argv,
+		    environ)) != 0) {
+			fprintf(stderr, "tdbench spawn: %s: %s\n", argv[0],
+			    strerror(err));
+			return 1;
+		}
+		while (waitpid(pid, &status, 0) == -1)
+			if (errno != EINTR)
+				return 1;
+		lat[i] = now_us() - t0;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) > 1) {
+			fprintf(stderr, "tdbench spawn: %s: status %d\n",
+			    argv[0], status);
+			return 1;
+		}
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	qsort(lat, (size_t)count, sizeof(*lat), cmp_u64);
+	printf("%llu %llu %llu\n",
+	    (unsigned long long)lat[(size_t)(count - 1) / 2],
+	    (unsigned long long)lat[(size_t)((count - 1) * 99) / 100],
+	    (unsigned long long)lat[count - 1]);
+	free(lat);
+	return 0;
+}
+
 /* ----------------------------------------------------------------- relay */
 
 struct relay_chunk {
@@ -951,6 +1002,7 @@ usage(void)
 	    "       tdbench rr ADDR:PORT COUNT SIZE [split[:GAP_US]]\n"
 	    "       tdbench http ADDR:PORT COUNT PATH BODY|@FILE|- [STOPFILE]\n"
 	    "       tdbench ctl SOCKET COUNT WORD\n"
+	    "       tdbench spawn COUNT PROGRAM [ARG...]\n"
 	    "       tdbench ping ADDR:PORT TIMEOUT_MS\n"
 	    "       tdbench relay LISTEN TARGET DELAY_MS [PIDFILE]\n");
 	exit(2);
@@ -982,6 +1034,8 @@ main(int argc, char *argv[])
 		return cmd_rr(argv[2], atoi(argv[3]),
 		    (uint32_t)strtoul(argv[4], NULL, 10), split, gap);
 	}
+	if (strcmp(argv[1], "spawn") == 0 && argc >= 4)
+		return cmd_spawn(atoi(argv[2]), argv + 3);
 	if (strcmp(argv[1], "ping") == 0 && argc == 4)
 		return cmd_ping(argv[2], atol(argv[3]));
 	if (strcmp(argv[1], "http") == 0 && (argc == 6 || argc == 7))
