@@ -113,6 +113,16 @@ jv_rollback(struct jv_doc *d, struct jv_mark m)
 }
 
 void
+jv_reset(struct jv_doc *d)
+{
+	struct jv_chunk	*c;
+
+	for (c = d->first; c != NULL; c = c->next)
+		c->used = 0;
+	d->cur = d->first;
+}
+
+void
 jv_free(struct jv_doc *d)
 {
 	struct jv_chunk	*c, *next;
@@ -297,17 +307,23 @@ jv_unescape(const unsigned char *s, size_t n, unsigned char *d)
 #define JV_ONES		0x0101010101010101ULL
 #define JV_HIGHS	0x8080808080808080ULL
 
+/* The high bit of each byte of W that equals C (exact as to whether any). */
+static inline uint64_t
+jv_word_has(uint64_t w, unsigned char c)
+{
+	uint64_t	x = w ^ (JV_ONES * c);
+
+	return (x - JV_ONES) & ~x & JV_HIGHS;
+}
+
 static inline int
 jv_word_plain(const unsigned char *q)
 {
-	uint64_t	w, quote, bslash;
+	uint64_t	w;
 
 	memcpy(&w, q, sizeof(w));
-	quote = w ^ (JV_ONES * '"');
-	bslash = w ^ (JV_ONES * '\\');
-	return ((w | ((w - JV_ONES * 0x20) & ~w) |
-	    ((quote - JV_ONES) & ~quote) |
-	    ((bslash - JV_ONES) & ~bslash)) & JV_HIGHS) == 0;
+	return (((w | ((w - JV_ONES * 0x20) & ~w)) & JV_HIGHS) |
+	    jv_word_has(w, '"') | jv_word_has(w, '\\')) == 0;
 }
 
 /* The bytes jv_word_plain() passes, one at a time: all but '"' and '\\'. */
@@ -660,3 +676,213 @@ jv_parse(struct jv_doc *doc, const char *b, size_t len,
 	*root = v;
 	return 0;
 }
+
+/* ------------------------------------------------------------ split */
+
+static int
+jv_split_fail(struct jv_split *sp, const char *why)
+{
+	if (!sp->failed)
+		snprintf(sp->error, sizeof(sp->error), "%s", why);
+	sp->failed = 1;
+	return -1;
+}
+
+static int
+jv_split_put(struct jv_split *sp, int to_elem, const char *b, size_t n)
+{
+	char	**s = to_elem ? &sp->elem : &sp->rest, *ns;
+	size_t	 *len = to_elem ? &sp->elem_len : &sp->rest_len;
+	size_t	 *cap = to_elem ? &sp->elem_cap : &sp->rest_cap, nc;
+
+	if (n == 0)
+		return 0;
+	if (*cap - *len < n) {
+		for (nc = *cap ? *cap : 256; nc - *len < n; nc *= 2)
+			if (nc > SIZE_MAX / 4)
+				return jv_split_fail(sp, "out of memory");
+		if ((ns = realloc(*s, nc)) == NULL)
+			return jv_split_fail(sp, "out of memory");
+		*s = ns;
+		*cap = nc;
+	}
+	memcpy(*s + *len, b, n);
+	*len += n;
+	return 0;
+}
+
+static int
+jv_split_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* The element held, at the ',' or ']' after it (CLOSING). */
+static int
+jv_split_element(struct jv_split *sp, int closing)
+{
+	const struct jv	*v;
+	size_t		 i;
+
+	for (i = 0; i < sp->elem_len && jv_split_ws(sp->elem[i]); i++)
+		;
+	if (i == sp->elem_len)		/* "[]", not "[,", ",," or ",]" */
+		return !closing || sp->comma ?
+		    jv_split_fail(sp, "an empty element") : 0;
+	if (jv_parse(&sp->elem_doc, sp->elem, sp->elem_len, NULL, &v) == -1)
+		return jv_split_fail(sp, sp->elem_doc.error);
+	if (sp->stream->each(v, sp->stream->arg) == -1)
+		return jv_split_fail(sp, "");
+	sp->elements++;
+	jv_reset(&sp->elem_doc);
+	sp->elem_len = 0;
+	return 0;
+}
+
+/* In a string, the bytes that end a run: a quote or a backslash. */
+static const unsigned char jv_split_stop[256] = { ['"'] = 1, ['\\'] = 1 };
+/* In the array, between strings: what changes the structure. */
+static const unsigned char jv_split_mark[256] = {
+	['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1, [','] = 1,
+};
+
+/* Whether the 8 bytes at Q hold no quote and no backslash. */
+static inline int
+jv_word_no_stop(const unsigned char *q)
+{
+	uint64_t	w;
+
+	memcpy(&w, q, sizeof(w));
+	return (jv_word_has(w, '"') | jv_word_has(w, '\\')) == 0;
+}
+
+int
+jv_split_feed(struct jv_split *sp, const char *b, size_t len)
+{
+	const unsigned char	*u = (const unsigned char *)b;
+	size_t			 i = 0, start = 0, keylen;
+	unsigned char		 c;
+
+	/*
+	 * B[start..i) is a run of bytes for one side, REST or the element,
+	 * copied in one go when the side changes or a separator is left out.
+	 */
+#define JV_SPLIT_FLUSH(upto) do {					\
+	if (jv_split_put(sp, sp->in_array, b + start, (upto) - start) == -1) \
+		return -1;						\
+	start = (upto);							\
+} while (0)
+	if (sp->failed)
+		return -1;
+	while (i < len) {
+		if (sp->in_str) {
+			if (sp->esc) {
+				sp->esc = 0;
+				i++;
+				continue;
+			}
+			while (len - i >= 8 && jv_word_no_stop(u + i))
+				i += 8;
+			while (i < len && !jv_split_stop[u[i]])
+				i++;
+			if (i == len)
+				break;
+			if (u[i++] == '\\') {
+				sp->esc = 1;
+				continue;
+			}
+			sp->in_str = 0;
+			/* Raw bytes: a name with escapes is not seen. */
+			if (!sp->in_array && sp->depth == 1) {
+				JV_SPLIT_FLUSH(i);
+				keylen = strlen(sp->stream->key);
+				sp->is_key = sp->rest_len - sp->key ==
+				    keylen + 2 && memcmp(sp->rest + sp->key + 1,
+				    sp->stream->key, keylen) == 0;
+			}
+			continue;
+		}
+		if (sp->in_array) {
+			while (i < len && !jv_split_mark[u[i]])
+				i++;
+			if (i == len)
+				break;
+			c = u[i];
+			if (sp->depth == 2 && (c == ',' || c == ']')) {
+				JV_SPLIT_FLUSH(i);
+				start = i + 1;
+				if (jv_split_element(sp, c == ']') == -1)
+					return -1;
+				sp->comma = c == ',';
+				if (c == ']') {
+					sp->in_array = 0;
+					sp->depth = 1;
+					if (jv_split_put(sp, 0, "]", 1) == -1)
+						return -1;
+				}
+			} else if (c == '"')
+				sp->in_str = 1;
+			else if (c == '{' || c == '[')
+				sp->depth++;
+			else if (c == '}' || c == ']')
+				sp->depth--;
+			i++;
+			continue;
+		}
+		/* Outside the array: the small rest, a byte at a time. */
+		c = u[i];
+		if (sp->depth == 1 && c == '[' && sp->colon) {
+			JV_SPLIT_FLUSH(i + 1);		/* the '[' too */
+			sp->in_array = 1;
+			sp->comma = sp->colon = 0;
+			sp->depth = 2;
+			i++;
+			continue;
+		}
+		if (sp->depth == 1 && !jv_split_ws((char)c))
+			sp->colon = c == ':' && sp->is_key;
+		if (c == '"') {
+			sp->in_str = 1;
+			if (sp->depth == 1) {
+				JV_SPLIT_FLUSH(i);
+				sp->key = sp->rest_len;
+				sp->is_key = 0;
+			}
+		} else if (c == '{' || c == '[')
+			sp->depth++;
+		else if (c == '}' || c == ']')
+			sp->depth--;
+		i++;
+	}
+	JV_SPLIT_FLUSH(len);
+#undef JV_SPLIT_FLUSH
+	return 0;
+}
+
+int
+jv_split_end(struct jv_split *sp, struct jv_doc *doc, const struct jv **root)
+{
+	doc->error[0] = '\0';
+	if (sp->failed) {
+		snprintf(doc->error, sizeof(doc->error), "%s", sp->error);
+		return -1;
+	}
+	/* An element still open: the text ends inside the array. */
+	if (sp->in_array) {
+		snprintf(doc->error, sizeof(doc->error),
+		    "premature end of input");
+		return -1;
+	}
+	return jv_parse(doc, sp->rest != NULL ? sp->rest : "", sp->rest_len,
+	    sp->stream, root);
+}
+
+void
+jv_split_free(struct jv_split *sp)
+{
+	free(sp->rest);
+	free(sp->elem);
+	jv_free(&sp->elem_doc);
+	memset(sp, 0, sizeof(*sp));
+}
+

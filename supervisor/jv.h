@@ -61,6 +61,40 @@ struct jv_stream {
 int		 jv_parse(struct jv_doc *doc, const char *b, size_t len,
 		    const struct jv_stream *stream, const struct jv **root);
 void		 jv_free(struct jv_doc *doc);
+/* Forget DOC's values, keeping its memory for the next jv_parse(). */
+void		 jv_reset(struct jv_doc *doc);
+
+/*
+ * The same text read a piece at a time, for a reply too large to hold
+ * whole (a 1,000-node status is 280 kB, and on a VM every page of it is a
+ * fault that costs tens of microseconds): jv_split_feed() the pieces in
+ * order; each element of STREAM's array is parsed and handed over as soon
+ * as it is complete, and the rest of the text is kept, with that array
+ * empty, for jv_split_end() to parse as jv_parse() would (elements of an
+ * array whose name is written with escapes are handed over then).  Only
+ * the lexical structure is followed while feeding; every piece is judged
+ * by jv_parse(), so a text is accepted as the whole of it would be, but
+ * for depth: an element is allowed JV_MAX_DEPTH levels of its own.
+ * Memory: the rest of the text, the largest element and its tree.
+ * Zeroed to start; jv_split_free() to end, whatever happened.
+ */
+struct jv_split {
+	const struct jv_stream	*stream;
+	struct jv_doc		 elem_doc;
+	char			*rest, *elem;
+	size_t			 rest_len, rest_cap, elem_len, elem_cap;
+	size_t			 key;		/* where the last name began */
+	size_t			 elements;	/* handed over so far */
+	int			 depth;
+	unsigned		 in_str:1, esc:1, is_key:1, colon:1;
+	unsigned		 in_array:1, comma:1, failed:1;
+	char			 error[128];
+};
+
+int		 jv_split_feed(struct jv_split *sp, const char *b, size_t len);
+int		 jv_split_end(struct jv_split *sp, struct jv_doc *doc,
+		    const struct jv **root);
+void		 jv_split_free(struct jv_split *sp);
 
 /*
  * Member KEY of object O (the last, should the name repeat); NULL when O

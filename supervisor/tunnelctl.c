@@ -2382,6 +2382,46 @@ read_line(int fd, const char *path, struct linebuf *lb, int64_t deadline,
  * Replies.
  */
 
+/*
+ * The reply line, fed to SP as it is read, up to its newline (or the end
+ * of the stream): a large reply is never held whole (jv_split).  Returns
+ * 1 a reply, 0 end of stream before any byte, -1 malformed, -2 DEADLINE
+ * passed.
+ */
+static int
+read_status(int fd, const char *path, int64_t deadline, struct jv_split *sp)
+{
+	static char	 buf[64 * 1024];
+	char		*nl;
+	ssize_t		 n;
+	int		 got = 0, r;
+
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n > 0) {
+			got = 1;
+			nl = memchr(buf, '\n', (size_t)n);
+			if (jv_split_feed(sp, buf,
+			    nl != NULL ? (size_t)(nl - buf) : (size_t)n) == -1)
+				return -1;
+			if (nl != NULL)
+				return 1;
+			continue;
+		}
+		if (n == 0)
+			return got;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			die(EXIT_UNREACH, "cannot read reply from %s: %s",
+			    path, strerror(errno));
+		/* Not interrupted: only a watch catches signals. */
+		if ((r = wait_fd(fd, POLLIN, deadline)) <= 0)
+			return -2;
+	}
+}
+
+
 static void
 out_check(void)
 {
@@ -2465,39 +2505,27 @@ count_up(const struct jv *node, void *arg)
 static int
 handle_status(const struct opts *o, const char *line, size_t len)
 {
-	struct status_table	 st;
 	struct jv_doc		 doc = { 0 };
 	const struct jv		*rest;
 	size_t			 notup = 0;
 	int			 ok, rc;
 
-	if (!o->json)
-		status_table_begin(&st, &o->rc);
-	rest = o->json ? reply_parse(&doc, line, len, count_up, &notup) :
-	    reply_parse(&doc, line, len, status_table_node, &st);
-	if (rest == NULL)
+	/* --json: the text as it came, the exit status from the states. */
+	if ((rest = reply_parse(&doc, line, len, count_up, &notup)) == NULL)
 		die(EXIT_UNREACH, "malformed reply from daemon");
-	if (o->json) {
-		fwrite(line, 1, len, stdout);
-		fputc('\n', stdout);
-	}
+	fwrite(line, 1, len, stdout);
+	fputc('\n', stdout);
 	if ((ok = reply_ok(rest)) < 0)
 		die(EXIT_UNREACH, "malformed reply from daemon: no \"ok\"");
 	if (!ok) {
 		rc = report_error(rest);
 		jv_free(&doc);
-		if (!o->json)
-			table_free(st.t);
 		return rc;
 	}
 	if (jarr(rest, "nodes") == NULL)
 		die(EXIT_UNREACH, "malformed reply from daemon: no node list");
-	if (o->json)
-		rc = notup ? EXIT_NOTUP : EXIT_OK;
-	else
-		rc = status_table_end(&st, rest, stdout);
 	jv_free(&doc);
-	return rc;
+	return notup ? EXIT_NOTUP : EXIT_OK;
 }
 
 /*
@@ -2653,6 +2681,70 @@ no_reply(const struct opts *o)
 {
 	die(EXIT_UNREACH, "no reply from daemon on %s within %gs", o->socket,
 	    o->timeout_ms / 1000.0);
+}
+
+/*
+ * `tunnelctl status`, the table: the summary, read and drawn a node at a
+ * time (jv_split); the full status instead from a daemon that has no
+ * summary.  The exit status.
+ */
+static int
+status_table_query(const struct opts *o, const char *req, size_t reqlen,
+    int64_t deadline)
+{
+	struct status_table	 st;
+	struct jv_stream	 stream = { "nodes", status_table_node, &st };
+	struct jv_split		 sp;
+	struct jv_doc		 doc = { 0 };
+	const struct jv		*rest;
+	int			 fd, r, ok, rc;
+
+	for (;;) {
+		status_table_begin(&st, &o->rc);
+		memset(&sp, 0, sizeof(sp));
+		sp.stream = &stream;
+		fd = ctl_connect(o->socket, deadline);
+		ctl_send(fd, o->socket, req, reqlen, deadline);
+		r = read_status(fd, o->socket, deadline, &sp);
+		close(fd);
+		if (r == -2)
+			no_reply(o);
+		if (r == 0)
+			die(EXIT_UNREACH, "daemon closed the connection "
+			    "without a reply");
+		if (r == -1 && strcmp(sp.error, "out of memory") == 0)
+			die(EXIT_LOCAL, "out of memory");
+		if (r == -1)
+			die(EXIT_UNREACH, "malformed reply from daemon");
+		if (sp.elements > 0 || strcmp(req, "status\n") == 0 ||
+		    !summary_unknown(sp.rest != NULL ? sp.rest : "",
+		    sp.rest_len))
+			break;
+		/* Asked again, in full, within the same deadline. */
+		jv_split_free(&sp);
+		table_free(st.t);
+		req = "status\n";
+		reqlen = strlen(req);
+	}
+	if (jv_split_end(&sp, &doc, &rest) == -1) {
+		if (strcmp(doc.error, "out of memory") == 0)
+			die(EXIT_LOCAL, "out of memory");
+		die(EXIT_UNREACH, "malformed reply from daemon");
+	}
+	if ((ok = reply_ok(rest)) < 0)
+		die(EXIT_UNREACH, "malformed reply from daemon: no \"ok\"");
+	if (!ok) {
+		rc = report_error(rest);
+		table_free(st.t);
+	} else {
+		if (jarr(rest, "nodes") == NULL)
+			die(EXIT_UNREACH, "malformed reply from daemon: "
+			    "no node list");
+		rc = status_table_end(&st, rest, stdout);
+	}
+	jv_free(&doc);
+	jv_split_free(&sp);
+	return rc;
 }
 
 /*
@@ -2904,6 +2996,11 @@ main(int argc, char **argv)
 	}
 
 	deadline = now_ms() + o.timeout_ms;
+	if (o.cmd->cmd == CMD_STATUS && o.nwords <= 1 && !o.json) {
+		rc = status_table_query(&o, req, reqlen, deadline);
+		out_check();
+		return rc;
+	}
 	for (;;) {
 		fd = ctl_connect(o.socket, deadline);
 		ctl_send(fd, o.socket, req, reqlen, deadline);

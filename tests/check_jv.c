@@ -157,7 +157,7 @@ END_TEST
  */
 START_TEST(string_scan_offsets)
 {
-	char	text[64], want[64];
+	char	text[128], want[32];
 	size_t	at, k;
 
 	for (at = 0; at < 24; at++) {
@@ -275,6 +275,13 @@ each(const struct jv *v, void *arg)
 	return ++s->n == s->stop_at ? -1 : 0;
 }
 
+static int
+count_any(const struct jv *v, void *arg)
+{
+	(void)v, (void)arg;
+	return 0;
+}
+
 START_TEST(stream)
 {
 	struct seen		 s = { 0, NULL, 0, -1 };
@@ -314,6 +321,119 @@ START_TEST(stream)
 END_TEST
 
 /* A text longer than a chunk, in pieces past it: values stay where made. */
+/* TEXT fed to a jv_split in pieces of CHUNK bytes; jv_split_end()'s result. */
+static int
+split(struct jv_split *sp, const struct jv_stream *st, const char *text,
+    size_t chunk)
+{
+	size_t	off, n, len = strlen(text);
+
+	memset(sp, 0, sizeof(*sp));
+	sp->stream = st;
+	for (off = 0; off < len; off += n) {
+		n = len - off < chunk ? len - off : chunk;
+		if (jv_split_feed(sp, text + off, n) == -1)
+			return -1;
+	}
+	return jv_split_end(sp, &doc, &root);
+}
+
+START_TEST(split_pieces)
+{
+	struct seen		 s;
+	struct jv_stream	 st = { "nodes", each, &s };
+	struct jv_split		 sp;
+	static char		 text[64 * 1024], deep[512];
+	size_t			 off, chunk;
+	int			 i;
+
+	off = (size_t)snprintf(text, sizeof(text),
+	    "{\"ok\":true, \"x\":\"nodes\", \"p\":[{\"nodes\":[1]}], \"nodes\" : [ ");
+	for (i = 0; i < 200; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+		    "%s{\"i\":%d,\"name\":\"%s\",\"q\":\"],\\\"[{\"}", i ? " , " : "",
+		    i, i % 2 ? "odd" : "even");
+	snprintf(text + off, sizeof(text) - off, " ],\"pools\":[{\"n\":1}]}");
+	/* Cut anywhere, strings holding brackets, quotes and commas. */
+	for (chunk = 1; chunk <= 70; chunk++) {
+		memset(&s, 0, sizeof(s));
+		s.stop_at = -1;
+		ck_assert_msg(split(&sp, &st, text, chunk) == 0,
+		    "chunk %zu: %s %s", chunk, sp.error, doc.error);
+		ck_assert_int_eq(s.n, 200);
+		ck_assert_int_eq(s.reused, 199);	/* one node's memory */
+		ck_assert_uint_eq(jv_member(root, "nodes")->len, 0);
+		ck_assert_str_eq(jv_member(root, "x")->str, "nodes");
+		ck_assert_uint_eq(jv_member(jv_member(root, "p")->child,
+		    "nodes")->len, 1);
+		ck_assert(jv_member(jv_member(root, "pools")->child, "n")->num
+		    == 1);
+		/* REST never held a node. */
+		ck_assert_uint_lt(sp.rest_len, 128);
+		jv_free(&doc);
+		jv_split_free(&sp);
+	}
+
+	/* A name written with escapes: handed over by jv_split_end(). */
+	memset(&s, 0, sizeof(s));
+	s.stop_at = -1;
+	ck_assert_int_eq(split(&sp, &st, "{\"node\\u0073\":[{\"i\":0,"
+	    "\"name\":\"even\"},{\"i\":1,\"name\":\"odd\"}],\"ok\":true}", 3), 0);
+	ck_assert_int_eq(s.n, 2);
+	jv_free(&doc);
+	jv_split_free(&sp);
+
+	/* Refused as the whole would be. */
+	{
+		static const char *bad[] = {
+			"{\"nodes\":[,{\"i\":0,\"name\":\"even\"}]}",
+			"{\"nodes\":[{\"i\":0,\"name\":\"even\"},]}",
+			"{\"nodes\":[{\"i\":0,\"name\":\"even\"},,{}]}",
+			"{\"nodes\":[{\"i\":0,\"name\":\"even\"} {}]}",
+			"{\"nodes\":[{\"i\":0,\"name\":\"even\"}]]}",
+			"{\"nodes\":[{\"i\":0,\"name\":\"even\"}",
+			"{\"nodes\":[{\"i\":0,\"name\":\"even\"}],}",
+			"{\"nodes\":[{\"i\":0,\"name\":\"ev\x01" "en\"}]}",
+			"{\"nodes\":[]",
+		};
+
+		for (i = 0; i < (int)(sizeof(bad) / sizeof(bad[0])); i++)
+			for (chunk = 1; chunk <= 8; chunk++) {
+				memset(&s, 0, sizeof(s));
+				s.stop_at = -1;
+				ck_assert_msg(split(&sp, &st, bad[i], chunk) == -1,
+				    "accepted: %s", bad[i]);
+				ck_assert(sp.error[0] != '\0' ||
+				    doc.error[0] != '\0');
+				jv_free(&doc);
+				jv_split_free(&sp);
+			}
+	}
+
+	/* -1 from EACH ends it. */
+	memset(&s, 0, sizeof(s));
+	s.stop_at = 3;
+	ck_assert_int_eq(split(&sp, &st, text, 100), -1);
+	ck_assert_int_eq(s.n, 3);
+	jv_free(&doc);
+	jv_split_free(&sp);
+
+	/* An element's depth is its own (the one difference, documented). */
+	off = (size_t)snprintf(deep, sizeof(deep), "{\"nodes\":[");
+	for (i = 0; i < JV_MAX_DEPTH - 1; i++)
+		deep[off++] = '[';
+	for (i = 0; i < JV_MAX_DEPTH - 1; i++)
+		deep[off++] = ']';
+	snprintf(deep + off, sizeof(deep) - off, "]}");
+	ck_assert_int_eq(jv_parse(&doc, deep, strlen(deep), NULL, &root), -1);
+	jv_free(&doc);
+	st.each = count_any;
+	ck_assert_int_eq(split(&sp, &st, deep, 5), 0);
+	jv_free(&doc);
+	jv_split_free(&sp);
+}
+END_TEST
+
 START_TEST(large)
 {
 	static char	text[1024 * 1024];
@@ -349,6 +469,7 @@ jv_suite(void)
 	tcase_add_test(tc, structure);
 	tcase_add_test(tc, repeated_member);
 	tcase_add_test(tc, stream);
+	tcase_add_test(tc, split_pieces);
 	tcase_add_test(tc, large);
 	suite_add_tcase(s, tc);
 	return s;

@@ -430,7 +430,11 @@ for bad in '{"ok":true,"nodes":[{"name":"a","state":"up"},]}' \
     '{"ok":true,"nodes":[{"name":"a","state":"up"}' \
     '{"ok":true,"nodes":[{"name":"a","state":"up"}]} x' \
     '{"ok":true "nodes":[]}' '{"ok":true,"nodes":[] ' '{"ok":true,7:[]}' \
-    '{"ok":true,"nodes":[{"name":"a","state":"up"} {"name":"b"}]}'; do
+    '{"ok":true,"nodes":[{"name":"a","state":"up"} {"name":"b"}]}' \
+    '{"ok":true,"nodes":[,{"name":"a","state":"up"}]}' \
+    '{"ok":true,"nodes":[{"name":"a","state":"up"},,{"name":"b"}]}' \
+    '{"ok":true,"nodes":[{"name":"a","state":"up"}],}' \
+    '{"ok":true,"nodes":[{"name":"a","state":"up"}]]}'; do
 	serve_text "$bad"
 	ctl status
 	expect_rc 3 "malformed node list: $bad"
@@ -442,6 +446,38 @@ done
 serve_text '{"ok":true,"nodes":5}'
 ctl status
 expect_rc 3 "a node list that is not a list"
+# The table's reply is cut into nodes as it is read (jv_split): only
+# the top-level "nodes" list is cut, whatever its nodes' strings hold.
+for good in \
+    '{"ok":true,"node\u0073":[{"name":"a","state":"up"},{"name":"b","state":"up"}]}' \
+    '{"ok":true,"nodes":[{"name":"a]\",[{","state":"up"},{"name":"b","state":"up","reason":"x\\"}]}' \
+    '{"ok":true,"x":"nodes","pools":[{"nodes":[1,[2]]}],"nodes":[{"name":"a","state":"up"},{"name":"b","state":"up"}]}' \
+    '{ "ok" : true , "nodes" : [ { "name" : "a" , "state" : "up" } , {"name":"b","state":"up"} ] }'; do
+	serve_text "$good"
+	ctl status
+	expect_rc 0 "node list cut as read: $good"
+	expect_line '^2/2 nodes up$' "two nodes: $good"
+	expect_line '^b +up ' "b's row: $good"
+done
+# Many reads' worth: 3,000 nodes (about 150 kB) arrive in pieces.
+{
+	printf '{"ok":true,"nodes":['
+	for ((i = 0; i < 3000; i++)); do
+		[ "$i" = 0 ] || printf ','
+		printf '{"name":"n%d","state":"%s","since_s":%d,"reason":"%s"}' \
+		    "$i" "$([ $((i % 7)) = 0 ] && echo backoff || echo up)" \
+		    "$i" "$([ $((i % 7)) = 0 ] && echo "refused, [really]")"
+	done
+	printf '],"pools":[]}\n'
+} >"$dir/big"
+serve "$dir/big"
+ctl status
+expect_rc 1 "3,000 nodes: some not up"
+expect_line '^2571/3000 nodes up$' "3,000 nodes: all counted"
+expect_line '^n2999 +up +49m59s ' "3,000 nodes: the last row"
+expect_line '^n2996 +backoff +49m56s .*refused, \[really\]$' "3,000 nodes: a reason with brackets"
+if [ "$(grep -c '^n[0-9]' "$dir/out")" = 3000 ]; then ok "3,000 rows"
+else notok "3,000 nodes: $(grep -c '^n[0-9]' "$dir/out") rows"; fi
 # Members in any order; a list after "ok" or before it, the same rows.
 serve_text '{"nodes":[{"name":"a","state":"up"},{"name":"b","state":"backoff","reason":"x"}],"ok":true,"pools":[]}'
 ctl status

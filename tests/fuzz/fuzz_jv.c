@@ -3,7 +3,8 @@
  * jansson on arbitrary text: both must accept the same texts and read the
  * same values (jansson is the reference jv replaced for speed), and the
  * streamed form of a reply must hand over the very elements the whole
- * tree holds.
+ * tree holds; and read a piece at a time (jv_split), in pieces cut where
+ * the input says, the same.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -136,6 +137,49 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	jv_free(&doc);
+
+	/*
+	 * Split: the text fed in pieces, each 1 to 64 bytes long as the text
+	 * itself says; accepted exactly when the whole is (depth aside: an
+	 * element counts its own), the same elements handed over.
+	 */
+	{
+		struct jv_split	 sp = { 0 };
+		const char	*e;
+		size_t		 off = 0, n;
+		int		 rs = 0;
+
+		seen.i = 0;
+		seen.bad = 0;
+		sp.stream = &st;
+		while (off < size && rs == 0) {
+			n = 1 + (size_t)(unsigned char)b[off] % 64;
+			if (n > size - off)
+				n = size - off;
+			rs = jv_split_feed(&sp, b + off, n);
+			off += n;
+		}
+		if (rs == 0)
+			rs = jv_split_end(&sp, &doc, &root);
+		e = rs == 0 ? "" : sp.failed ? sp.error : doc.error;
+		if (rs == -1 && e[0] == '\0')
+			abort();		/* a failure says why */
+		if (rs == 0 && (j == NULL || seen.bad))
+			abort();		/* took what the whole refuses */
+		if (rs == 0 && seen.nodes != NULL &&
+		    (seen.i != json_array_size(nodes) ||
+		    jv_member(root, "nodes")->len != 0))
+			abort();
+		if (rs == 0 && !json_is_array(nodes) && !fuzz_jv_same(root, j))
+			abort();
+		/* Refused what the whole takes; depth and NUL bytes aside. */
+		if (rs == -1 && r == 0 && !fuzz_jv_nested(e) &&
+		    strcmp(e, "out of memory") != 0 &&
+		    memchr(b, '\0', size) == NULL)
+			abort();
+		jv_free(&doc);
+		jv_split_free(&sp);
+	}
  out:
 	json_decref(j);
 	free(b);
