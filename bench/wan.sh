@@ -126,6 +126,11 @@ add() {
 row() {
 	printf '%-34s %12s %12s %8s\n' "$1" "$2" "$3" "$(bench_ratio "$2" "$3")"
 }
+# spread KEY: the lowest and highest sample, "min-max".
+spread() {
+	# shellcheck disable=SC2086  # the samples are words
+	printf '%s\n' ${V[$1]:-} | sort -n | sed -n '1h;${H;x;s/\n/-/;p}'
+}
 
 # xfer SIDE KEY DIR PORT: one transfer, its MB/s added to V[SIDE:KEY].
 xfer() {
@@ -170,9 +175,16 @@ phase() {
 		row "local fwd upload hub->node MB/s" "$(med td:lup)" "$(med ssh:lup)"
 		row "remote fwd node->hub MB/s" "$(med td:rn2h)" "$(med ssh:rn2h)"
 		row "remote fwd hub->node MB/s" "$(med td:rh2n)" "$(med ssh:rh2n)"
+		row "  upload, lowest-highest run" "$(spread td:lup)" "$(spread ssh:lup)"
+		row "  node->hub, lowest-highest run" "$(spread td:rn2h)" "$(spread ssh:rn2h)"
 		row "request p50 ms (64 B, local fwd)" "$(med td:p50)" "$(med ssh:p50)"
 		row "request p99 ms" "$(med td:p99)" "$(med ssh:p99)"
 		row "VmHWM after (KiB)" "$(bench_status_kb "$TUNNELD_PID" VmHWM)" "$(bench_status_kb "$SSH_PID" VmHWM)"
+		# Towards sshd both clients send into sshd's own channel window,
+		# which the client cannot ask to be larger (OpenSSH's
+		# CHAN_TCP_WINDOW_DEFAULT, 2 MiB): at most one window per round
+		# trip, whoever sends.  Downloads use the window tunneld grants.
+		echo "(upload and node->hub: either client sends at most sshd's 2 MiB window per round trip, $(awk -v r="$rtt" 'BEGIN { printf "%.1f", 2097152 / (r / 1000) / 1e6 }') MB/s)"
 	} | tee -a "$OUT"
 	tunneld_stop || td_fail "tunneld exited $? after the $rtt ms phase"
 	td_stop "$SSH_PID"
