@@ -1004,7 +1004,13 @@ conf_pool_set(struct cfg_parse *p, int k, const char *key,
 				else if (strv_has(pl->nodes, pl->nnodes, w[i]))
 					cfg_err(p, p->lineno, "%s: node '%s' "
 					    "listed twice", key, w[i]);
-				else
+				else if (pl->nnodes == CONFIG_POOL_NODES_MAX) {
+					cfg_err(p, p->lineno, "%s: %zu nodes; a "
+					    "pool has at most %d", key,
+					    pl->nnodes + nw - i,
+					    CONFIG_POOL_NODES_MAX);
+					break;
+				} else
 					strv_add(p, &pl->nodes, &pl->nnodes, w[i]);
 			}
 		strv_free(w, nw);

@@ -26,6 +26,8 @@
 #define CONFIG_DEFAULT_PATH	"/etc/tunneld/tunneld.conf"
 #endif
 #define CONFIG_HOST_MAX		256
+/* A pool ranks its nodes on the stack, every connection: a bound. */
+#define CONFIG_POOL_NODES_MAX	64
 #define EX_CONFIG_EXIT		78	/* sysexits.h EX_CONFIG */
 
 enum fwd_kind { FWD_LOCAL, FWD_REMOTE };

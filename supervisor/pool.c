@@ -810,15 +810,41 @@ pool_status_json(void)
 	return arr;
 }
 
+/*
+ * No pool: the node best() answers with is up (degraded only when none
+ * is), has an address and, when asked, the model; the lowest priority
+ * value wins, ties in the file's order.  Every node is looked at, not a
+ * pool's POOL_NODES_MAX: a cluster may have more nodes than a pool.
+ */
+static struct node *
+pool_best_any(const char *model)
+{
+	struct node	*n, *best = NULL;
+	char		 addr[CONFIG_HOST_MAX + 8], why[128];
+
+	TAILQ_FOREACH(n, &td->nodes, entry) {
+		if ((n->state != NODE_UP && n->state != NODE_DEGRADED) ||
+		    (best != NULL && (best->state == NODE_UP) >
+		    (n->state == NODE_UP)) ||
+		    (best != NULL && best->state == n->state &&
+		    best->conf->priority <= n->conf->priority) ||
+		    (model != NULL && *model != '\0' &&
+		    !node_has_model(n, model)) ||
+		    pool_node_addr(n, addr, sizeof(addr), why, sizeof(why)) != 0)
+			continue;
+		best = n;
+	}
+	return best;
+}
+
 struct node *
 pool_best(const char *pool, const char *model, char *addr, size_t addrsz,
     char *why, size_t whysz, int *nopool)
 {
-	struct pool_conf	 all, *pc = NULL;
 	struct pool_cand	 c[POOL_NODES_MAX];
 	struct node		*nodes[POOL_NODES_MAX], *n;
-	char			*names[POOL_NODES_MAX];
-	size_t			 order[POOL_NODES_MAX], m, i, k = 0;
+	struct pool_conf	*pc = NULL;
+	size_t			 order[POOL_NODES_MAX], m, i;
 
 	*nopool = 0;
 	if (pool != NULL && *pool != '\0') {
@@ -831,22 +857,16 @@ pool_best(const char *pool, const char *model, char *addr, size_t addrsz,
 			return NULL;
 		}
 	} else if ((pc = TAILQ_FIRST(&td->conf->pools)) == NULL) {
-		/* No pool: every node, by its priority. */
-		memset(&all, 0, sizeof(all));
-		all.name = "all nodes";
-		all.policy = POOL_PRIORITY;
-		TAILQ_FOREACH(n, &td->nodes, entry) {
-			if (k == POOL_NODES_MAX)
-				break;
-			for (i = k; i > 0 && node_find(names[i - 1])->conf->priority >
-			    n->conf->priority; i--)
-				names[i] = names[i - 1];
-			names[i] = n->conf->name;
-			k++;
+		if ((n = pool_best_any(model)) == NULL) {
+			snprintf(why, whysz, "no node of all nodes is up%s%s",
+			    model && *model ? " with model " : "",
+			    model && *model ? model : "");
+			return NULL;
 		}
-		all.nodes = names;
-		all.nnodes = k;
-		pc = &all;
+		(void)pool_node_addr(n, addr, addrsz, why, whysz);
+		snprintf(why, whysz, "%s, highest priority",
+		    node_state_name(n->state));
+		return n;
 	}
 	if (pc->mode == POOL_MODE_HTTP) {
 		/* What the pool's next request would do, model and all. */
@@ -874,7 +894,7 @@ pool_best(const char *pool, const char *model, char *addr, size_t addrsz,
 	(void)pool_node_addr(n, addr, addrsz, why, whysz);
 	snprintf(why, whysz, "%s, %s", node_state_name(n->state),
 	    pc->policy == POOL_LEAST_LOAD ? "lowest load_score" :
-	    pc == &all ? "highest priority" : "first in the pool's order");
+	    "first in the pool's order");
 	return n;
 }
 

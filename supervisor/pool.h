@@ -23,7 +23,7 @@
 
 #include "tunneld.h"
 
-#define POOL_NODES_MAX	64
+#define POOL_NODES_MAX	CONFIG_POOL_NODES_MAX
 
 /* What ranking needs to know of a node; pure, for tests. */
 struct pool_cand {

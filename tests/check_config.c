@@ -1304,6 +1304,48 @@ END_TEST
  * quadratic (a second of --check-config at this size); their speed is
  * bench/scale.sh's to show, what they find is checked here.
  */
+/*
+ * A pool ranks at most CONFIG_POOL_NODES_MAX nodes: one more is an error
+ * at its line, not a node quietly left out of the pool.
+ */
+START_TEST(test_pool_nodes_max)
+{
+	/* Names of one character or two: 65 of them fit on one line. */
+	static const char	 chars[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	static const char *const want[] = {
+		"t.conf:3: nodes: 65 nodes; a pool has at most 64", NULL
+	};
+	struct config	*c;
+	char		 text[8192], name[65][3];
+	size_t		 off;
+	int		 i, n;
+
+	for (i = 0; i < 65; i++)
+		snprintf(name[i], sizeof(name[i]), "%c%.*s",
+		    chars[i % 62], i >= 62, "x");
+	for (n = 64; n <= 65; n++) {
+		off = (size_t)snprintf(text, sizeof(text),
+		    "[pool p]\nlisten = 127.0.0.1:20000\nnodes =");
+		for (i = 0; i < n; i++)
+			off += (size_t)snprintf(text + off, sizeof(text) - off,
+			    " %s", name[i]);
+		off += (size_t)snprintf(text + off, sizeof(text) - off, "\n");
+		for (i = 0; i < n; i++)
+			off += (size_t)snprintf(text + off, sizeof(text) - off,
+			    "[node %s]\nssh = none\nollama = "
+			    "http://127.0.0.1:1\n", name[i]);
+		ck_assert_uint_lt(off, sizeof(text));
+		if (n == 64) {
+			ck_assert_ptr_nonnull(c = load_ok(text));
+			ck_assert_uint_eq(TAILQ_FIRST(&c->pools)->nnodes, 64);
+			config_free(c);
+		} else
+			expect_errors(text, want);
+	}
+}
+END_TEST
+
 START_TEST(test_many_nodes)
 {
 	struct config_errors	 e;
@@ -1406,6 +1448,7 @@ config_suite(void)
 	tc = tcase_create("scale");
 	tcase_add_test(tc, test_nameidx);
 	tcase_add_test(tc, test_many_nodes);
+	tcase_add_test(tc, test_pool_nodes_max);
 	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);
 	return s;
