@@ -143,9 +143,15 @@ jv_member(const struct jv *o, const char *key)
 
 	if (o == NULL || o->type != JV_OBJECT)
 		return NULL;
-	/* The last of duplicate names, as jansson keeps it. */
+	/*
+	 * The last of duplicate names, as jansson keeps it.  The first byte
+	 * spares most memcmp() calls: a node's names are mostly of like
+	 * lengths ("state", "since_s" and "reason" alike are looked up on
+	 * every row).
+	 */
 	JV_FOREACH(v, o)
-		if (v->keylen == n && memcmp(v->key, key, n) == 0)
+		if (v->keylen == n && v->key[0] == key[0] &&
+		    memcmp(v->key, key, n) == 0)
 			found = v;
 	return found;
 }

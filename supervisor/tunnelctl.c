@@ -88,6 +88,7 @@
 #include <strings.h>
 
 
+#include "fixed.h"
 #include "jv.h"
 
 #ifndef PACKAGE_VERSION
@@ -546,6 +547,19 @@ sb_uint(struct sbuf *b, unsigned long long n, int two)
 	sb_add(b, p, (size_t)(d + sizeof(d) - p));
 }
 
+/* V as "%.0f" (DECIMALS 0) or "%.1f" (1) would write it. */
+static void
+sb_fixed(struct sbuf *b, double v, int decimals)
+{
+	char	buf[FIXED_MAX];
+	size_t	n;
+
+	if ((n = fixed_fmt(buf, v, decimals)) == 0)
+		sb_printf(b, decimals ? "%.1f" : "%.0f", v);
+	else
+		sb_add(b, buf, n);
+}
+
 /* "45s", "2m03s", "1h02m", "3d04h". */
 static void
 fmt_duration(struct sbuf *b, double s)
@@ -589,12 +603,11 @@ fmt_ms(struct sbuf *b, const struct jv *o, const char *key)
 
 	if (!jnum(o, key, &ms) || ms < 0)
 		sb_puts(b, "-");
-	else if (ms < 9.95)
-		sb_printf(b, "%.1fms", ms);
-	else if (ms < 999.5)
-		sb_printf(b, "%.0fms", ms);
-	else
-		sb_printf(b, "%.1fs", ms / 1000.0);
+	else {
+		sb_fixed(b, ms < 999.5 ? ms : ms / 1000.0, ms < 9.95 ||
+		    ms >= 999.5);
+		sb_puts(b, ms < 999.5 ? "ms" : "s");
+	}
 }
 
 /* Bytes, IEC: "512B", "120.6KiB", "1.2GiB". */
@@ -605,7 +618,8 @@ fmt_bytes(struct sbuf *b, double v)
 	size_t	u = 0;
 
 	if (v < 1024) {
-		sb_printf(b, "%.0fB", v < 0 ? 0 : v);
+		sb_fixed(b, v < 0 ? 0 : v, 0);
+		sb_puts(b, "B");
 		return;
 	}
 	v /= 1024;
@@ -613,7 +627,8 @@ fmt_bytes(struct sbuf *b, double v)
 		v /= 1024;
 		u++;
 	}
-	sb_printf(b, "%.1f%s", v, units[u]);
+	sb_fixed(b, v, 1);
+	sb_puts(b, units[u]);
 }
 
 /* Unix seconds as the daemon writes its times: 2026-11-22T14:03:11Z. */
@@ -880,7 +895,7 @@ fmt_gib(struct sbuf *b, const struct jv *gpu, const char *key)
 	double	mib;
 
 	if (jnum(gpu, key, &mib) && mib >= 0)
-		sb_printf(b, "%.1f", mib / 1024.0);
+		sb_fixed(b, mib / 1024.0, 1);
 	else
 		sb_puts(b, "-");
 }
@@ -895,12 +910,17 @@ fmt_gpu_figures(struct sbuf *b, const struct jv *g, const struct rctx *rc)
 	    !jnum(g, "util_pct", &v) && !jnum(g, "mem_used_mib", &v) &&
 	    !jnum(g, "mem_total_mib", &v)))
 		return 0;
-	if (jnum(g, "temp_c", &v))
-		sb_printf(b, "%.0f%s", v, DEGC(rc));
+	if (jnum(g, "temp_c", &v)) {
+		sb_fixed(b, v, 0);
+		sb_puts(b, DEGC(rc));
+	}
 	else
 		sb_puts(b, "-");
-	if (jnum(g, "util_pct", &v))
-		sb_printf(b, " %.0f%%", v);
+	if (jnum(g, "util_pct", &v)) {
+		sb_puts(b, " ");
+		sb_fixed(b, v, 0);
+		sb_puts(b, "%");
+	}
 	else
 		sb_puts(b, " -");
 	if (!jnum(g, "mem_used_mib", &used) &&

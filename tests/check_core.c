@@ -11,6 +11,7 @@
 
 #include "backoff.h"
 #include "control.h"
+#include "fixed.h"
 #include "jsonw.h"
 #include "node.h"
 #include "pool.h"
@@ -908,6 +909,48 @@ status_of(const struct node *n, uint64_t now, int brief)
 	return v;
 }
 
+/* fixed_fmt() writes what snprintf's "%.0f" and "%.1f" write, or defers. */
+START_TEST(fixed_matches_printf)
+{
+	static const double	 edge[] = {
+		0, 0.05, 0.15, 0.25, 0.35, 0.45, 0.5, 0.95, 1.5, 2.5, 9.95,
+		9.949999999, 99.95, 999.5, 1e8 - 0.05, 1e8 + 0.05, 999999999.9,
+		-0.0, -1, 1e9, 1e300, NAN, INFINITY, 0.04999999999999999
+	};
+	char		 want[512], got[FIXED_MAX];
+	double		 v;
+	size_t		 n;
+	unsigned	 seed = 2026, deferred = 0;
+	int		 i, d;
+
+	for (i = 0; i < 100000; i++) {
+		if (i < (int)(sizeof(edge) / sizeof(edge[0])))
+			v = edge[i];
+		else if (i % 3 == 0)	/* tenths and halves, the ties */
+			v = (double)(rand_r(&seed) % 200000) / 20.0;
+		else			/* any magnitude a figure has */
+			v = ldexp((double)rand_r(&seed) / RAND_MAX,
+			    rand_r(&seed) % 40 - 10);
+		for (d = 0; d <= 1; d++) {
+			snprintf(want, sizeof(want), d ? "%.1f" : "%.0f", v);
+			if ((n = fixed_fmt(got, v, d)) == 0) {
+				deferred += i % 3 != 0;
+				continue;
+			}
+			ck_assert_msg(n == strlen(got) && strcmp(got, want) == 0,
+			    "%.17g with %d decimals: '%s', printf '%s'", v, d,
+			    got, want);
+		}
+	}
+	/* Halves and figures of 1e9 and more defer; the rest does not. */
+	ck_assert_uint_lt(deferred, 2 * 66666 / 20);
+	ck_assert_uint_eq(fixed_fmt(got, 0.25, 1), 0);
+	ck_assert_uint_eq(fixed_fmt(got, 2.5, 0), 0);
+	ck_assert_uint_eq(fixed_fmt(got, 12.34, 1), 4);
+	ck_assert_str_eq(got, "12.3");
+}
+END_TEST
+
 START_TEST(status_node_keys)
 {
 	static struct node		 n;
@@ -1095,6 +1138,7 @@ core_suite(void)
 	tcase_add_test(tc, jsonw_grows);
 	tcase_add_test(tc, jsonw_roundtrip);
 	tcase_add_test(tc, status_node_keys);
+	tcase_add_test(tc, fixed_matches_printf);
 	suite_add_tcase(s, tc);
 	return s;
 }
