@@ -226,20 +226,27 @@ alert_all_down(struct alert_engine *e, struct node *trigger, uint64_t now)
 
 	names[0] = reason[0] = '\0';
 	/*
-	 * Runs on every transition of every node: counting only.  The text
-	 * (two short buffers) is made only when every node is down.
+	 * Runs on every transition of every node: node.c's counts, not a
+	 * walk of every node (that walk was a quarter of a 5,000-node
+	 * start-up).  Nodes are walked only for the text: the names when
+	 * every node is down, the node that is back when an announced alert
+	 * clears.
 	 */
-	TAILQ_FOREACH(m, &td->nodes, entry) {
-		if (m->state == NODE_STOPPED)
-			continue;
-		total++;
-		if (m->state == NODE_UP || m->state == NODE_DEGRADED) {
-			live++;
-			if (back == NULL || m == trigger)
+	for (w = 0; w < NODE_NSTATES; w++)
+		total += td->nodes_in[w];
+	total -= td->nodes_in[NODE_STOPPED];
+	live = td->nodes_in[NODE_UP] + td->nodes_in[NODE_DEGRADED];
+	down = td->nodes_in[NODE_BACKOFF];
+	if (trigger != NULL && (trigger->state == NODE_UP ||
+	    trigger->state == NODE_DEGRADED))
+		back = trigger->conf->name;
+	else if (live > 0 &&
+	    alert_engine_active(e, ALERT_ALL_NODES_DOWN, NULL, NULL))
+		TAILQ_FOREACH(m, &td->nodes, entry)
+			if (m->state == NODE_UP || m->state == NODE_DEGRADED) {
 				back = m->conf->name;
-		} else if (m->state == NODE_BACKOFF)
-			down++;
-	}
+				break;
+			}
 	TAILQ_FOREACH(m, &td->nodes, entry) {
 		if (live > 0 || down != total)
 			break;

@@ -96,6 +96,7 @@ node_new(struct node_conf *nc)
 		free(n);
 		return NULL;
 	}
+	td->nodes_in[NODE_STOPPED]++;
 	return n;
 }
 
@@ -108,6 +109,7 @@ node_free(struct node *n)
 	forward_free(n);
 	if (n->ev_retry)
 		event_free(n->ev_retry);
+	td->nodes_in[n->state]--;
 	free(n);
 }
 
@@ -169,6 +171,8 @@ node_set_state(struct node *n, enum node_state to, const char *reason)
 		return;
 	}
 	node_history_add(n, from, to, reason);
+	td->nodes_in[from]--;
+	td->nodes_in[to]++;
 	n->state = to;
 	n->since = now_ms();
 	snprintf(n->reason, sizeof(n->reason), "%s", reason);
@@ -179,6 +183,23 @@ node_set_state(struct node *n, enum node_state to, const char *reason)
 	    "%s: %s -> %s%s%s", n->conf->name, node_state_name(from),
 	    node_state_name(to), *reason ? ": " : "", reason);
 	tunneld_node_changed(n, from, to, reason);
+}
+
+void
+node_counts_check(void)
+{
+	unsigned	 count[NODE_NSTATES] = { 0 };
+	struct node	*n;
+	int		 s;
+
+	TAILQ_FOREACH(n, &td->nodes, entry)
+		count[n->state]++;
+	for (s = 0; s < NODE_NSTATES; s++)
+		if (count[s] != td->nodes_in[s])
+			fatalx("%s: %u nodes %s in the list, %u counted",
+			    __func__, count[s],
+			    node_state_name((enum node_state)s),
+			    td->nodes_in[s]);
 }
 
 void

@@ -33,6 +33,8 @@ void		 node_session_lost(struct node *, const struct node_failure *,
 		    const char *reason, int tcp_refused);
 void		 node_set_state(struct node *, enum node_state,
 		    const char *reason);
+/* td->nodes_in[] against a count of td->nodes: fatal when they differ. */
+void		 node_counts_check(void);
 /* The I-th latest change kept (0: the oldest), or NULL past the end. */
 const struct node_change *node_history(const struct node *, size_t i);
 /* Milliseconds spent in STATE until NOW, the current stretch included. */

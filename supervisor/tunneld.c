@@ -525,6 +525,8 @@ tunneld_tick(evutil_socket_t fd, short ev, void *arg)
 	TAILQ_FOREACH(n, &td->nodes, entry)
 		if (forward_fault(n) != NULL && forward_rebind(n) > 0)
 			node_update(n);
+	/* alert_all_down() trusts these counts: an invariant, checked. */
+	node_counts_check();
 	pool_tick();
 	tunneld_status_changed();
 	/* Alert repeats and settling; metrics_listen bound, rebound, retried. */

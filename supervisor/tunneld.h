@@ -146,6 +146,8 @@ struct tunneld {
 	struct event		*ev_tick;
 	int			 admin_gid;	/* -1: admin_group does not exist */
 	int			 stopping;
+	/* Nodes in each state, kept by node.c: read in O(1) per transition. */
+	unsigned		 nodes_in[NODE_NSTATES];
 };
 
 extern struct tunneld	*td;
