@@ -816,6 +816,17 @@ pool_status_json(void)
  * value wins, ties in the file's order.  Every node is looked at, not a
  * pool's POOL_NODES_MAX: a cluster may have more nodes than a pool.
  */
+/* N before BEST for best(): up before degraded, then the lower priority. */
+static int
+pool_outranks(const struct node *n, const struct node *best)
+{
+	if (best == NULL)
+		return 1;
+	if ((n->state == NODE_UP) != (best->state == NODE_UP))
+		return n->state == NODE_UP;
+	return n->conf->priority < best->conf->priority;
+}
+
 static struct node *
 pool_best_any(const char *model)
 {
@@ -823,14 +834,15 @@ pool_best_any(const char *model)
 	char		 addr[CONFIG_HOST_MAX + 8], why[128];
 
 	TAILQ_FOREACH(n, &td->nodes, entry) {
-		if ((n->state != NODE_UP && n->state != NODE_DEGRADED) ||
-		    (best != NULL && (best->state == NODE_UP) >
-		    (n->state == NODE_UP)) ||
-		    (best != NULL && best->state == n->state &&
-		    best->conf->priority <= n->conf->priority) ||
-		    (model != NULL && *model != '\0' &&
-		    !node_has_model(n, model)) ||
-		    pool_node_addr(n, addr, sizeof(addr), why, sizeof(why)) != 0)
+		if (n->state != NODE_UP && n->state != NODE_DEGRADED)
+			continue;
+		if (!pool_outranks(n, best))
+			continue;	/* ties: the first in the file */
+		if (model != NULL && *model != '\0' &&
+		    !node_has_model(n, model))
+			continue;
+		if (pool_node_addr(n, addr, sizeof(addr), why,
+		    sizeof(why)) != 0)
 			continue;
 		best = n;
 	}
