@@ -188,6 +188,7 @@ slow_download() {
 	max=$base
 	"$HELPER" slowread "$port" 16384 >"$T/slow.out" 2>"$T/slow.err" &
 	pid=$!
+	td_track "$pid"
 	# 64 MiB at 16 MiB/s: about 4 s; sample the daemon's RSS meanwhile.
 	for ((i = 0; i < 1200; i++)); do
 		td_alive "$pid" || break
@@ -195,6 +196,7 @@ slow_download() {
 		[ "$r" -gt "$max" ] && max=$r
 		sleep 0.1
 	done
+	td_alive "$pid" && td_fail "$what: the slow reader had $(stat -c %s "$T/slow.out") of $BIG bytes after 1,200 samples"
 	wait "$pid" || td_fail "$what: slow reader failed: $(cat "$T/slow.err")"
 	[ "$(sha_file "$T/slow.out")" = "$BLOB_SHA" ] ||
 		td_fail "$what: slow download differs ($(stat -c %s "$T/slow.out") of $BIG bytes)"

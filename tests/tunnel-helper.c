@@ -335,7 +335,7 @@ static int
 cmd_slowread(int port, long kib_per_s)
 {
 	char		 buf[16384];
-	double		 t0, due;
+	double		 t0, due, now;
 	long long	 total = 0;
 	ssize_t		 n, w, off;
 	int		 fd;
@@ -349,10 +349,15 @@ cmd_slowread(int port, long kib_per_s)
 	shutdown(fd, SHUT_WR);
 	t0 = now_ms();
 	for (;;) {
-		/* Pace: TOTAL bytes are due only after TOTAL / rate ms. */
+		/*
+		 * Pace: TOTAL bytes are due only after TOTAL / rate ms.  The
+		 * clock is read once: read twice, the second reading could be
+		 * past DUE, and a negative wait cast to useconds_t slept for
+		 * 71 minutes (a stuck ASan run of t_forward).
+		 */
 		due = t0 + (double)total / (double)(kib_per_s * 1024) * 1000.0;
-		if (due > now_ms())
-			usleep((useconds_t)((due - now_ms()) * 1000.0));
+		if (due > (now = now_ms()))
+			usleep((useconds_t)((due - now) * 1000.0));
 		n = read(fd, buf, sizeof(buf));
 		if (n == 0)
 			break;
