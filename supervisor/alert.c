@@ -222,7 +222,7 @@ alert_all_down(struct alert_engine *e, struct node *trigger, uint64_t now)
 	char			 reason[ALERT_REASON_MAX];
 	size_t			 ol = 0, orr = 0;
 	unsigned		 total = 0, live = 0, down = 0;
-	int			 w;
+	int			 st, w;
 
 	names[0] = reason[0] = '\0';
 	/*
@@ -232,9 +232,9 @@ alert_all_down(struct alert_engine *e, struct node *trigger, uint64_t now)
 	 * every node is down, the node that is back when an announced alert
 	 * clears.
 	 */
-	for (w = 0; w < NODE_NSTATES; w++)
-		total += td->nodes_in[w];
-	total -= td->nodes_in[NODE_STOPPED];
+	for (st = 0; st < NODE_NSTATES; st++)
+		if (st != NODE_STOPPED)
+			total += td->nodes_in[st];
 	live = td->nodes_in[NODE_UP] + td->nodes_in[NODE_DEGRADED];
 	down = td->nodes_in[NODE_BACKOFF];
 	if (trigger != NULL && (trigger->state == NODE_UP ||
