@@ -8,6 +8,7 @@
 
 #include <math.h>		/* signbit(), a macro: no -lm */
 #include <stddef.h>
+#include <string.h>
 
 /*
  * V with DECIMALS (0 or 1) digits after the point into BUF (at least
@@ -42,8 +43,7 @@ fixed_fmt(char *buf, double v, int decimals)
 		*--p = (char)('0' + n % 10);
 	while ((n /= 10) > 0);
 	len = (size_t)(d + sizeof(d) - p);
-	for (size_t i = 0; i < len; i++)
-		buf[i] = p[i];
+	memcpy(buf, p, len);
 	buf[len] = '\0';
 	return len;
 }

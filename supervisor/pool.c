@@ -810,12 +810,6 @@ pool_status_json(void)
 	return arr;
 }
 
-/*
- * No pool: the node best() answers with is up (degraded only when none
- * is), has an address and, when asked, the model; the lowest priority
- * value wins, ties in the file's order.  Every node is looked at, not a
- * pool's POOL_NODES_MAX: a cluster may have more nodes than a pool.
- */
 /* N before BEST for best(): up before degraded, then the lower priority. */
 static int
 pool_outranks(const struct node *n, const struct node *best)
@@ -827,6 +821,12 @@ pool_outranks(const struct node *n, const struct node *best)
 	return n->conf->priority < best->conf->priority;
 }
 
+/*
+ * No pool: the node best() answers with is up (degraded only when none
+ * is), has an address and, when asked, the model; the lowest priority
+ * value wins, ties in the file's order.  Every node is looked at, not a
+ * pool's POOL_NODES_MAX: a cluster may have more nodes than a pool.
+ */
 static struct node *
 pool_best_any(const char *model)
 {

@@ -603,10 +603,15 @@ fmt_ms(struct sbuf *b, const struct jv *o, const char *key)
 
 	if (!jnum(o, key, &ms) || ms < 0)
 		sb_puts(b, "-");
-	else {
-		sb_fixed(b, ms < 999.5 ? ms : ms / 1000.0, ms < 9.95 ||
-		    ms >= 999.5);
-		sb_puts(b, ms < 999.5 ? "ms" : "s");
+	else if (ms < 9.95) {
+		sb_fixed(b, ms, 1);
+		sb_puts(b, "ms");
+	} else if (ms < 999.5) {
+		sb_fixed(b, ms, 0);
+		sb_puts(b, "ms");
+	} else {
+		sb_fixed(b, ms / 1000.0, 1);
+		sb_puts(b, "s");
 	}
 }
 
@@ -913,15 +918,13 @@ fmt_gpu_figures(struct sbuf *b, const struct jv *g, const struct rctx *rc)
 	if (jnum(g, "temp_c", &v)) {
 		sb_fixed(b, v, 0);
 		sb_puts(b, DEGC(rc));
-	}
-	else
+	} else
 		sb_puts(b, "-");
 	if (jnum(g, "util_pct", &v)) {
 		sb_puts(b, " ");
 		sb_fixed(b, v, 0);
 		sb_puts(b, "%");
-	}
-	else
+	} else
 		sb_puts(b, " -");
 	if (!jnum(g, "mem_used_mib", &used) &&
 	    !jnum(g, "mem_total_mib", &total))
