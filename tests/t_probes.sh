@@ -426,8 +426,18 @@ td_ok "no leaks: fds $fd0 -> $fd1, hung nvidia-smi runs $nc ($nh alive), tegrast
 # ------------------------- a hung sshd: probes in flight when it dies
 # Frozen, sshd answers nothing: channel opens and execs time out, then the
 # keepalives declare the sessions dead while probe channels are in flight.
+# The node may retry before a poll sees it (a connect to the frozen sshd then
+# times out in key exchange, a reason of its own): the history says why the
+# session went down.
+keepalive_death() {
+	ctl --json status 2>/dev/null | jq -e --argjson t0 "$1" '.nodes[] |
+	    select(.name == "gpubox") | .history | any(.time >= $t0 and
+	    .to == "backoff" and (.reason | contains("keepalive timeout")))' >/dev/null
+}
+frozen_at=$(date +%s)
 sshd_freeze
-wait_state gpubox backoff "keepalive timeout"
+td_wait 90 keepalive_death "$frozen_at" ||
+	td_fail "gpubox: no change to backoff for 'keepalive timeout' since the freeze; state '$(nf gpubox state)' reason '$(nf gpubox reason)'"
 want gpubox gpu_probe.stale true
 want gpubox gpus.0.name "NVIDIA GeForce RTX 4090"
 sshd_thaw
