@@ -723,6 +723,18 @@ jv_split_ws(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* REST's bytes not yet handed on, to SP's copy. */
+static int
+jv_split_copy_rest(struct jv_split *sp)
+{
+	if (sp->rest_len > sp->rest_copied &&
+	    sp->copy(sp->rest + sp->rest_copied, sp->rest_len - sp->rest_copied,
+	    sp->copy_arg) == -1)
+		return jv_split_fail(sp, "");
+	sp->rest_copied = sp->rest_len;
+	return 0;
+}
+
 /* The element held, at the ',' or ']' after it (CLOSING). */
 static int
 jv_split_element(struct jv_split *sp, int closing)
@@ -732,12 +744,21 @@ jv_split_element(struct jv_split *sp, int closing)
 
 	for (i = 0; i < sp->elem_len && jv_split_ws(sp->elem[i]); i++)
 		;
-	if (i == sp->elem_len)		/* "[]", not "[,", ",," or ",]" */
-		return !closing || sp->comma ?
-		    jv_split_fail(sp, "an empty element") : 0;
+	if (i == sp->elem_len) {	/* "[]", not "[,", ",," or ",]" */
+		if (!closing || sp->comma)
+			return jv_split_fail(sp, "an empty element");
+		/* "[ ]": the blanks are the rest's, before its ']'. */
+		i = sp->elem_len;
+		sp->elem_len = 0;
+		return jv_split_put(sp, 0, sp->elem, i);
+	}
 	if (jv_parse(&sp->elem_doc, sp->elem, sp->elem_len, NULL, &v) == -1)
 		return jv_split_fail(sp, sp->elem_doc.error);
 	if (sp->stream->each(v, sp->stream->arg) == -1)
+		return jv_split_fail(sp, "");
+	if (sp->copy != NULL && (jv_split_copy_rest(sp) == -1 ||
+	    (sp->comma && sp->copy(",", 1, sp->copy_arg) == -1) ||
+	    sp->copy(sp->elem, sp->elem_len, sp->copy_arg) == -1))
 		return jv_split_fail(sp, "");
 	sp->elements++;
 	jv_reset(&sp->elem_doc);
@@ -879,8 +900,14 @@ jv_split_end(struct jv_split *sp, struct jv_doc *doc, const struct jv **root)
 		    "premature end of input");
 		return -1;
 	}
-	return jv_parse(doc, sp->rest != NULL ? sp->rest : "", sp->rest_len,
-	    sp->stream, root);
+	if (jv_parse(doc, sp->rest != NULL ? sp->rest : "", sp->rest_len,
+	    sp->stream, root) == -1)
+		return -1;
+	if (sp->copy != NULL && jv_split_copy_rest(sp) == -1) {
+		doc->error[0] = '\0';	/* stopped by the copy, as by EACH */
+		return -1;
+	}
+	return 0;
 }
 
 void

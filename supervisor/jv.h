@@ -77,9 +77,19 @@ void		 jv_reset(struct jv_doc *doc);
  * for depth: an element is allowed JV_MAX_DEPTH levels of its own.
  * Memory: the rest of the text, the largest element and its tree.
  * Zeroed to start; jv_split_free() to end, whatever happened.
+ *
+ * With COPY, the text is handed on unchanged, in order, in parts: each
+ * element once judged (the text before the array with the first, though
+ * only its lexical structure has been followed then), the rest when
+ * jv_split_end() accepts the whole.  A text refused part way has had its
+ * accepted elements handed on and nothing after them; one refused before
+ * its first element, nothing.  -1 from COPY stops the feed (error "").
  */
 struct jv_split {
 	const struct jv_stream	*stream;
+	int			(*copy)(const char *, size_t, void *);
+	void			*copy_arg;
+	size_t			 rest_copied;	/* REST's bytes handed on */
 	struct jv_doc		 elem_doc;
 	char			*rest, *elem;
 	size_t			 rest_len, rest_cap, elem_len, elem_cap;

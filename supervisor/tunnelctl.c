@@ -2527,36 +2527,6 @@ count_up(const struct jv *node, void *arg)
 }
 
 /*
- * The reply to `status` (every node), taken node by node: the table, or
- * with --json the line as it came and the exit status.
- */
-static int
-handle_status(const struct opts *o, const char *line, size_t len)
-{
-	struct jv_doc		 doc = { 0 };
-	const struct jv		*rest;
-	size_t			 notup = 0;
-	int			 ok, rc;
-
-	/* --json: the text as it came, the exit status from the states. */
-	if ((rest = reply_parse(&doc, line, len, count_up, &notup)) == NULL)
-		die(EXIT_UNREACH, "malformed reply from daemon");
-	fwrite(line, 1, len, stdout);
-	fputc('\n', stdout);
-	if ((ok = reply_ok(rest)) < 0)
-		die(EXIT_UNREACH, "malformed reply from daemon: no \"ok\"");
-	if (!ok) {
-		rc = report_error(rest);
-		jv_free(&doc);
-		return rc;
-	}
-	if (jarr(rest, "nodes") == NULL)
-		die(EXIT_UNREACH, "malformed reply from daemon: no node list");
-	jv_free(&doc);
-	return notup ? EXIT_NOTUP : EXIT_OK;
-}
-
-/*
  * One reply line of a non-watch command.  Returns the exit status.
  */
 static int
@@ -2567,8 +2537,6 @@ handle_reply(const struct opts *o, const char *line, size_t len)
 	const char	*s;
 	int		 ok, rc = EXIT_OK;
 
-	if (o->cmd->cmd == CMD_STATUS && o->nwords <= 1)
-		return handle_status(o, line, len);
 	if ((reply = reply_parse(&doc, line, len, NULL, NULL)) == NULL)
 		die(EXIT_UNREACH, "malformed reply from daemon");
 	if (o->json) {
@@ -2711,13 +2679,24 @@ no_reply(const struct opts *o)
 	    o->timeout_ms / 1000.0);
 }
 
+/* --json: the reply handed on by jv_split as it is judged. */
+static int
+copy_out(const char *b, size_t n, void *arg)
+{
+	(void)arg;
+	if (fwrite(b, 1, n, stdout) != n)
+		out_check();
+	return 0;
+}
+
 /*
- * `tunnelctl status`, the table: the summary, read and drawn a node at a
- * time (jv_split); the full status instead from a daemon that has no
- * summary.  The exit status.
+ * `tunnelctl status` of every node, read a node at a time (jv_split), never
+ * held whole: the table from the summary (the full status from a daemon
+ * that has none), or with --json the full status, copied to stdout as its
+ * nodes are judged.  The exit status.
  */
 static int
-status_table_query(const struct opts *o, const char *req, size_t reqlen,
+status_query(const struct opts *o, const char *req, size_t reqlen,
     int64_t deadline)
 {
 	struct status_table	 st;
@@ -2725,12 +2704,20 @@ status_table_query(const struct opts *o, const char *req, size_t reqlen,
 	struct jv_split		 sp;
 	struct jv_doc		 doc = { 0 };
 	const struct jv		*rest;
+	size_t			 notup = 0;
 	int			 fd, r, ok, rc;
 
+	if (o->json) {
+		stream.each = count_up;
+		stream.arg = &notup;
+	}
 	for (;;) {
-		status_table_begin(&st, &o->rc);
+		if (!o->json)
+			status_table_begin(&st, &o->rc);
 		memset(&sp, 0, sizeof(sp));
 		sp.stream = &stream;
+		if (o->json)
+			sp.copy = copy_out;
 		fd = ctl_connect(o->socket, deadline);
 		ctl_send(fd, o->socket, req, reqlen, deadline);
 		r = read_status(fd, o->socket, deadline, &sp);
@@ -2744,7 +2731,8 @@ status_table_query(const struct opts *o, const char *req, size_t reqlen,
 			die(EXIT_LOCAL, "out of memory");
 		if (r == -1)
 			die(EXIT_UNREACH, "malformed reply from daemon");
-		if (sp.elements > 0 || strcmp(req, "status\n") == 0 ||
+		if (o->json || sp.elements > 0 ||
+		    strcmp(req, "status\n") == 0 ||
 		    !summary_unknown(sp.rest != NULL ? sp.rest : "",
 		    sp.rest_len))
 			break;
@@ -2759,16 +2747,22 @@ status_table_query(const struct opts *o, const char *req, size_t reqlen,
 			die(EXIT_LOCAL, "out of memory");
 		die(EXIT_UNREACH, "malformed reply from daemon");
 	}
+	if (o->json)
+		putchar('\n');
 	if ((ok = reply_ok(rest)) < 0)
 		die(EXIT_UNREACH, "malformed reply from daemon: no \"ok\"");
 	if (!ok) {
 		rc = report_error(rest);
-		table_free(st.t);
+		if (!o->json)
+			table_free(st.t);
 	} else {
 		if (jarr(rest, "nodes") == NULL)
 			die(EXIT_UNREACH, "malformed reply from daemon: "
 			    "no node list");
-		rc = status_table_end(&st, rest, stdout);
+		if (o->json)
+			rc = notup ? EXIT_NOTUP : EXIT_OK;
+		else
+			rc = status_table_end(&st, rest, stdout);
 	}
 	jv_free(&doc);
 	jv_split_free(&sp);
@@ -3024,8 +3018,8 @@ main(int argc, char **argv)
 	}
 
 	deadline = now_ms() + o.timeout_ms;
-	if (o.cmd->cmd == CMD_STATUS && o.nwords <= 1 && !o.json) {
-		rc = status_table_query(&o, req, reqlen, deadline);
+	if (o.cmd->cmd == CMD_STATUS && o.nwords <= 1) {
+		rc = status_query(&o, req, reqlen, deadline);
 		out_check();
 		return rc;
 	}

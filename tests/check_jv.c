@@ -321,21 +321,37 @@ START_TEST(stream)
 END_TEST
 
 /* A text longer than a chunk, in pieces past it: values stay where made. */
-/* TEXT fed to a jv_split in pieces of CHUNK bytes; jv_split_end()'s result. */
+static int	copy_to(const char *, size_t, void *);
+
+/*
+ * TEXT fed to a jv_split in pieces of CHUNK bytes, handed on to C unless
+ * it is NULL; jv_split_end()'s result.
+ */
 static int
-split(struct jv_split *sp, const struct jv_stream *st, const char *text,
-    size_t chunk)
+split_copy(struct jv_split *sp, const struct jv_stream *st, void *c,
+    const char *text, size_t chunk)
 {
 	size_t	off, n, len = strlen(text);
 
 	memset(sp, 0, sizeof(*sp));
 	sp->stream = st;
+	if (c != NULL) {
+		sp->copy = copy_to;
+		sp->copy_arg = c;
+	}
 	for (off = 0; off < len; off += n) {
 		n = len - off < chunk ? len - off : chunk;
 		if (jv_split_feed(sp, text + off, n) == -1)
 			return -1;
 	}
 	return jv_split_end(sp, &doc, &root);
+}
+
+static int
+split(struct jv_split *sp, const struct jv_stream *st, const char *text,
+    size_t chunk)
+{
+	return split_copy(sp, st, NULL, text, chunk);
 }
 
 START_TEST(split_pieces)
@@ -434,6 +450,108 @@ START_TEST(split_pieces)
 }
 END_TEST
 
+/* What a jv_split's COPY was handed, in order. */
+struct copied {
+	char	 buf[4096];
+	size_t	 len;
+	int	 stop;		/* -1 from the next call */
+};
+
+static int
+copy_to(const char *b, size_t n, void *arg)
+{
+	struct copied	*c = arg;
+
+	if (c->stop)
+		return -1;
+	ck_assert_uint_le(n, sizeof(c->buf) - c->len);
+	memcpy(c->buf + c->len, b, n);
+	c->len += n;
+	return 0;
+}
+
+START_TEST(split_copy_exact)
+{
+	static const char *good[] = {
+		"{\"ok\":true,\"nodes\":[{\"i\":0,\"name\":\"even\"},"
+		    "{\"i\":1,\"name\":\"odd\"}],\"pools\":[]}",
+		" { \"nodes\" : [ {\"i\":0,\"name\":\"even\"} ,\t"
+		    "{\"i\":1,\"name\":\"odd\"} ] , \"ok\" : true } ",
+		"{\"nodes\":[ ],\"ok\":true}",
+		"{\"nodes\":[],\"x\":\"],[\",\"ok\":true}",
+		"{\"node\\u0073\":[{\"i\":0,\"name\":\"even\"}],\"ok\":true}",
+		"{\"nodes\":[ ],\"nodes\":[{\"i\":0,\"name\":\"even\"}]}",
+		"{\"nodes\":[{\"i\":0,\"name\":\"e\\\"ven\\\\\"}]}",
+	};
+	struct seen		 s;
+	struct jv_stream	 st = { "nodes", count_any, &s };
+	struct jv_split		 sp;
+	struct copied		 c;
+	size_t			 i, chunk;
+
+	/* Accepted: the copy is the text, byte for byte, however cut. */
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		for (chunk = 1; chunk <= 9; chunk++) {
+			memset(&c, 0, sizeof(c));
+			ck_assert_msg(split_copy(&sp, &st, &c, good[i], chunk)
+			    == 0, "refused: %s: %s %s", good[i], sp.error,
+			    doc.error);
+			ck_assert_uint_eq(c.len, strlen(good[i]));
+			ck_assert_msg(memcmp(c.buf, good[i], c.len) == 0,
+			    "copy differs: %.*s", (int)c.len, c.buf);
+			jv_free(&doc);
+			jv_split_free(&sp);
+		}
+}
+END_TEST
+
+/* Refused part way: the copy stops after the last element accepted. */
+START_TEST(split_copy_refused)
+{
+	static const struct {
+		const char	*text;
+		const char	*copied;
+	} bad[] = {
+		{ "{\"nodes\":[{\"i\":0},{\"i\":1,}]}", "{\"nodes\":[{\"i\":0}" },
+		{ "{\"nodes\":[{\"i\":0},]}", "{\"nodes\":[{\"i\":0}" },
+		{ "{\"nodes\":[{\"i\":0}] x", "{\"nodes\":[{\"i\":0}" },
+		{ "{\"nodes\":[{\"i\":0}", "" },	/* not judged: no ',' nor ']' */
+		{ "{\"ok\" true,\"nodes\":[{\"i\":0},{\"i\"]}", "{\"ok\" true,"
+		    "\"nodes\":[{\"i\":0}" },
+		{ "not json at all", "" },
+		{ "{\"nodes\":[{]}", "" },
+		{ "{\"nodes\":[]", "" },
+	};
+	struct jv_stream	 st = { "nodes", count_any, NULL };
+	struct jv_split		 sp;
+	struct copied		 c;
+	size_t			 i, chunk;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		for (chunk = 1; chunk <= 9; chunk++) {
+			memset(&c, 0, sizeof(c));
+			ck_assert_msg(split_copy(&sp, &st, &c, bad[i].text,
+			    chunk) == -1, "accepted: %s", bad[i].text);
+			ck_assert_msg(c.len == strlen(bad[i].copied) &&
+			    memcmp(c.buf, bad[i].copied, c.len) == 0,
+			    "%s, cut by %zu: copied \"%.*s\"", bad[i].text,
+			    chunk, (int)c.len, c.buf);
+			jv_free(&doc);
+			jv_split_free(&sp);
+		}
+
+	/* -1 from COPY stops the feed, as -1 from EACH does. */
+	memset(&c, 0, sizeof(c));
+	c.stop = 1;
+	ck_assert_int_eq(split_copy(&sp, &st, &c,
+	    "{\"nodes\":[{\"i\":0},{\"i\":1}]}", 4), -1);
+	ck_assert_str_eq(sp.error, "");
+	ck_assert_uint_eq(c.len, 0);
+	jv_free(&doc);
+	jv_split_free(&sp);
+}
+END_TEST
+
 START_TEST(large)
 {
 	static char	text[1024 * 1024];
@@ -470,6 +588,8 @@ jv_suite(void)
 	tcase_add_test(tc, repeated_member);
 	tcase_add_test(tc, stream);
 	tcase_add_test(tc, split_pieces);
+	tcase_add_test(tc, split_copy_exact);
+	tcase_add_test(tc, split_copy_refused);
 	tcase_add_test(tc, large);
 	suite_add_tcase(s, tc);
 	return s;

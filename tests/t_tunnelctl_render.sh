@@ -486,6 +486,27 @@ expect_line '^1/2 nodes up$' "nodes before ok: both counted"
 expect_line '^b +backoff ' "nodes before ok: b's row"
 ctl --json status
 expect_rc 1 "--json nodes before ok: exit from the states"
+# --json copies the reply as its nodes are judged, never holding it whole:
+# byte for byte when it is good, and when it breaks part way, the nodes
+# before the fault and nothing after them, with exit 3.
+serve "$dir/big"
+ctl --json status
+expect_rc 1 "--json 3,000 nodes: some not up"
+if cmp -s "$dir/out" "$dir/big"; then ok "--json 3,000 nodes: the reply byte for byte"
+else notok "--json 3,000 nodes: the copy differs from the reply"; fi
+head -c 100000 "$dir/big" >"$dir/cut"
+printf ',{"name":"bad" "state":"up"}]}\n' >>"$dir/cut"
+serve "$dir/cut"
+ctl --json status
+expect_rc 3 "--json reply broken after many nodes"
+expect_err "tunnelctl: malformed reply from daemon" "--json broken reply reported"
+n=$(wc -c <"$dir/out")
+if [ "$n" -gt 50000 ] && cmp -s "$dir/out" <(head -c "$n" "$dir/cut") &&
+    [ "$(tail -c 1 "$dir/out")" = "}" ] && ! grep -q '"bad"' "$dir/out"; then
+	ok "--json broken reply: the nodes before the fault ($n bytes), whole, and no more"
+else
+	notok "--json broken reply: $n bytes copied, ending '$(tail -c 20 "$dir/out")'"
+fi
 serve_text '{"nodes":[{"name":"a","state":"up"}],"ok":false,"error":"permission denied: status","kind":"permission"}'
 ctl status
 expect_rc 4 "an error reply with a node list is still an error"
