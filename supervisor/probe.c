@@ -24,6 +24,13 @@
 #include "tunneld.h"
 
 #define PROBE_JITTER		0.1	/* +-10 % of probe_interval */
+/*
+ * The round after one that ran at once, a first remote round, or one
+ * after a new interval: anywhere from half an interval to one and a half,
+ * so that nodes started together do not probe together ever after (1,000
+ * nodes at +-10 % kept their first round's burst for minutes).
+ */
+#define PROBE_SPREAD		0.5
 
 static void	probe_round(struct probe_node *);
 
@@ -324,13 +331,30 @@ probe_arm(struct probe_node *pn, uint64_t ms)
 	evtimer_add(pn->ev_round, &tv);
 }
 
+/* The next round, INTERVAL from now within SPREAD (a fraction of it). */
+static void
+probe_arm_next(struct probe_node *pn, uint64_t interval, double spread)
+{
+	probe_arm(pn, probe_jitter(interval, spread,
+	    (double)(random() % 1000000) / 1000000.0));
+}
+
+/* A round at once; the next is placed anywhere in the interval. */
+static void
+probe_arm_now(struct probe_node *pn)
+{
+	pn->spread = 1;
+	probe_arm(pn, 0);
+}
+
 static void
 probe_round(struct probe_node *pn)
 {
 	size_t	i;
 
-	probe_arm(pn, probe_jitter(pn->node->conf->probe_interval,
-	    PROBE_JITTER, (double)(random() % 1000000) / 1000000.0));
+	probe_arm_next(pn, pn->node->conf->probe_interval,
+	    pn->spread ? PROBE_SPREAD : PROBE_JITTER);
+	pn->spread = 0;
 	if (!probe_can_run(pn))
 		return;
 	probe_gpu_start(pn);
@@ -442,10 +466,12 @@ probe_start(struct node *n)
 		return;
 	pn->running = 1;
 	/* Local nodes: a first round at once; remote: at session up. */
-	if (!evtimer_pending(pn->ev_round, NULL))
-		probe_arm(pn, n->conf->local ? 0 : probe_jitter(
-		    n->conf->probe_interval, PROBE_JITTER,
-		    (double)(random() % 1000000) / 1000000.0));
+	if (evtimer_pending(pn->ev_round, NULL))
+		return;
+	if (n->conf->local)
+		probe_arm_now(pn);
+	else
+		probe_arm_next(pn, n->conf->probe_interval, PROBE_SPREAD);
 }
 
 void
@@ -470,7 +496,7 @@ probe_session_up(struct node *n)
 		return;
 	/* Fresh figures as soon as the node can give them. */
 	evtimer_del(pn->ev_round);
-	probe_arm(pn, 0);
+	probe_arm_now(pn);
 }
 
 void
@@ -602,14 +628,13 @@ probe_reconf(struct node *n, const struct node_conf *old)
 	if ((d & NODE_KEY_PROBE_INTERVAL) && pn->running &&
 	    evtimer_pending(pn->ev_round, NULL)) {
 		evtimer_del(pn->ev_round);
-		probe_arm(pn, probe_jitter(nc->probe_interval, PROBE_JITTER,
-		    (double)(random() % 1000000) / 1000000.0));
+		probe_arm_next(pn, nc->probe_interval, PROBE_SPREAD);
 	}
 	/* New probes or new URLs: a round now, not an interval from now. */
 	if ((d & (NODE_KEY_OLLAMA | NODE_KEY_GPU | NODE_KEY_HTTP)) &&
 	    pn->running) {
 		evtimer_del(pn->ev_round);
-		probe_arm(pn, 0);
+		probe_arm_now(pn);
 	}
 	probe_changed(pn);
 }

@@ -94,6 +94,7 @@ struct probe_node {
 	struct node		*node;
 	struct probe_results	 r;
 	int			 running;	/* between probe_start and probe_stop */
+	int			 spread;	/* this round ran at once: spread the next */
 	struct event		*ev_round;
 	struct gpu_run		 gpu;
 	struct gpu_linger	 linger;
