@@ -761,6 +761,12 @@ control_client_new(int fd)
 	bufferevent_setcb(cl->bev, control_read, control_write, control_event,
 	    cl);
 	bufferevent_setwatermark(cl->bev, EV_READ, 0, CTL_LINE_MAX + 2);
+	/*
+	 * A piece of a status in one write: libevent's default is 16 KiB a
+	 * pass of the loop, four passes a piece, each behind whatever else
+	 * is ready (a 1,000-node status: 55 passes, now 14).
+	 */
+	bufferevent_set_max_single_write(cl->bev, CTL_STATUS_CHUNK);
 	bufferevent_set_timeouts(cl->bev, NULL, &wtv);
 	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&ctl->clients, cl, entry);
