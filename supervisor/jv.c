@@ -683,6 +683,27 @@ jv_parse(struct jv_doc *doc, const char *b, size_t len,
 	return 0;
 }
 
+/*
+ * One value at the start of B[0..LEN) (whitespace around it), which must
+ * be followed there by a ',' or a ']': the value into *V and the offset of
+ * that byte, or 0 on any failure, the text running out included.
+ */
+static size_t
+jv_parse_element(struct jv_doc *doc, const char *b, size_t len,
+    const struct jv **v)
+{
+	struct jv_parser	 p = { doc, (const unsigned char *)b, len, 0,
+				    NULL, 0 };
+
+	jv_ws(&p);
+	if ((*v = jv_value(&p)) == NULL)
+		return 0;
+	jv_ws(&p);
+	if (p.off == len || (b[p.off] != ',' && b[p.off] != ']'))
+		return 0;
+	return p.off;
+}
+
 /* ------------------------------------------------------------ split */
 
 static int
@@ -735,6 +756,45 @@ jv_split_copy_rest(struct jv_split *sp)
 	return 0;
 }
 
+/* Element V, its text B[0..N), to the stream, then to the copy. */
+static int
+jv_split_handover(struct jv_split *sp, const struct jv *v, const char *b,
+    size_t n)
+{
+	if (sp->stream->each(v, sp->stream->arg) == -1)
+		return jv_split_fail(sp, "");
+	if (sp->copy != NULL && (jv_split_copy_rest(sp) == -1 ||
+	    (sp->comma && sp->copy(",", 1, sp->copy_arg) == -1) ||
+	    sp->copy(b, n, sp->copy_arg) == -1))
+		return jv_split_fail(sp, "");
+	sp->elements++;
+	jv_reset(&sp->elem_doc);
+	return 0;
+}
+
+/*
+ * The element that starts at B[0..LEN), parsed where it lies when it ends
+ * there: the offset of the ',' or ']' after it, 0 when it does not end
+ * there or is not well formed (the bytes are then split and judged as
+ * they come, as if this had not been tried), -1 when it was refused by
+ * the stream or the copy.  Most elements of a reply lie whole in a read:
+ * neither split byte by byte nor copied aside, they are read once.
+ */
+static ssize_t
+jv_split_direct(struct jv_split *sp, const char *b, size_t len)
+{
+	const struct jv	*v;
+	size_t		 end;
+
+	if ((end = jv_parse_element(&sp->elem_doc, b, len, &v)) == 0) {
+		jv_reset(&sp->elem_doc);
+		return 0;
+	}
+	if (jv_split_handover(sp, v, b, end) == -1)
+		return -1;
+	return (ssize_t)end;
+}
+
 /* The element held, at the ',' or ']' after it (CLOSING). */
 static int
 jv_split_element(struct jv_split *sp, int closing)
@@ -754,16 +814,9 @@ jv_split_element(struct jv_split *sp, int closing)
 	}
 	if (jv_parse(&sp->elem_doc, sp->elem, sp->elem_len, NULL, &v) == -1)
 		return jv_split_fail(sp, sp->elem_doc.error);
-	if (sp->stream->each(v, sp->stream->arg) == -1)
-		return jv_split_fail(sp, "");
-	if (sp->copy != NULL && (jv_split_copy_rest(sp) == -1 ||
-	    (sp->comma && sp->copy(",", 1, sp->copy_arg) == -1) ||
-	    sp->copy(sp->elem, sp->elem_len, sp->copy_arg) == -1))
-		return jv_split_fail(sp, "");
-	sp->elements++;
-	jv_reset(&sp->elem_doc);
+	i = sp->elem_len;
 	sp->elem_len = 0;
-	return 0;
+	return jv_split_handover(sp, v, sp->elem, i);
 }
 
 /* In a string, the bytes that end a run: a quote or a backslash. */
@@ -788,6 +841,7 @@ jv_split_feed(struct jv_split *sp, const char *b, size_t len)
 {
 	const unsigned char	*u = (const unsigned char *)b;
 	size_t			 i = 0, start = 0, keylen;
+	ssize_t			 n;
 	unsigned char		 c;
 
 	/*
@@ -830,6 +884,18 @@ jv_split_feed(struct jv_split *sp, const char *b, size_t len)
 			continue;
 		}
 		if (sp->in_array) {
+			/* An element's start, with nothing of it held. */
+			if (sp->at_start && sp->elem_len == 0) {
+				sp->at_start = 0;
+				if ((n = jv_split_direct(sp, b + i, len - i)) == -1)
+					return -1;
+				if (n > 0) {
+					i += (size_t)n;
+					c = u[i];
+					start = i + 1;
+					goto separator;
+				}
+			}
 			while (i < len && !jv_split_mark[u[i]])
 				i++;
 			if (i == len)
@@ -840,7 +906,9 @@ jv_split_feed(struct jv_split *sp, const char *b, size_t len)
 				start = i + 1;
 				if (jv_split_element(sp, c == ']') == -1)
 					return -1;
+ separator:
 				sp->comma = c == ',';
+				sp->at_start = c == ',';
 				if (c == ']') {
 					sp->in_array = 0;
 					sp->depth = 1;
@@ -860,7 +928,7 @@ jv_split_feed(struct jv_split *sp, const char *b, size_t len)
 		c = u[i];
 		if (sp->depth == 1 && c == '[' && sp->colon) {
 			JV_SPLIT_FLUSH(i + 1);		/* the '[' too */
-			sp->in_array = 1;
+			sp->in_array = sp->at_start = 1;
 			sp->comma = sp->colon = 0;
 			sp->depth = 2;
 			i++;

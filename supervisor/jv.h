@@ -97,7 +97,7 @@ struct jv_split {
 	size_t			 elements;	/* handed over so far */
 	int			 depth;
 	unsigned		 in_str:1, esc:1, is_key:1, colon:1;
-	unsigned		 in_array:1, comma:1, failed:1;
+	unsigned		 in_array:1, comma:1, failed:1, at_start:1;
 	char			 error[128];
 };
 

@@ -324,6 +324,18 @@ END_TEST
 static int	copy_to(const char *, size_t, void *);
 
 /*
+ * The size of the pieces a text is cut into, for K = 1..PIECES_MAX: a
+ * byte and up (each element split and judged as it comes), then pieces
+ * that hold whole elements (read where they lie), then the whole text.
+ */
+#define PIECES_MAX	11
+static size_t
+pieces(size_t k)
+{
+	return k <= 9 ? k : k == 10 ? 64 : (size_t)-1;
+}
+
+/*
  * TEXT fed to a jv_split in pieces of CHUNK bytes, handed on to C unless
  * it is NULL; jv_split_end()'s result.
  */
@@ -370,11 +382,12 @@ START_TEST(split_pieces)
 		    "%s{\"i\":%d,\"name\":\"%s\",\"q\":\"],\\\"[{\"}", i ? " , " : "",
 		    i, i % 2 ? "odd" : "even");
 	snprintf(text + off, sizeof(text) - off, " ],\"pools\":[{\"n\":1}]}");
-	/* Cut anywhere, strings holding brackets, quotes and commas. */
-	for (chunk = 1; chunk <= 70; chunk++) {
+	/* Cut anywhere, strings holding brackets, quotes and commas; whole. */
+	for (chunk = 1; chunk <= 71; chunk++) {
 		memset(&s, 0, sizeof(s));
 		s.stop_at = -1;
-		ck_assert_msg(split(&sp, &st, text, chunk) == 0,
+		ck_assert_msg(split(&sp, &st, text,
+		    chunk <= 70 ? chunk : (size_t)-1) == 0,
 		    "chunk %zu: %s %s", chunk, sp.error, doc.error);
 		ck_assert_int_eq(s.n, 200);
 		ck_assert_int_eq(s.reused, 199);	/* one node's memory */
@@ -414,10 +427,11 @@ START_TEST(split_pieces)
 		};
 
 		for (i = 0; i < (int)(sizeof(bad) / sizeof(bad[0])); i++)
-			for (chunk = 1; chunk <= 8; chunk++) {
+			for (chunk = 1; chunk <= PIECES_MAX; chunk++) {
 				memset(&s, 0, sizeof(s));
 				s.stop_at = -1;
-				ck_assert_msg(split(&sp, &st, bad[i], chunk) == -1,
+				ck_assert_msg(split(&sp, &st, bad[i],
+				    pieces(chunk)) == -1,
 				    "accepted: %s", bad[i]);
 				ck_assert(sp.error[0] != '\0' ||
 				    doc.error[0] != '\0');
@@ -491,9 +505,10 @@ START_TEST(split_copy_exact)
 
 	/* Accepted: the copy is the text, byte for byte, however cut. */
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-		for (chunk = 1; chunk <= 9; chunk++) {
+		for (chunk = 1; chunk <= PIECES_MAX; chunk++) {
 			memset(&c, 0, sizeof(c));
-			ck_assert_msg(split_copy(&sp, &st, &c, good[i], chunk)
+			ck_assert_msg(split_copy(&sp, &st, &c, good[i],
+			    pieces(chunk))
 			    == 0, "refused: %s: %s %s", good[i], sp.error,
 			    doc.error);
 			ck_assert_uint_eq(c.len, strlen(good[i]));
@@ -528,10 +543,10 @@ START_TEST(split_copy_refused)
 	size_t			 i, chunk;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		for (chunk = 1; chunk <= 9; chunk++) {
+		for (chunk = 1; chunk <= PIECES_MAX; chunk++) {
 			memset(&c, 0, sizeof(c));
 			ck_assert_msg(split_copy(&sp, &st, &c, bad[i].text,
-			    chunk) == -1, "accepted: %s", bad[i].text);
+			    pieces(chunk)) == -1, "accepted: %s", bad[i].text);
 			ck_assert_msg(c.len == strlen(bad[i].copied) &&
 			    memcmp(c.buf, bad[i].copied, c.len) == 0,
 			    "%s, cut by %zu: copied \"%.*s\"", bad[i].text,

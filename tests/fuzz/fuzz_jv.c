@@ -15,6 +15,24 @@
 #include "fuzz.h"
 #include "jv.h"
 
+/* What a jv_split hands on, kept to compare with the text it was fed. */
+struct fuzz_jv_copy {
+	char	*buf;
+	size_t	 len, cap;
+};
+
+static int
+fuzz_jv_copy(const char *b, size_t n, void *arg)
+{
+	struct fuzz_jv_copy	*c = arg;
+
+	if (n > c->cap - c->len)
+		abort();		/* more than the text that was fed */
+	memcpy(c->buf + c->len, b, n);
+	c->len += n;
+	return 0;
+}
+
 /* Whether jv's V reads as jansson's J: types, order, numbers, strings. */
 static int
 fuzz_jv_same(const struct jv *v, json_t *j)
@@ -141,17 +159,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/*
 	 * Split: the text fed in pieces, each 1 to 64 bytes long as the text
 	 * itself says; accepted exactly when the whole is (depth aside: an
-	 * element counts its own), the same elements handed over.
+	 * element counts its own), the same elements handed over, and the
+	 * text handed on to the copy: all of it when accepted, else a part
+	 * from its start.
 	 */
 	{
-		struct jv_split	 sp = { 0 };
-		const char	*e;
-		size_t		 off = 0, n;
-		int		 rs = 0;
+		struct jv_split		 sp = { 0 };
+		struct fuzz_jv_copy	 cp = { NULL, 0, size };
+		const char		*e;
+		size_t			 off = 0, n;
+		int			 rs = 0;
 
+		if ((cp.buf = malloc(size + 1)) == NULL)
+			abort();
 		seen.i = 0;
 		seen.bad = 0;
 		sp.stream = &st;
+		sp.copy = fuzz_jv_copy;
+		sp.copy_arg = &cp;
 		while (off < size && rs == 0) {
 			n = 1 + (size_t)(unsigned char)b[off] % 64;
 			if (n > size - off)
@@ -172,6 +197,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (rs == 0 && !json_is_array(nodes) && !fuzz_jv_same(root, j))
 			abort();
+		if ((rs == 0 && cp.len != size) || memcmp(cp.buf, b, cp.len) != 0)
+			abort();		/* not the text, as it came */
+		free(cp.buf);
 		/* Refused what the whole takes; depth and NUL bytes aside. */
 		if (rs == -1 && r == 0 && !fuzz_jv_nested(e) &&
 		    strcmp(e, "out of memory") != 0 &&
