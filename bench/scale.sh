@@ -61,9 +61,14 @@ ulimit -n "$nofile" || :
 #   - status latency p50/p99 over BENCH_STATUS calls: daemon side (tdbench
 #     ctl: connect, "status", read to EOF) and through tunnelctl --json;
 #     the same for the summary (what the table asks for) and through
-#     `tunnelctl status`, the table, started from bash as a user's shell
-#     would, and started by posix_spawn() (tdbench spawn: no shell fork,
-#     only tunnelctl's own exec-to-exit; /bin/true both ways is the floor);
+#     `tunnelctl status`, the table, started from a fresh bash as a user's
+#     shell would (bench_shell_lat), and started by posix_spawn() (tdbench
+#     spawn: no shell fork, only tunnelctl's own exec-to-exit; /bin/true
+#     both ways is the floor);
+#   - probes run meanwhile: the first round of every node at start, the
+#     second spread from half an interval to one and a half after it, so
+#     the later columns see them (before, every second round came 9-11 s
+#     in, and most columns fell in the quiet between the two bursts);
 #   - `tunneld --check-config`'s CPU time, and a `tunnelctl reload` of the
 #     unchanged file (the daemon's loop is busy that long).
 # Linear start-up shows as a flat "CPU per node" column.
@@ -96,8 +101,13 @@ if [ -n "$BENCH_SWEEP" ]; then
 	sleep 1
 	sweep_base=$(bench_status_kb "$TUNNELD_PID" VmRSS)
 	tunneld_stop || td_fail "tunneld exited $?"
-	# What any command costs to start from bash here, tunnelctl or not:
-	# the floor under the tunnelctl columns.
+	# What any command costs to start from a shell, tunnelctl or not: the
+	# floor under the tunnelctl columns; and from this script's bash.
+	p50p99() {
+		echo "$(awk -v v="$(bench_median "$@")" 'BEGIN { printf "%.2f", v / 100 }')/$(awk -v v="$(bench_percentile 99 "$@")" 'BEGIN { printf "%.2f", v / 100 }')"
+	}
+	mapfile -t lat < <(bench_shell_lat "$BENCH_STATUS" /bin/true)
+	spawn=$(p50p99 "${lat[@]}")
 	lat=()
 	for ((i = 0; i < BENCH_STATUS; i++)); do
 		a=${EPOCHREALTIME/./}
@@ -105,14 +115,15 @@ if [ -n "$BENCH_SWEEP" ]; then
 		b=${EPOCHREALTIME/./}
 		lat+=("$(((10#$b - 10#$a) / 10))")
 	done
-	spawn="$(awk -v v="$(bench_median "${lat[@]}")" 'BEGIN { printf "%.2f", v / 100 }')/$(awk -v v="$(bench_percentile 99 "${lat[@]}")" 'BEGIN { printf "%.2f", v / 100 }')"
+	ownbash=$(p50p99 "${lat[@]}")
 	read -r t50 t99 _ < <("$TDBENCH" spawn "$BENCH_STATUS" /bin/true)
 	pspawn=$(awk -v a="$t50" -v b="$t99" 'BEGIN { printf "%.2f/%.2f", a / 1000, b / 1000 }')
 	{
 		echo
 		echo "== node-count sweep: ssh = none nodes, an Ollama probe each (10 s), one tunneld"
 		echo "   (one-node tunneld VmRSS $sweep_base KiB; status p50/p99 over $BENCH_STATUS calls;"
-		echo "   /bin/true started the same way: p50/p99 $spawn ms; by posix_spawn: $pspawn ms)"
+		echo "   /bin/true started the same way: p50/p99 $spawn ms; by posix_spawn: $pspawn ms;"
+		echo "   from this script's own, larger bash: $ownbash ms)"
 		sweep_row nodes "ready_ms" "all_up_ms" "cpu_ms" "cpu_us/node" "rss_MiB" "rss_KiB/node" \
 		    "bytes/status" "daemon_p50/p99" "tunnelctl_p50/p99" \
 		    "bytes/summary" "summary_p50/p99" "table_p50/p99" "table_spawn" "STATUS=" \
@@ -137,20 +148,11 @@ if [ -n "$BENCH_SWEEP" ]; then
 		rss=$(bench_status_kb "$TUNNELD_PID" VmRSS)
 		read -r d50 d99 _ bytes < <("$TDBENCH" ctl "$T/control.sock" "$BENCH_STATUS" status)
 		read -r s50 s99 _ sbytes < <("$TDBENCH" ctl "$T/control.sock" "$BENCH_STATUS" summary)
-		# ctl_lat ARGS...: BENCH_STATUS runs of tunnelctl ARGS into lat[]
-		# (10 us units).
+		# ctl_lat ARGS...: BENCH_STATUS runs of tunnelctl ARGS from a
+		# shell into lat[] (10 us units).
 		ctl_lat() {
-			lat=()
-			for ((i = 0; i < BENCH_STATUS; i++)); do
-				a=${EPOCHREALTIME/./}
-				if "$TUNNELCTL" --socket "$T/control.sock" "$@" >/dev/null 2>&1 ||
-				    [ $? = 1 ]; then
-					b=${EPOCHREALTIME/./}
-					lat+=("$(((10#$b - 10#$a) / 10))")
-				else
-					lat+=(999999999)	# a failure counts as the slowest
-				fi
-			done
+			mapfile -t lat < <(bench_shell_lat "$BENCH_STATUS" \
+			    "$TUNNELCTL" --socket "$T/control.sock" "$@")
 		}
 		ctl_lat status
 		tab="$(bench_median "${lat[@]}")/$(bench_percentile 99 "${lat[@]}")"
@@ -183,7 +185,7 @@ if [ -n "$BENCH_SWEEP" ]; then
 		tunneld_stop || td_fail "tunneld exited $? after the $n-node sweep"
 	done
 	echo "(ms; all_up_ms: exec to STATUS=N/N nodes up; cpu_ms: tunneld's CPU until then; STATUS=: lines sent meanwhile;" | tee -a "$OUT"
-	echo " table: \`tunnelctl status\` from bash; table_spawn: the same by posix_spawn, p50/p99;" | tee -a "$OUT"
+	echo " table: \`tunnelctl status\` from a fresh bash (bench_shell_lat); table_spawn: the same by posix_spawn, p50/p99;" | tee -a "$OUT"
 	echo " check_ms: tunneld --check-config's CPU; reload_ms: tunnelctl reload of the unchanged file)" | tee -a "$OUT"
 	td_stop "$OLLAMA_PID"
 fi
