@@ -153,13 +153,47 @@ td_port() {
 	for ((i = 0; i < 200; i++)); do
 		p=$((10000 + (RANDOM * 32768 + RANDOM) % range))
 		grep -qx "$p" "$T/.ports" 2>/dev/null && continue
-		[ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ] || continue
+		td__port_reserve "$p" || continue
 		echo "$p" >>"$T/.ports"
+		if [ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ]; then
+			continue	# in use: kept reserved, released at exit
+		fi
 		echo "$p"
 		return 0
 	done
 	echo "td_port: no free port found in 200 tries" >&2
 	return 1
+}
+
+# Ports are reserved across the tests that run at once (make -j): two of
+# them could pick the same free port, and the one that binds second fails
+# ("Address already in use", seen once under `make check -j2`).  A
+# reservation is a directory named after the port, made atomically, with
+# the PID of the test's shell; one whose test is gone is taken over.
+TD_PORT_DIR=${TD_PORT_DIR:-${TMPDIR:-/tmp}/tunneld-test-ports}
+td__port_reserve() {
+	local p=$1 owner
+	mkdir -p "$TD_PORT_DIR" 2>/dev/null
+	if ! mkdir "$TD_PORT_DIR/$p" 2>/dev/null; then
+		owner=$(cat "$TD_PORT_DIR/$p/pid" 2>/dev/null) || owner=
+		# A reservation being made, or one of a live test.
+		if [ -z "$owner" ] || kill -0 "$owner" 2>/dev/null; then
+			return 1
+		fi
+		rm -rf "$TD_PORT_DIR/$p"
+		mkdir "$TD_PORT_DIR/$p" 2>/dev/null || return 1
+	fi
+	echo "$$" >"$TD_PORT_DIR/$p/pid"
+}
+
+# The reservations this test made.
+td__port_release() {
+	local p
+	[ -n "${T:-}" ] && [ -f "$T/.ports" ] || return 0
+	while read -r p; do
+		[ "$(cat "$TD_PORT_DIR/$p/pid" 2>/dev/null)" = "$$" ] &&
+			rm -rf "${TD_PORT_DIR:?}/$p"
+	done <"$T/.ports"
 }
 
 # td_descendants PID: the PIDs of all of PID's descendants, one per line,
@@ -889,6 +923,7 @@ td__exit() {
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "${T:-}" ] && [ -d "$T" ]; then
 		td__dump_logs >&2
 	fi
+	td__port_release
 	if [ -n "${T:-}" ] && [ -d "$T" ]; then
 		if [ "${TD_KEEP:-0}" = 1 ]; then
 			echo "# TD_KEEP=1: kept $T" >&2
