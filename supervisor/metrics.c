@@ -445,10 +445,12 @@ static const struct {
 	  "1 while the pool's listener is bound; 0 while it is retried.",
 	  "listening" },
 	{ "tunneld_pool_failovers_total", "counter",
-	  "Nodes skipped because their connection failed before a byte moved.",
+	  "Nodes skipped because their connection (an http pool: request) "
+	  "failed before a byte moved.",
 	  "failovers" },
 	{ "tunneld_pool_refused_total", "counter",
-	  "Clients closed because no node of the pool was healthy.",
+	  "Clients (an http pool: requests) turned away: no node of the pool "
+	  "was healthy (or listed the model).",
 	  "refused" },
 };
 

@@ -773,11 +773,20 @@ pool_status_json(void)
 	struct pool	*p;
 	json_t		*arr, *o, *per;
 	char		 listen[CONFIG_HOST_MAX + 8];
+	uint64_t	 failovers, refused;
 	size_t		 i;
 
 	if ((arr = json_array()) == NULL)
 		return NULL;
 	TAILQ_FOREACH(p, &pools, entry) {
+		/*
+		 * An http pool fails over and refuses requests, not
+		 * connections: its own counts, under the same names.
+		 */
+		failovers = p->failovers;
+		refused = p->refused;
+		if (p->conf->mode == POOL_MODE_HTTP)
+			pool_http_counts(p->conf, &failovers, &refused);
 		per = json_object();
 		for (i = 0; i < p->conf->nnodes && i < POOL_NODES_MAX; i++)
 			json_object_set_new(per, p->conf->nodes[i],
@@ -791,8 +800,8 @@ pool_status_json(void)
 		    "least-load" : p->conf->policy == POOL_LEAST_OUTSTANDING ?
 		    "least-outstanding" : "priority",
 		    "connections", (json_int_t)p->total,
-		    "failovers", (json_int_t)p->failovers,
-		    "refused", (json_int_t)p->refused,
+		    "failovers", (json_int_t)failovers,
+		    "refused", (json_int_t)refused,
 		    "per_node", per);
 		if (o != NULL && p->listener == NULL)
 			json_object_set_new(o, "reason", json_string(p->reason));

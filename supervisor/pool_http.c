@@ -436,6 +436,19 @@ hstat_json(const struct hstat *s, unsigned in_flight)
 	return o;
 }
 
+void
+pool_http_counts(const struct pool_conf *pc, uint64_t *failovers,
+    uint64_t *refused)
+{
+	struct hpool	*hp = hpool_get(pc->name);
+
+	*failovers = *refused = 0;
+	if (hp == NULL)
+		return;
+	*failovers = hp->total.retries;
+	*refused = hp->total.errors[HE_NO_NODE] + hp->total.errors[HE_NO_MODEL];
+}
+
 json_t *
 pool_http_status_json(const struct pool_conf *pc)
 {

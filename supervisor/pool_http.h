@@ -88,6 +88,13 @@ void	 pool_http_accept(const struct pool_conf *, evutil_socket_t,
 	    const struct sockaddr *, int salen);
 void	 pool_http_free_all(void);
 json_t	*pool_http_status_json(const struct pool_conf *);
+/*
+ * The pool's figures in the terms of a tcp pool: requests sent to another
+ * node after a failure (its retries), and requests answered that no node
+ * could take (no healthy node, or none that lists the model).
+ */
+void	 pool_http_counts(const struct pool_conf *, uint64_t *failovers,
+	    uint64_t *refused);
 /* Idle connections to NODE held through its forward (not its clients). */
 unsigned pool_http_idle_forwarded(const char *node);
 /* Requests relayed to local node NODE right now. */

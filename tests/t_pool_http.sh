@@ -348,8 +348,19 @@ if command -v promtool >/dev/null; then
 	promtool check metrics <"$T/metrics.txt" >"$T/promtool.out" 2>&1 ||
 		td_fail "promtool: $(cat "$T/promtool.out")"
 fi
+# The pool's own FAILOVERS and REFUSED are its retries and the requests no
+# node could take (they were 0 for an http pool, whatever happened).
+read -r fo rf < <(status_json | jq -r '.pools[] | select(.name == "h") |
+    "\(.failovers == .http.retries and .failovers > 0) \(.refused ==
+    .http.errors.no_node + .http.errors.no_model)"')
+[ "$fo $rf" = "true true" ] ||
+	td_fail "pool h's failovers/refused are not its retries/refusals: $(status_json | jq -c '.pools[] | select(.name == "h") | [.failovers, .refused, .http.retries, .http.errors]')"
+v=$(status_json | jq -r '.pools[] | select(.name == "h") | .failovers')
+grep -qx "tunneld_pool_failovers_total{pool=\"h\"} $v" "$T/metrics.txt" ||
+	td_fail "metrics lack tunneld_pool_failovers_total{pool=\"h\"} $v: $(grep pool_failovers "$T/metrics.txt")"
 ctl status >"$T/status.txt"
-grep -q "^h  *127\.0\.0\.1:$PH  *priority" "$T/status.txt" || td_fail "the table lacks pool h: $(cat "$T/status.txt")"
+grep -q "^h  *127\.0\.0\.1:$PH  *priority  *[0-9][0-9]*  *$v " "$T/status.txt" ||
+	td_fail "the table lacks pool h with $v failovers: $(cat "$T/status.txt")"
 td_ok "figures: requests, in flight, retries, errors by kind, first-byte histogram in status and metrics (promtool accepts them)"
 
 rc=0
