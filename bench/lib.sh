@@ -29,8 +29,9 @@ bench_prepare() {
 # timed from a fresh `bash --norc` as a user's shell starts a command: one
 # figure a line, in 10 us units; a run that exits other than 0 or 1 (a
 # `tunnelctl status` with a node not up) prints 999999999, the slowest.
-# Not from this script's own bash: it holds every sample and library, and
-# a fork of it cost about 1 ms more than a fork of a shell at its prompt.
+# Not from this script's own bash, which holds every sample and library: a
+# fork of a larger process costs more (1.1 ms more at p50 in one run here,
+# within 0.2 ms in four others; scale.sh prints both).
 bench_shell_lat() {
 	local n=$1
 	shift

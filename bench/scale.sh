@@ -84,7 +84,7 @@ sweep_conf() {	# sweep_conf N
 	} >"$T/sweep.conf"
 }
 sweep_row() {
-	printf '%7s %9s %10s %10s %10s %9s %12s %12s %16s %16s %12s %16s %16s %16s %10s %9s %10s\n' "$@"
+	printf '%7s %9s %10s %10s %10s %9s %12s %12s %16s %16s %16s %12s %16s %16s %16s %10s %9s %10s\n' "$@"
 }
 mono_of() {	# mono_of REGEX AFTER_LINE: notify-listen's stamp of the first match
 	tail -n "+$(($2 + 1))" "$T/notify.log" | grep -E -m 1 "$1" | cut -d' ' -f1
@@ -125,7 +125,7 @@ if [ -n "$BENCH_SWEEP" ]; then
 		echo "   /bin/true started the same way: p50/p99 $spawn ms; by posix_spawn: $pspawn ms;"
 		echo "   from this script's own, larger bash: $ownbash ms)"
 		sweep_row nodes "ready_ms" "all_up_ms" "cpu_ms" "cpu_us/node" "rss_MiB" "rss_KiB/node" \
-		    "bytes/status" "daemon_p50/p99" "tunnelctl_p50/p99" \
+		    "bytes/status" "daemon_p50/p99" "tunnelctl_p50/p99" "json_spawn" \
 		    "bytes/summary" "summary_p50/p99" "table_p50/p99" "table_spawn" "STATUS=" \
 		    "check_ms" "reload_ms"
 	} | tee -a "$OUT"
@@ -170,6 +170,9 @@ if [ -n "$BENCH_SWEEP" ]; then
 		b=${EPOCHREALTIME/./}
 		reload_ms=$(((10#$b - 10#$a) / 1000))
 		ctl_lat --json status
+		read -r j50 j99 _ < <("$TDBENCH" spawn "$BENCH_STATUS" \
+		    "$TUNNELCTL" --socket "$T/control.sock" --json status) ||
+			td_fail "$n nodes: tunnelctl --json status failed"
 		ms() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 100 }'; }
 		us() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }'; }
 		sweep_row "$n" "$ready_ms" "$((ready_ms + t_all - t_start))" "$cpu" \
@@ -178,14 +181,15 @@ if [ -n "$BENCH_SWEEP" ]; then
 		    "$(awk -v r="$rss" -v b="$sweep_base" -v n="$n" 'BEGIN { printf "%.1f", (r - b) / n }')" \
 		    "$bytes" "$(us "$d50")/$(us "$d99")" \
 		    "$(ms "$(bench_median "${lat[@]}")")/$(ms "$(bench_percentile 99 "${lat[@]}")")" \
-		    "$sbytes" "$(us "$s50")/$(us "$s99")" \
+		    "$(us "$j50")/$(us "$j99")" "$sbytes" "$(us "$s50")/$(us "$s99")" \
 		    "$(ms "${tab%/*}")/$(ms "${tab#*/}")" \
 		    "$(us "$t50")/$(us "$t99")" \
 		    "$nstatus" "$check_ms" "$reload_ms" | tee -a "$OUT"
 		tunneld_stop || td_fail "tunneld exited $? after the $n-node sweep"
 	done
 	echo "(ms; all_up_ms: exec to STATUS=N/N nodes up; cpu_ms: tunneld's CPU until then; STATUS=: lines sent meanwhile;" | tee -a "$OUT"
-	echo " table: \`tunnelctl status\` from a fresh bash (bench_shell_lat); table_spawn: the same by posix_spawn, p50/p99;" | tee -a "$OUT"
+	echo " tunnelctl: \`tunnelctl --json status\` and table: \`tunnelctl status\` from a fresh bash (bench_shell_lat);" | tee -a "$OUT"
+	echo " json_spawn, table_spawn: the same by posix_spawn, p50/p99;" | tee -a "$OUT"
 	echo " check_ms: tunneld --check-config's CPU; reload_ms: tunnelctl reload of the unchanged file)" | tee -a "$OUT"
 	td_stop "$OLLAMA_PID"
 fi
