@@ -168,22 +168,30 @@ td_port() {
 # Ports are reserved across the tests that run at once (make -j): two of
 # them could pick the same free port, and the one that binds second fails
 # ("Address already in use", seen once under `make check -j2`).  A
-# reservation is a directory named after the port, made atomically, with
-# the PID of the test's shell; one whose test is gone is taken over.
-TD_PORT_DIR=${TD_PORT_DIR:-${TMPDIR:-/tmp}/tunneld-test-ports}
+# reservation is a file named after the port holding the PID of the test's
+# shell, written under a lock (flock), so that a reservation whose test is
+# gone is taken over by one test only.  The directory is the user's own;
+# where it cannot be (no flock, another owner), ports go unreserved, as
+# before.  Exported: a test that runs another (t_lib_selftest) shares it.
+: "${TD_PORT_DIR:=${TMPDIR:-/tmp}/tunneld-test-ports-$(id -u)}"
+export TD_PORT_DIR
 td__port_reserve() {
-	local p=$1 owner
-	mkdir -p "$TD_PORT_DIR" 2>/dev/null
-	if ! mkdir "$TD_PORT_DIR/$p" 2>/dev/null; then
-		owner=$(cat "$TD_PORT_DIR/$p/pid" 2>/dev/null) || owner=
-		# A reservation being made, or one of a live test.
-		if [ -z "$owner" ] || kill -0 "$owner" 2>/dev/null; then
-			return 1
+	local p=$1 owner rc=0
+	command -v flock >/dev/null || return 0
+	mkdir -p -m 0700 "$TD_PORT_DIR" 2>/dev/null
+	[ -d "$TD_PORT_DIR" ] && [ -O "$TD_PORT_DIR" ] && [ -w "$TD_PORT_DIR" ] ||
+		return 0
+	{
+		flock -x 9 || return 0
+		owner=$(cat "$TD_PORT_DIR/$p" 2>/dev/null) || owner=
+		if [ -n "$owner" ] && [ "$owner" != "$$" ] &&
+		    kill -0 "$owner" 2>/dev/null; then
+			rc=1
+		else
+			echo "$$" >"$TD_PORT_DIR/$p"
 		fi
-		rm -rf "$TD_PORT_DIR/$p"
-		mkdir "$TD_PORT_DIR/$p" 2>/dev/null || return 1
-	fi
-	echo "$$" >"$TD_PORT_DIR/$p/pid"
+	} 9>>"$TD_PORT_DIR/.lock"
+	return "$rc"
 }
 
 # The reservations this test made.
@@ -191,8 +199,8 @@ td__port_release() {
 	local p
 	[ -n "${T:-}" ] && [ -f "$T/.ports" ] || return 0
 	while read -r p; do
-		[ "$(cat "$TD_PORT_DIR/$p/pid" 2>/dev/null)" = "$$" ] &&
-			rm -rf "${TD_PORT_DIR:?}/$p"
+		[ "$(cat "$TD_PORT_DIR/$p" 2>/dev/null)" = "$$" ] &&
+			rm -f "${TD_PORT_DIR:?}/$p"
 	done <"$T/.ports"
 }
 

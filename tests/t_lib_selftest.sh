@@ -46,6 +46,34 @@ done
 [ "$(printf '%s\n' "${ports[@]}" | sort -u | wc -l)" -eq 20 ] || td_fail "td_port repeated itself"
 td_ok "td_port: 20 distinct free ports"
 
+# Reservations across tests: a port another live test holds is not taken;
+# once that test is gone it is, by this one, and released at exit.  Run in
+# a private directory, with a sleep standing in for the other test.
+command -v flock >/dev/null || td_skip "flock is not installed (util-linux)"
+(
+	TD_PORT_DIR=$T/ports-selftest
+	other_port=9
+	sleep 60 &
+	other=$!
+	mkdir -p -m 0700 "$TD_PORT_DIR"
+	echo "$other" >"$TD_PORT_DIR/$other_port"
+	td__port_reserve "$other_port" && { kill "$other"; td_fail "a port a live test holds was reserved again"; }
+	kill "$other"
+	wait "$other" 2>/dev/null
+	td__port_reserve "$other_port" || td_fail "a port whose test is gone was not taken over"
+	[ "$(cat "$TD_PORT_DIR/$other_port")" = "$$" ] || td_fail "the taken-over port holds $(cat "$TD_PORT_DIR/$other_port"), not $$"
+	td__port_release	# not in this test's .ports: kept
+	[ -f "$TD_PORT_DIR/$other_port" ] || td_fail "a port not in .ports was released"
+	for p in "${ports[@]}"; do
+		[ -f "$TD_PORT_DIR/$p" ] && td_fail "port $p reserved in the private directory"
+	done
+	exit 0
+) || exit 1
+for p in "${ports[@]}"; do
+	[ "$(cat "$TD_PORT_DIR/$p" 2>/dev/null)" = "$$" ] || td_fail "port $p is not reserved for this test"
+done
+td_ok "td_port reserves its ports; a live test's port is left alone, a dead one's taken over"
+
 start=$EPOCHREALTIME
 td_wait 0.5 false && td_fail "td_wait succeeded on false"
 el=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
