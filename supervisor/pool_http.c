@@ -1143,7 +1143,9 @@ hc_attempt(struct hclient *c)
 		/* May fail over to the next one before it returns. */
 		if (hup_open(c, n) == 0)
 			return;
-		hcount(c->pool, c->cand[c->cur], HE_REFUSED, 0, 0);
+		/* Moved on before a byte was sent: a failover too. */
+		hcount(c->pool, c->cand[c->cur], HE_REFUSED,
+		    c->next < c->ncand, 0);
 	}
 	snprintf(msg, sizeof(msg), "pool %s: no node could take the request",
 	    c->pool);
