@@ -14,7 +14,8 @@
 #   data sent since later still.  Both forwards must carry traffic
 #   again (printed: the time, usually well under 1 s; over 2.5 s it is
 #   noted, not failed, as a loaded machine can take that long);
-# - long partition (8 s, keepalive 1 s x 3: the session dies at 3 s): the
+# - long partition (8 s, keepalive 1 s x 3: the session dies at 3 s, of
+#   the keepalive count or of TCP_USER_TIMEOUT, whichever is first): the
 #   reconnect's TCP connect is retried with a fresh SYN every 250 ms, the
 #   dead session's socket is kept and reset once a connect gets through, so
 #   the hub's sshd drops the old session and frees the remote port before
@@ -121,8 +122,12 @@ grep -q 'no answer, TCP retransmitting: checking the link' "$T/tunneld.log" ||
 : >"$T/tunneld.log"
 RESETS=$(grep -c 'Connection reset by peer' "$SSHD_DIR/log")
 run_case "session dies in the partition (keepalive 1 s x 3)" 3
-grep -q 'keepalive timeout after 3s' "$T/tunneld.log" ||
-	td_fail "the session did not die of its keepalive during the partition"
+# Dead at 3 s of silence: by the keepalive count, or by the kernel's
+# TCP_USER_TIMEOUT, which tunneld sets to the same 3 s ("Connection timed
+# out"); on a loaded machine either may come first (a check-fresh run saw
+# the kernel's).
+grep -Eq 'keepalive timeout after 3s|session lost: Socket error: Connection timed out' "$T/tunneld.log" ||
+	td_fail "the session did not die of the dead link during the partition (keepalive or TCP_USER_TIMEOUT, 3 s)"
 # The hub's sshd learnt of the old session's end from our reset (a FIN
 # would read "Connection closed"), in time for the remote forward above.
 [ "$(grep -c 'Connection reset by peer' "$SSHD_DIR/log")" -gt "$RESETS" ] ||
