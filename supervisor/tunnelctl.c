@@ -2731,8 +2731,8 @@ status_query(const struct opts *o, const char *req, size_t reqlen,
 			die(EXIT_LOCAL, "out of memory");
 		if (r == -1)
 			die(EXIT_UNREACH, "malformed reply from daemon");
-		if (o->json || sp.elements > 0 ||
-		    strcmp(req, "status\n") == 0 ||
+		/* --json asks for the status itself: never asked again. */
+		if (sp.elements > 0 || strcmp(req, "status\n") == 0 ||
 		    !summary_unknown(sp.rest != NULL ? sp.rest : "",
 		    sp.rest_len))
 			break;
