@@ -4,6 +4,7 @@
 # tests/lib.sh (sshd, tunneld, process tracking; see tests/README.md).
 
 : "${TDBENCH:=$top_builddir/bench/tdbench}"
+: "${CTLCAT:=$top_builddir/bench/ctlcat}"
 
 # bench_prepare NAME: the tools are built, results go to
 # $BENCH_RESULTS/NAME-DATE.txt ($OUT) and NAME-DATE.raw ($RAW).
@@ -12,9 +13,9 @@ bench_prepare() {
 	if [ ! -x "$TUNNELD" ] || [ ! -x "$TUNNELCTL" ]; then
 		td_fail "$TUNNELD or $TUNNELCTL is not built: run make first"
 	fi
-	if [ ! -x "$TDBENCH" ]; then
-		make -C "$top_builddir" bench/tdbench >/dev/null ||
-			td_fail "cannot build $TDBENCH (make bench/tdbench)"
+	if [ ! -x "$TDBENCH" ] || [ ! -x "$CTLCAT" ]; then
+		make -C "$top_builddir" bench/tdbench bench/ctlcat >/dev/null ||
+			td_fail "cannot build $TDBENCH or $CTLCAT (make bench/tdbench bench/ctlcat)"
 	fi
 	: "${BENCH_RESULTS:=$top_builddir/bench/results}"
 	mkdir -p "$BENCH_RESULTS" || td_fail "cannot make $BENCH_RESULTS"
@@ -31,7 +32,7 @@ bench_prepare() {
 # `tunnelctl status` with a node not up) prints 999999999, the slowest.
 # Not from this script's own bash, which holds every sample and library: a
 # fork of a larger process costs more (1.1 ms more at p50 in one run here,
-# within 0.2 ms in four others; scale.sh prints both).
+# within 0.2 ms in four others).
 bench_shell_lat() {
 	local n=$1
 	shift

@@ -58,13 +58,18 @@ ulimit -n "$nofile" || :
 #     notify-listen's CLOCK_MONOTONIC stamps), and the daemon's CPU time
 #     until then (less noisy than wall time on a shared machine);
 #   - VmRSS, and per node over a one-node tunneld;
-#   - status latency p50/p99 over BENCH_STATUS calls: daemon side (tdbench
-#     ctl: connect, "status", read to EOF) and through tunnelctl --json;
-#     the same for the summary (what the table asks for) and through
-#     `tunnelctl status`, the table, started from a fresh bash as a user's
-#     shell would (bench_shell_lat), and started by posix_spawn() (tdbench
-#     spawn: no shell fork, only tunnelctl's own exec-to-exit; /bin/true
-#     both ways is the floor);
+#   - status latency p50/p99 over BENCH_STATUS calls, daemon side (tdbench
+#     ctl: connect, "status" or "summary", read to EOF, in one process);
+#   - then through a client process, BENCH_STATUS runs each, in batches of
+#     20 taken in turn so that every client sees the same spells of a
+#     shared machine's speed (one client after another, each sees its own):
+#     /bin/true, bench/ctlcat (the least a client can do: connect, ask,
+#     read to EOF, exit; linked as tunnelctl is), `tunnelctl status` (the
+#     table, which asks for the summary) and `tunnelctl --json status`,
+#     each started from a fresh bash as a user's shell would
+#     (bench_shell_lat) and by posix_spawn() (tdbench spawn-each: no
+#     shell's fork).  tunnelctl less ctlcat is tunnelctl's own parsing and
+#     rendering; ctlcat less /bin/true, the daemon and the socket;
 #   - probes run meanwhile: the first round of every node at start, the
 #     second spread from half an interval to one and a half after it, so
 #     the later columns see them (before, every second round came 9-11 s
@@ -84,7 +89,53 @@ sweep_conf() {	# sweep_conf N
 	} >"$T/sweep.conf"
 }
 sweep_row() {
-	printf '%7s %9s %10s %10s %10s %9s %12s %12s %16s %16s %16s %12s %16s %16s %16s %10s %9s %10s\n' "$@"
+	printf '%7s %9s %10s %10s %10s %9s %12s %12s %16s %13s %16s %8s %9s %10s\n' "$@"
+}
+lat_row() {
+	printf '%7s  %-26s %13s %13s\n' "$@"
+}
+# sweep_lat N: each client below BENCH_STATUS times both ways, in turns of
+# 20, one row each to $T/lat.rows (every sample to $RAW).
+sweep_lat() {
+	local k r name p50 p99 i
+	local -a cols
+	local -a cmd
+	local kinds=(true ctlcat_summary table ctlcat_status json)
+	rm -f "$T"/lat.shell.* "$T"/lat.spawn.*
+	for ((r = 0; r < (BENCH_STATUS + 19) / 20; r++)); do
+		for k in "${kinds[@]}"; do
+			case $k in
+			true) cmd=(/bin/true) ;;
+			ctlcat_summary) cmd=("$CTLCAT" "$T/control.sock" summary) ;;
+			ctlcat_status) cmd=("$CTLCAT" "$T/control.sock" status) ;;
+			table) cmd=("$TUNNELCTL" --socket "$T/control.sock" status) ;;
+			json) cmd=("$TUNNELCTL" --socket "$T/control.sock" --json status) ;;
+			esac
+			bench_shell_lat 20 "${cmd[@]}" >>"$T/lat.shell.$k"
+			# spawn-each in us, bench_shell_lat in 10 us
+			"$TDBENCH" spawn-each 20 "${cmd[@]}" |
+			    awk '{ printf "%d\n", $1 / 10 }' >>"$T/lat.spawn.$k" ||
+				td_fail "$1 nodes: ${cmd[*]} failed"
+		done
+	done
+	for k in "${kinds[@]}"; do
+		case $k in
+		true) name=/bin/true ;;
+		ctlcat_summary) name="ctlcat summary" ;;
+		ctlcat_status) name="ctlcat status" ;;
+		table) name="tunnelctl status" ;;
+		json) name="tunnelctl --json status" ;;
+		esac
+		cols=()
+		for i in shell spawn; do
+			mapfile -t lat <"$T/lat.$i.$k"
+			echo "lat $1 $k $i ${lat[*]}" >>"$RAW"
+			p50=$(bench_median "${lat[@]}")
+			p99=$(bench_percentile 99 "${lat[@]}")
+			cols+=("$(awk -v a="$p50" -v b="$p99" 'BEGIN { printf "%.2f/%.2f", a / 100, b / 100 }')")
+		done
+		lat_row "$1" "$name" "${cols[@]}" >>"$T/lat.rows"
+	done
 }
 mono_of() {	# mono_of REGEX AFTER_LINE: notify-listen's stamp of the first match
 	tail -n "+$(($2 + 1))" "$T/notify.log" | grep -E -m 1 "$1" | cut -d' ' -f1
@@ -101,32 +152,13 @@ if [ -n "$BENCH_SWEEP" ]; then
 	sleep 1
 	sweep_base=$(bench_status_kb "$TUNNELD_PID" VmRSS)
 	tunneld_stop || td_fail "tunneld exited $?"
-	# What any command costs to start from a shell, tunnelctl or not: the
-	# floor under the tunnelctl columns; and from this script's bash.
-	p50p99() {
-		echo "$(awk -v v="$(bench_median "$@")" 'BEGIN { printf "%.2f", v / 100 }')/$(awk -v v="$(bench_percentile 99 "$@")" 'BEGIN { printf "%.2f", v / 100 }')"
-	}
-	mapfile -t lat < <(bench_shell_lat "$BENCH_STATUS" /bin/true)
-	spawn=$(p50p99 "${lat[@]}")
-	lat=()
-	for ((i = 0; i < BENCH_STATUS; i++)); do
-		a=${EPOCHREALTIME/./}
-		/bin/true
-		b=${EPOCHREALTIME/./}
-		lat+=("$(((10#$b - 10#$a) / 10))")
-	done
-	ownbash=$(p50p99 "${lat[@]}")
-	read -r t50 t99 _ < <("$TDBENCH" spawn "$BENCH_STATUS" /bin/true)
-	pspawn=$(awk -v a="$t50" -v b="$t99" 'BEGIN { printf "%.2f/%.2f", a / 1000, b / 1000 }')
+	: >"$T/lat.rows"
 	{
 		echo
 		echo "== node-count sweep: ssh = none nodes, an Ollama probe each (10 s), one tunneld"
-		echo "   (one-node tunneld VmRSS $sweep_base KiB; status p50/p99 over $BENCH_STATUS calls;"
-		echo "   /bin/true started the same way: p50/p99 $spawn ms; by posix_spawn: $pspawn ms;"
-		echo "   from this script's own, larger bash: $ownbash ms)"
+		echo "   (one-node tunneld VmRSS $sweep_base KiB; daemon-side p50/p99 over $BENCH_STATUS calls)"
 		sweep_row nodes "ready_ms" "all_up_ms" "cpu_ms" "cpu_us/node" "rss_MiB" "rss_KiB/node" \
-		    "bytes/status" "daemon_p50/p99" "tunnelctl_p50/p99" "json_spawn" \
-		    "bytes/summary" "summary_p50/p99" "table_p50/p99" "table_spawn" "STATUS=" \
+		    "bytes/status" "status_p50/p99" "bytes/summary" "summary_p50/p99" "STATUS=" \
 		    "check_ms" "reload_ms"
 	} | tee -a "$OUT"
 	for n in $BENCH_SWEEP; do
@@ -148,17 +180,7 @@ if [ -n "$BENCH_SWEEP" ]; then
 		rss=$(bench_status_kb "$TUNNELD_PID" VmRSS)
 		read -r d50 d99 _ bytes < <("$TDBENCH" ctl "$T/control.sock" "$BENCH_STATUS" status)
 		read -r s50 s99 _ sbytes < <("$TDBENCH" ctl "$T/control.sock" "$BENCH_STATUS" summary)
-		# ctl_lat ARGS...: BENCH_STATUS runs of tunnelctl ARGS from a
-		# shell into lat[] (10 us units).
-		ctl_lat() {
-			mapfile -t lat < <(bench_shell_lat "$BENCH_STATUS" \
-			    "$TUNNELCTL" --socket "$T/control.sock" "$@")
-		}
-		ctl_lat status
-		tab="$(bench_median "${lat[@]}")/$(bench_percentile 99 "${lat[@]}")"
-		read -r t50 t99 _ < <("$TDBENCH" spawn "$BENCH_STATUS" \
-		    "$TUNNELCTL" --socket "$T/control.sock" status) ||
-			td_fail "$n nodes: tunnelctl status failed"
+		sweep_lat "$n"
 		# --check-config's own CPU (user+sys, ms); exit 78 (a default
 		# admin_group missing here) still parsed and checked it all.
 		check_ms=$( { TIMEFORMAT='%3U %3S'; time "$TUNNELD" --check-config \
@@ -169,28 +191,27 @@ if [ -n "$BENCH_SWEEP" ]; then
 			td_fail "$n nodes: tunnelctl reload failed"
 		b=${EPOCHREALTIME/./}
 		reload_ms=$(((10#$b - 10#$a) / 1000))
-		ctl_lat --json status
-		read -r j50 j99 _ < <("$TDBENCH" spawn "$BENCH_STATUS" \
-		    "$TUNNELCTL" --socket "$T/control.sock" --json status) ||
-			td_fail "$n nodes: tunnelctl --json status failed"
-		ms() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 100 }'; }
 		us() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }'; }
 		sweep_row "$n" "$ready_ms" "$((ready_ms + t_all - t_start))" "$cpu" \
 		    "$(awk -v c="$cpu" -v n="$n" 'BEGIN { printf "%.0f", c * 1000 / n }')" \
 		    "$(awk -v r="$rss" 'BEGIN { printf "%.1f", r / 1024 }')" \
 		    "$(awk -v r="$rss" -v b="$sweep_base" -v n="$n" 'BEGIN { printf "%.1f", (r - b) / n }')" \
 		    "$bytes" "$(us "$d50")/$(us "$d99")" \
-		    "$(ms "$(bench_median "${lat[@]}")")/$(ms "$(bench_percentile 99 "${lat[@]}")")" \
-		    "$(us "$j50")/$(us "$j99")" "$sbytes" "$(us "$s50")/$(us "$s99")" \
-		    "$(ms "${tab%/*}")/$(ms "${tab#*/}")" \
-		    "$(us "$t50")/$(us "$t99")" \
+		    "$sbytes" "$(us "$s50")/$(us "$s99")" \
 		    "$nstatus" "$check_ms" "$reload_ms" | tee -a "$OUT"
 		tunneld_stop || td_fail "tunneld exited $? after the $n-node sweep"
 	done
 	echo "(ms; all_up_ms: exec to STATUS=N/N nodes up; cpu_ms: tunneld's CPU until then; STATUS=: lines sent meanwhile;" | tee -a "$OUT"
-	echo " tunnelctl: \`tunnelctl --json status\` and table: \`tunnelctl status\` from a fresh bash (bench_shell_lat);" | tee -a "$OUT"
-	echo " json_spawn, table_spawn: the same by posix_spawn, p50/p99;" | tee -a "$OUT"
+	echo " status, summary: the daemon's side, tdbench ctl;" | tee -a "$OUT"
 	echo " check_ms: tunneld --check-config's CPU; reload_ms: tunnelctl reload of the unchanged file)" | tee -a "$OUT"
+	{
+		echo
+		echo "== the same, through a client process: $BENCH_STATUS runs of each, p50/p99 ms, in turns of 20"
+		lat_row nodes client "from_bash" "by_spawn"
+		cat "$T/lat.rows"
+		echo "(from_bash: started from a fresh bash, as a user's shell starts it; by_spawn: by posix_spawn();"
+		echo " ctlcat: connect, ask, read to EOF, exit: any client's floor; tunnelctl's own work is its excess over ctlcat's)"
+	} | tee -a "$OUT"
 	td_stop "$OLLAMA_PID"
 fi
 if [ "${BENCH_SSH:-1}" = 0 ]; then

@@ -41,6 +41,9 @@
  *		/dev/null), each waited for: what the program itself takes
  *		from exec to exit, without a shell's fork; prints "p50_us
  *		p99_us max_us"; exit 1 if a run exits other than 0 or 1
+ *	tdbench spawn-each COUNT PROGRAM [ARG...]
+ *		the same, but every run's microseconds, a line each, in the
+ *		order they ran (for batches interleaved with others)
  *	tdbench ping ADDR:PORT TIMEOUT_MS
  *		until one round trip through ADDR:PORT succeeds, try every
  *		20 ms (each try bounded by 1 s), at most TIMEOUT_MS; prints
@@ -753,9 +756,12 @@ cmd_ctl(const char *path, int count, const char *word)
 	return 0;
 }
 
-/* COUNT runs of ARGV[0], each from posix_spawn() to its exit. */
+/*
+ * COUNT runs of ARGV[0], each from posix_spawn() to its exit; EACH: every
+ * run's time, in order, instead of the percentiles.
+ */
 static int
-cmd_spawn(int count, char **argv)
+cmd_spawn(int count, char **argv, int each)
 {
 	posix_spawn_file_actions_t	 fa;
 	uint64_t			*lat, t0;
@@ -788,6 +794,12 @@ cmd_spawn(int count, char **argv)
 		}
 	}
 	posix_spawn_file_actions_destroy(&fa);
+	if (each) {
+		for (i = 0; i < count; i++)
+			printf("%llu\n", (unsigned long long)lat[i]);
+		free(lat);
+		return 0;
+	}
 	qsort(lat, (size_t)count, sizeof(*lat), cmp_u64);
 	printf("%llu %llu %llu\n",
 	    (unsigned long long)lat[(size_t)(count - 1) / 2],
@@ -1002,7 +1014,7 @@ usage(void)
 	    "       tdbench rr ADDR:PORT COUNT SIZE [split[:GAP_US]]\n"
 	    "       tdbench http ADDR:PORT COUNT PATH BODY|@FILE|- [STOPFILE]\n"
 	    "       tdbench ctl SOCKET COUNT WORD\n"
-	    "       tdbench spawn COUNT PROGRAM [ARG...]\n"
+	    "       tdbench spawn|spawn-each COUNT PROGRAM [ARG...]\n"
 	    "       tdbench ping ADDR:PORT TIMEOUT_MS\n"
 	    "       tdbench relay LISTEN TARGET DELAY_MS [PIDFILE]\n");
 	exit(2);
@@ -1035,7 +1047,9 @@ main(int argc, char *argv[])
 		    (uint32_t)strtoul(argv[4], NULL, 10), split, gap);
 	}
 	if (strcmp(argv[1], "spawn") == 0 && argc >= 4)
-		return cmd_spawn(atoi(argv[2]), argv + 3);
+		return cmd_spawn(atoi(argv[2]), argv + 3, 0);
+	if (strcmp(argv[1], "spawn-each") == 0 && argc >= 4)
+		return cmd_spawn(atoi(argv[2]), argv + 3, 1);
 	if (strcmp(argv[1], "ping") == 0 && argc == 4)
 		return cmd_ping(argv[2], atol(argv[3]));
 	if (strcmp(argv[1], "http") == 0 && (argc == 6 || argc == 7))
