@@ -78,7 +78,6 @@ struct session {
 	uint64_t		 look_rx;	/* sock.in_bytes when last looked */
 	int			 ka_unreaped;	/* a keepalive was sent since the slot was last used */
 	int			 greq_after_ka;	/* the slot held a keepalive when greq began */
-	int			 refused;	/* every address refused the TCP connect */
 	char			 tcp_err[128];
 	int			 tcp_errno;	/* tcp_err's, 0: none */
 	/* session_watch(): fresh connects to the same address. */
@@ -384,7 +383,6 @@ session_dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 	}
 	s->ai = s->ai_next = res;
 	s->phase = S_TCP;
-	s->refused = 1;
 	session_try_connect(s);
 }
 
@@ -443,9 +441,6 @@ session_try_connect(struct session *s)
 		    (void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr :
 		    (void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr,
 		    addr, sizeof(addr));
-		if (errno != ECONNREFUSED && errno != ENETUNREACH &&
-		    errno != EHOSTUNREACH)
-			s->refused = 0;
 		s->tcp_errno = errno;
 		snprintf(s->tcp_err, sizeof(s->tcp_err), "connect to %s: %s",
 		    addr, strerror(errno));
