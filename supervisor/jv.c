@@ -756,11 +756,39 @@ jv_split_copy_rest(struct jv_split *sp)
 	return 0;
 }
 
+/*
+ * The rest not yet handed on, judged before it is: the text so far with
+ * the stream's array taken out, which at an element's handover stands
+ * inside that array, a member of the top-level object.  Closed with "]}",
+ * it must be a whole text; a text that is a start of no reply fails here,
+ * before a byte of it reaches the copy.  Once per array: while its
+ * elements come, the rest does not grow.
+ */
+static int
+jv_split_judge_rest(struct jv_split *sp)
+{
+	/* In the element's memory, which is given back after: no chunk. */
+	struct jv_mark	 m = jv_mark(&sp->elem_doc);
+	const struct jv	*root;
+	int		 rc = 0;
+
+	if (jv_split_put(sp, 0, "]}", 2) == -1)
+		return -1;
+	if (jv_parse(&sp->elem_doc, sp->rest, sp->rest_len, NULL, &root) == -1)
+		rc = jv_split_fail(sp, sp->elem_doc.error);
+	sp->rest_len -= 2;
+	jv_rollback(&sp->elem_doc, m);
+	return rc;
+}
+
 /* Element V, its text B[0..N), to the stream, then to the copy. */
 static int
 jv_split_handover(struct jv_split *sp, const struct jv *v, const char *b,
     size_t n)
 {
+	if (sp->copy != NULL && sp->rest_len > sp->rest_copied &&
+	    jv_split_judge_rest(sp) == -1)
+		return -1;
 	if (sp->stream->each(v, sp->stream->arg) == -1)
 		return jv_split_fail(sp, "");
 	if (sp->copy != NULL && (jv_split_copy_rest(sp) == -1 ||
@@ -968,14 +996,14 @@ jv_split_end(struct jv_split *sp, struct jv_doc *doc, const struct jv **root)
 		    "premature end of input");
 		return -1;
 	}
-	if (jv_parse(doc, sp->rest != NULL ? sp->rest : "", sp->rest_len,
-	    sp->stream, root) == -1)
-		return -1;
-	if (sp->copy != NULL && jv_split_copy_rest(sp) == -1) {
-		doc->error[0] = '\0';	/* stopped by the copy, as by EACH */
-		return -1;
-	}
-	return 0;
+	return jv_parse(doc, sp->rest != NULL ? sp->rest : "", sp->rest_len,
+	    sp->stream, root);
+}
+
+int
+jv_split_flush(struct jv_split *sp)
+{
+	return sp->copy != NULL ? jv_split_copy_rest(sp) : 0;
 }
 
 void

@@ -79,11 +79,12 @@ void		 jv_reset(struct jv_doc *doc);
  * Zeroed to start; jv_split_free() to end, whatever happened.
  *
  * With COPY, the text is handed on unchanged, in order, in parts: each
- * element once judged (the text before the array with the first, though
- * only its lexical structure has been followed then), the rest when
- * jv_split_end() accepts the whole.  A text refused part way has had its
- * accepted elements handed on and nothing after them; one refused before
- * its first element, nothing.  -1 from COPY stops the feed (error "").
+ * element once judged, after the text before it (judged as the start of
+ * a text: closed where it stands, it parses); the rest by jv_split_flush(),
+ * which the caller calls once jv_split_end() accepted the whole and the
+ * caller the value.  A text refused part way has had its accepted
+ * elements handed on and nothing after them; one refused before its
+ * first element, nothing.  -1 from COPY stops the feed (error "").
  */
 struct jv_split {
 	const struct jv_stream	*stream;
@@ -104,6 +105,8 @@ struct jv_split {
 int		 jv_split_feed(struct jv_split *sp, const char *b, size_t len);
 int		 jv_split_end(struct jv_split *sp, struct jv_doc *doc,
 		    const struct jv **root);
+/* What COPY has not been handed yet, after jv_split_end(): 0, or -1. */
+int		 jv_split_flush(struct jv_split *sp);
 void		 jv_split_free(struct jv_split *sp);
 
 /*

@@ -2747,18 +2747,20 @@ status_query(const struct opts *o, const char *req, size_t reqlen,
 			die(EXIT_LOCAL, "out of memory");
 		die(EXIT_UNREACH, "malformed reply from daemon");
 	}
-	if (o->json)
-		putchar('\n');
 	if ((ok = reply_ok(rest)) < 0)
 		die(EXIT_UNREACH, "malformed reply from daemon: no \"ok\"");
+	if (ok && jarr(rest, "nodes") == NULL)
+		die(EXIT_UNREACH, "malformed reply from daemon: no node list");
+	/* Judged whole: the rest of it follows the nodes. */
+	if (o->json) {
+		jv_split_flush(&sp);
+		putchar('\n');
+	}
 	if (!ok) {
 		rc = report_error(rest);
 		if (!o->json)
 			table_free(st.t);
 	} else {
-		if (jarr(rest, "nodes") == NULL)
-			die(EXIT_UNREACH, "malformed reply from daemon: "
-			    "no node list");
 		if (o->json)
 			rc = notup ? EXIT_NOTUP : EXIT_OK;
 		else

@@ -337,7 +337,7 @@ pieces(size_t k)
 
 /*
  * TEXT fed to a jv_split in pieces of CHUNK bytes, handed on to C unless
- * it is NULL; jv_split_end()'s result.
+ * it is NULL; jv_split_end()'s result, then jv_split_flush()'s.
  */
 static int
 split_copy(struct jv_split *sp, const struct jv_stream *st, void *c,
@@ -356,7 +356,9 @@ split_copy(struct jv_split *sp, const struct jv_stream *st, void *c,
 		if (jv_split_feed(sp, text + off, n) == -1)
 			return -1;
 	}
-	return jv_split_end(sp, &doc, &root);
+	if (jv_split_end(sp, &doc, &root) == -1)
+		return -1;
+	return jv_split_flush(sp);
 }
 
 static int
@@ -531,8 +533,13 @@ START_TEST(split_copy_refused)
 		{ "{\"nodes\":[{\"i\":0},]}", "{\"nodes\":[{\"i\":0}" },
 		{ "{\"nodes\":[{\"i\":0}] x", "{\"nodes\":[{\"i\":0}" },
 		{ "{\"nodes\":[{\"i\":0}", "" },	/* not judged: no ',' nor ']' */
-		{ "{\"ok\" true,\"nodes\":[{\"i\":0},{\"i\"]}", "{\"ok\" true,"
-		    "\"nodes\":[{\"i\":0}" },
+		/* The text before the list is judged before it goes on. */
+		{ "{\"ok\" true,\"nodes\":[{\"i\":0},{\"i\"]}", "" },
+		{ "{\"ok\":tru,\"nodes\":[{\"i\":0}]}", "" },
+		{ "xyz{\"ok\":true,\"nodes\":[{\"i\":0},{\"i\":1}]}", "" },
+		{ "{\"ok\":true,\"nodes\":[{\"i\":0}] x ,\"nodes\":[{\"i\":1}]}",
+		    "{\"ok\":true,\"nodes\":[{\"i\":0}" },
+		{ "{\"ok\":true,\"pools\":[1,],\"nodes\":[{\"i\":0}]}", "" },
 		{ "not json at all", "" },
 		{ "{\"nodes\":[{]}", "" },
 		{ "{\"nodes\":[]", "" },

@@ -446,6 +446,27 @@ done
 serve_text '{"ok":true,"nodes":5}'
 ctl status
 expect_rc 3 "a node list that is not a list"
+# --json prints only what has been judged: the text before the node list
+# as the start of a reply (none starts with garbage or a broken member),
+# a value that is no reply at all not before it is read whole.
+for bad in '{"ok":tru,"nodes":[{"name":"a","state":"up"}]}' \
+    'xyz{"ok":true,"nodes":[{"name":"a","state":"up"},{"name":"b","state":"up"}]}' \
+    '{"ok":true,"pools":[1,],"nodes":[{"name":"a","state":"up"}]}' \
+    '[1,2]' '"hello"' '{"ok":true,"nodes":{}}' '{"ok":1,"nodes":[]}'; do
+	serve_text "$bad"
+	ctl --json status
+	expect_rc 3 "--json bad reply: $bad"
+	if [ -s "$dir/out" ]; then notok "--json printed a bad reply: $bad: $(head -c 60 "$dir/out")"
+	else ok "--json bad reply: nothing on stdout: $bad"; fi
+done
+serve_text '{"ok":true,"nodes":[{"name":"a","state":"up"}] x ,"nodes":[{"name":"b","state":"up"}]}'
+ctl --json status
+expect_rc 3 "--json garbage between two node lists"
+if [ "$(cat "$dir/out")" = '{"ok":true,"nodes":[{"name":"a","state":"up"}' ]; then
+	ok "--json garbage between two node lists: the first list's node, no more"
+else
+	notok "--json garbage between two node lists: printed '$(head -c 100 "$dir/out")'"
+fi
 # The table's reply is cut into nodes as it is read (jv_split): only
 # the top-level "nodes" list is cut, whatever its nodes' strings hold.
 for good in \

@@ -170,7 +170,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t			 off = 0, n;
 		int			 rs = 0;
 
-		if ((cp.buf = malloc(size + 1)) == NULL)
+		if ((cp.buf = malloc(size + 3)) == NULL)
 			abort();
 		seen.i = 0;
 		seen.bad = 0;
@@ -186,6 +186,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (rs == 0)
 			rs = jv_split_end(&sp, &doc, &root);
+		if (rs == 0 && jv_split_flush(&sp) == -1)
+			abort();		/* the copy never fails here */
 		e = rs == 0 ? "" : sp.failed ? sp.error : doc.error;
 		if (rs == -1 && e[0] == '\0')
 			abort();		/* a failure says why */
@@ -199,6 +201,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if ((rs == 0 && cp.len != size) || memcmp(cp.buf, b, cp.len) != 0)
 			abort();		/* not the text, as it came */
+		/*
+		 * Refused: what was handed on ends with a judged element, and
+		 * so closed after it is a whole text; nothing unchecked went.
+		 */
+		if (rs == -1 && cp.len > 0) {
+			json_t	*part;
+
+			memcpy(cp.buf + cp.len, "]}", 2);
+			if ((part = json_loadb(cp.buf, cp.len + 2, 0,
+			    &err)) == NULL)
+				abort();
+			json_decref(part);
+		}
 		free(cp.buf);
 		/* Refused what the whole takes; depth and NUL bytes aside. */
 		if (rs == -1 && r == 0 && !fuzz_jv_nested(e) &&
