@@ -68,6 +68,23 @@ probe_jitter(uint64_t base, double jitter, double r)
 	return d < 1.0 ? 1 : (uint64_t)d;
 }
 
+uint64_t
+probe_spread(uint64_t interval, uint64_t timeout, double r)
+{
+	double	lo = (double)interval * (1.0 - PROBE_SPREAD);
+	double	hi = (double)interval * (1.0 + PROBE_SPREAD), d;
+
+	/*
+	 * Not before the round before could have timed out: a round that
+	 * finds its probe still running skips it, and a node that hangs
+	 * would be judged an interval late.
+	 */
+	if (lo < (double)timeout)
+		lo = (double)timeout < hi ? (double)timeout : hi;
+	d = lo + (hi - lo) * r;
+	return d < 1.0 ? 1 : (uint64_t)d;
+}
+
 void
 probe_note_failure(struct probe_results *r, uint64_t now)
 {
@@ -339,6 +356,16 @@ probe_arm_next(struct probe_node *pn, uint64_t interval, double spread)
 	    (double)(random() % 1000000) / 1000000.0));
 }
 
+/* The next round anywhere from half an interval on (probe_spread()). */
+static void
+probe_arm_spread(struct probe_node *pn)
+{
+	const struct node_conf	*nc = pn->node->conf;
+
+	probe_arm(pn, probe_spread(nc->probe_interval, nc->probe_timeout,
+	    (double)(random() % 1000000) / 1000000.0));
+}
+
 /* A round at once; the next is placed anywhere in the interval. */
 static void
 probe_arm_now(struct probe_node *pn)
@@ -352,8 +379,11 @@ probe_round(struct probe_node *pn)
 {
 	size_t	i;
 
-	probe_arm_next(pn, pn->node->conf->probe_interval,
-	    pn->spread ? PROBE_SPREAD : PROBE_JITTER);
+	if (pn->spread)
+		probe_arm_spread(pn);
+	else
+		probe_arm_next(pn, pn->node->conf->probe_interval,
+		    PROBE_JITTER);
 	pn->spread = 0;
 	if (!probe_can_run(pn))
 		return;
@@ -471,7 +501,7 @@ probe_start(struct node *n)
 	if (n->conf->local)
 		probe_arm_now(pn);
 	else
-		probe_arm_next(pn, n->conf->probe_interval, PROBE_SPREAD);
+		probe_arm_spread(pn);
 }
 
 void
@@ -628,7 +658,7 @@ probe_reconf(struct node *n, const struct node_conf *old)
 	if ((d & NODE_KEY_PROBE_INTERVAL) && pn->running &&
 	    evtimer_pending(pn->ev_round, NULL)) {
 		evtimer_del(pn->ev_round);
-		probe_arm_next(pn, nc->probe_interval, PROBE_SPREAD);
+		probe_arm_spread(pn);
 	}
 	/* New probes or new URLs: a round now, not an interval from now. */
 	if ((d & (NODE_KEY_OLLAMA | NODE_KEY_GPU | NODE_KEY_HTTP)) &&

@@ -151,6 +151,11 @@ double		 probe_load_score(uint64_t active_conns, int has_latency,
 		    double latency_ms, unsigned recent_failures);
 /* BASE +- JITTER (0.1 = 10 %) with R in [0,1). */
 uint64_t	 probe_jitter(uint64_t base, double jitter, double r);
+/*
+ * The round after one run at once, with R in [0,1): from half INTERVAL
+ * (TIMEOUT, if that is later) to one and a half INTERVAL later.
+ */
+uint64_t	 probe_spread(uint64_t interval, uint64_t timeout, double r);
 /* The first GPU above a threshold, worded like its alert; 0: none. */
 int		 probe_gpu_threshold(const struct gpu_sample *, int temp_c,
 		    int mem_pct, char *buf, size_t bufsz);

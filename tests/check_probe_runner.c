@@ -53,6 +53,30 @@ START_TEST(jitter_bounds)
 }
 END_TEST
 
+START_TEST(spread_bounds)
+{
+	uint64_t	d;
+	int		i;
+
+	/* The defaults (10 s, 5 s): half an interval to one and a half. */
+	ck_assert_uint_eq(probe_spread(10000, 5000, 0.0), 5000);
+	ck_assert_uint_eq(probe_spread(10000, 5000, 0.5), 10000);
+	ck_assert_uint_ge(probe_spread(10000, 5000, 0.999999), 14999);
+	/* A timeout past half the interval: not before it, still uniform. */
+	ck_assert_uint_eq(probe_spread(10000, 8000, 0.0), 8000);
+	ck_assert_uint_eq(probe_spread(10000, 8000, 0.5), 11500);
+	ck_assert_uint_eq(probe_spread(10000, 10000, 0.0), 10000);
+	for (i = 0; i < 1000; i++) {
+		d = probe_spread(2000, 1500, (double)i / 1000.0);
+		ck_assert_uint_ge(d, 1500);
+		ck_assert_uint_le(d, 3000);
+	}
+	/* A timeout past the window (never from a config): its end. */
+	ck_assert_uint_eq(probe_spread(10000, 20000, 0.3), 15000);
+	ck_assert_uint_eq(probe_spread(0, 0, 0.5), 1);
+}
+END_TEST
+
 START_TEST(recent_failures_window)
 {
 	struct probe_results	*r = calloc(1, sizeof(*r));
@@ -231,6 +255,7 @@ runner_suite(void)
 
 	tcase_add_test(tc, load_score_formula);
 	tcase_add_test(tc, jitter_bounds);
+	tcase_add_test(tc, spread_bounds);
 	tcase_add_test(tc, recent_failures_window);
 	tcase_add_test(tc, recent_failures_ring);
 	tcase_add_test(tc, required_models);
