@@ -99,6 +99,14 @@ td_utf8_locale() {
 	done
 }
 
+# td_jq ARGS...: `jq -e ARGS` that must also print something.  jq 1.6's -e
+# exits 0 on empty input, so a check fed by a command that printed nothing
+# (a daemon that did not answer) would pass; output is discarded.
+td_jq() {
+	local out
+	out=$(jq -e "$@") && [ -n "$out" ]
+}
+
 # td_track PID: stop PID (and whatever it spawned) when the test exits.
 # The process start time is recorded too, so that a PID the kernel has
 # given to someone else meanwhile is never signalled.

@@ -37,7 +37,7 @@ tunneld_start "$T/tunneld.conf"
 
 # Every node up, and n69's models known.
 ready() {
-	ctl --json status 2>/dev/null | jq -e '
+	ctl --json status 2>/dev/null | td_jq '
 	    ([.nodes[] | select(.state == "up")] | length) == 71 and
 	    (.nodes[] | select(.name == "n69") | .ollama.models_total > 0)' >/dev/null
 }

@@ -128,7 +128,7 @@ for fd in "${held[@]}"; do
 done
 td_wait 15 td__gone "$status_pid" || td_fail "the queued status got no answer after the release"
 wait "$status_pid" || td_fail "the queued status failed: $(cat "$T/queued-status")"
-jq -e '.nodes[0].state == "up"' "$T/queued-status" >/dev/null ||
+td_jq '.nodes[0].state == "up"' "$T/queued-status" >/dev/null ||
 	td_fail "queued status: $(head -c 300 "$T/queued-status")"
 td_wait 30 td__gone "$pool_pid" || td_fail "the queued pool request got no answer after the release"
 wait "$pool_pid" || td_fail "the queued pool request failed: $(cat "$T/queued-pool")"

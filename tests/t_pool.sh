@@ -87,7 +87,7 @@ tunneld_start "$T/tunneld.conf"
 
 status_json() { ctl --json status 2>/dev/null; }
 has_version() {
-	status_json | jq -e --arg n "$1" \
+	status_json | td_jq --arg n "$1" \
 	    '.nodes[] | select(.name == $n) | .ollama.version != null' >/dev/null
 }
 ask() { curl -sS -m 5 "http://127.0.0.1:$1/api/version"; }
@@ -118,7 +118,7 @@ out=$(ctl best p) || td_fail "best p: exit $?"
 out=$(ctl best p --model qwen2.5:7b) || td_fail "best --model: exit $?"
 [ "$out" = "127.0.0.1:${FWD[b]}" ] ||
 	td_fail "best p --model qwen2.5:7b said '$out', want b (a lists no model)"
-ctl --json best p --model qwen2.5:7b | jq -e '.node == "b" and (.reason | length > 0)' >/dev/null ||
+ctl --json best p --model qwen2.5:7b | td_jq '.node == "b" and (.reason | length > 0)' >/dev/null ||
 	td_fail "best's JSON lacks node or reason: $(ctl --json best p --model qwen2.5:7b)"
 rc=0; ctl best p --model no-such:model >/dev/null 2>&1 || rc=$?
 [ "$rc" = 1 ] || td_fail "best for a model nobody has: exit $rc, want 1"

@@ -118,7 +118,7 @@ state_is() {
 	[ "$(status_json | jq -r --arg n "$1" '.nodes[] | select(.name == $n) | .state')" = "$2" ]
 }
 has_models() {
-	status_json | jq -e --arg n "$1" \
+	status_json | td_jq --arg n "$1" \
 	    '.nodes[] | select(.name == $n) | (.ollama.models | length) > 0' >/dev/null
 }
 for n in "${NODES[@]}"; do
@@ -164,7 +164,7 @@ for pair in phi3:mini=a qwen2.5:7b=b llama3.1:8b=c nomic-embed-text=c; do
 	[ "$out" = "127.0.0.1:${FWD[$n]}" ] ||
 		td_fail "best h --model $m said '$out', want $n (127.0.0.1:${FWD[$n]})"
 done
-ctl --json best h --model qwen2.5:7b | jq -e '.node == "b" and (.reason | test("loaded"))' >/dev/null ||
+ctl --json best h --model qwen2.5:7b | td_jq '.node == "b" and (.reason | test("loaded"))' >/dev/null ||
 	td_fail "best's JSON for qwen2.5 does not say b, loaded: $(ctl --json best h --model qwen2.5:7b)"
 td_ok "best h --model agrees with the pool for each model (qwen2.5: b, 'model loaded')"
 
@@ -172,7 +172,7 @@ td_ok "best h --model agrees with the pool for each model (qwen2.5: b, 'model lo
 rc=0; post "$PH" /api/generate '{"model":"no-such:model","prompt":"x"}' >/dev/null || rc=$?
 [ "$rc" = 0 ] || td_fail "a request for an unknown model failed at the transport: $(cat "$T/curl.err")"
 [ "$(code)" = 404 ] || td_fail "unknown model: HTTP $(code), want 404"
-jq -e '(.error | test("no-such:model")) and (.nodes | length == 3) and
+td_jq '(.error | test("no-such:model")) and (.nodes | length == 3) and
     ([.nodes[].name] == ["a","b","c"]) and .model == "no-such:model"' "$T/body" >/dev/null ||
 	td_fail "the 404 body does not name the model and the nodes: $(cat "$T/body")"
 rc=0; ctl best h --model no-such:model >/dev/null 2>&1 || rc=$?
@@ -328,7 +328,7 @@ ollama_mode a ok
 td_ok "least-outstanding: a request in flight on a sends the next to b; best o agrees"
 
 # --- figures ---------------------------------------------------------------------------------
-status_json | jq -e '.pools[] | select(.name == "h") | .mode == "http" and
+status_json | td_jq '.pools[] | select(.name == "h") | .mode == "http" and
     .http.requests > 10 and .http.in_flight == 0 and
     .http.first_byte.count > 0 and (.http.per_node | keys == ["a","b","c"])' >/dev/null ||
 	td_fail "pool h's status lacks the http figures: $(status_json | jq -c '.pools[0]')"

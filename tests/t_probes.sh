@@ -430,7 +430,7 @@ td_ok "no leaks: fds $fd0 -> $fd1, hung nvidia-smi runs $nc ($nh alive), tegrast
 # times out in key exchange, a reason of its own): the history says why the
 # session went down.
 keepalive_death() {
-	ctl --json status 2>/dev/null | jq -e --argjson t0 "$1" '.nodes[] |
+	ctl --json status 2>/dev/null | td_jq --argjson t0 "$1" '.nodes[] |
 	    select(.name == "gpubox") | .history | any(.time >= $t0 and
 	    .to == "backoff" and (.reason | contains("keepalive timeout")))' >/dev/null
 }

@@ -72,7 +72,7 @@ td_wait 60 td__gone "$reader" || td_fail "the paused reader never got the end of
 cat "$T/paused.head" "$T/paused.rest" >"$T/paused.json"
 jq -r '.nodes[].name' "$T/paused.json" >"$T/paused.names" 2>"$T/jq.err" ||
 	td_fail "the paused reply is not JSON: $(cat "$T/jq.err"); $(tail -c 300 "$T/paused.json")"
-jq -e '.ok == true and (.pools | type) == "array"' "$T/paused.json" >/dev/null ||
+td_jq '.ok == true and (.pools | type) == "array"' "$T/paused.json" >/dev/null ||
 	td_fail "the paused reply lacks its head or pools: $(tail -c 300 "$T/paused.json")"
 got=$(wc -l <"$T/paused.names")
 removed=0 prev=-1

@@ -176,7 +176,7 @@ done
 td_wait 5 eval '[ "$(unreachable_alerts)" -gt "$alerts0" ]' || td_fail "no ollama-unreachable alert after fall failures"
 [ "$(unreachable_alerts)" = $((alerts0 + 1)) ] || td_fail "$(unreachable_alerts) alerts, want one more than $alerts0"
 m=$(sj | jq -c '.pools[] | select(.name == "chat") | .members[0]')
-jq -e '.skipped | startswith("degraded (ollama: HTTP 500")' <<<"$m" >/dev/null ||
+td_jq '.skipped | startswith("degraded (ollama: HTTP 500")' <<<"$m" >/dev/null ||
 	td_fail "the pool does not say why vengeance is skipped: $m"
 td_ok "$f failed probes in a row: vengeance degraded, clients go to runpod, one alert; member shows $m"
 
@@ -187,7 +187,7 @@ td_wait 30 is vengeance .state up || td_fail "vengeance not up again: $(nf venge
 s=$(served_by) || td_fail "request after recovery failed"
 [ "$s" = vengeance ] || td_fail "after recovery a client went to '$s'"
 h=$(nf vengeance '.history')
-jq -e --argjson n "$hist0" 'length == $n + 2 and
+td_jq --argjson n "$hist0" 'length == $n + 2 and
     .[-2].from == "up" and .[-2].to == "degraded" and (.[-2].reason | startswith("ollama: HTTP 500")) and
     .[-1].from == "degraded" and .[-1].to == "up" and
     (.[-1].time | type) == "number" and .[-1].time >= .[-2].time and
