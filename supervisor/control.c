@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "status.h"
 #include "tunneld.h"
+#include "utf8.h"
 
 /*
  * Past CTL_CLIENTS_MAX a client is dropped to make room, or the newcomer
@@ -128,7 +129,7 @@ control_parse(const char *line, size_t len, struct ctl_request *req,
     char *err, size_t errsz)
 {
 	char		 buf[CTL_LINE_MAX + 1], *words[8], *p, *save = NULL;
-	size_t		 i, nwords = 0, nargs;
+	size_t		 i, n, nwords = 0, nargs;
 	int		 c;
 
 	memset(req, 0, sizeof(*req));
@@ -139,11 +140,17 @@ control_parse(const char *line, size_t len, struct ctl_request *req,
 	}
 	if (len > 0 && line[len - 1] == '\r')	/* socat, telnet */
 		len--;
-	for (i = 0; i < len; i++) {
+	for (i = 0; i < len; i += n) {
 		c = (unsigned char)line[i];
 		if ((c < 0x20 && c != '\t') || c == 0x7f) {
 			snprintf(err, errsz, "malformed request: control "
 			    "character 0x%02x at byte %zu", c, i + 1);
+			return -1;
+		}
+		if ((n = utf8_len((const unsigned char *)line + i,
+		    len - i)) == 0) {
+			snprintf(err, errsz, "malformed request: not UTF-8 "
+			    "at byte %zu", i + 1);
 			return -1;
 		}
 	}
@@ -230,24 +237,64 @@ control_client_free(struct ctl_client *cl)
 	free(cl);
 }
 
-/* Queue one JSON line; the object is stolen. */
+/*
+ * Queue one JSON line; the object is stolen.  NULL (json_pack() refused a
+ * string that is not UTF-8, or memory ran out) is still answered: a
+ * client whose reply was lost would wait for it until its deadline.
+ */
 static void
 control_send(struct ctl_client *cl, json_t *o)
 {
-	struct evbuffer	*out = bufferevent_get_output(cl->bev);
-	char		*s;
+	static const char	 lost[] = "{\"ok\":false,\"error\":\"the reply "
+				    "could not be encoded\",\"kind\":\""
+				    CTL_ERR_INTERNAL "\",\"protocol\":%d}\n";
+	struct evbuffer		*out = bufferevent_get_output(cl->bev);
+	char			*s = NULL;
 
-	if (o == NULL)
+	if (o != NULL) {
+		if (json_object_get(o, "protocol") == NULL)
+			json_object_set_new(o, "protocol",
+			    json_integer(TUNNELD_PROTOCOL));
+		s = json_dumps(o, CONTROL_JSON_FLAGS);
+		json_decref(o);
+	}
+	if (s == NULL) {
+		log_warnx("%s: a reply could not be encoded", __func__);
+		evbuffer_add_printf(out, lost, TUNNELD_PROTOCOL);
 		return;
-	if (json_object_get(o, "protocol") == NULL)
-		json_object_set_new(o, "protocol", json_integer(TUNNELD_PROTOCOL));
-	s = json_dumps(o, CONTROL_JSON_FLAGS);
-	json_decref(o);
-	if (s == NULL)
-		return;
+	}
 	evbuffer_add(out, s, strlen(s));
 	evbuffer_add(out, "\n", 1);
 	free(s);
+}
+
+/*
+ * MSG as UTF-8 into BUF: each byte that starts no well-formed sequence
+ * (a config line's, a request word cut short) becomes U+FFFD.
+ */
+static const char *
+control_utf8(const char *msg, char *buf, size_t size)
+{
+	const unsigned char	*s = (const unsigned char *)msg;
+	size_t			 len = 0, u;
+
+	while (*s != '\0') {
+		if ((u = utf8_len(s, 4)) == 0) {
+			s++;
+			if (size - len <= 3)
+				break;
+			memcpy(buf + len, "\xEF\xBF\xBD", 3);
+			len += 3;
+			continue;
+		}
+		if (size - len <= u)
+			break;
+		memcpy(buf + len, s, u);
+		len += u;
+		s += u;
+	}
+	buf[len] = '\0';
+	return buf;
 }
 
 /* The reply is queued; libevent writes it on a later turn. */
@@ -266,8 +313,10 @@ control_answered(struct ctl_client *cl)
 static void
 control_reply_fail(struct ctl_client *cl, const char *kind, const char *msg)
 {
-	control_send(cl, json_pack("{s:b,s:s,s:s}", "ok", 0, "error", msg,
-	    "kind", kind));
+	char	buf[4096];
+
+	control_send(cl, json_pack("{s:b,s:s,s:s}", "ok", 0, "error",
+	    control_utf8(msg, buf, sizeof(buf)), "kind", kind));
 	control_answered(cl);
 }
 
@@ -345,7 +394,11 @@ control_no_pool(struct ctl_client *cl, const char *name)
 static json_t *
 control_ok(const char *msg)
 {
-	return json_pack("{s:b,s:s}", "ok", 1, "message", msg);
+	char	buf[4096];
+
+	/* A reload's names the config's path, whatever its bytes. */
+	return json_pack("{s:b,s:s}", "ok", 1, "message",
+	    control_utf8(msg, buf, sizeof(buf)));
 }
 
 /* best [POOL] [--model NAME]: the node a client should use now, and why. */

@@ -109,13 +109,26 @@ socat -t 5 - "UNIX-CONNECT:$T/control.sock" <<<"summary" >"$T/summary" || td_fai
 extra=$(jq -n --slurpfile s "$T/summary" --slurpfile f "$T/raw" \
     '[range($s[0].nodes | length) as $i | ($s[0].nodes[$i] | keys) - ($f[0].nodes[$i] | keys)] | add')
 [ "$extra" = "[]" ] || td_fail "summary has keys status has not: $extra"
-jq -e '[.nodes[] | has("history") or has("probe_settings") or has("up_s_total")] | any | not' \
+td_jq '[.nodes[] | has("history") or has("probe_settings") or has("up_s_total")] | any | not' \
     "$T/summary" >/dev/null || td_fail "summary carries the record: $(cat "$T/summary")"
-jq -e '.ok == true and .protocol == 1 and (.pools | type) == "array"' "$T/summary" >/dev/null ||
+td_jq '.ok == true and .protocol == 1 and (.pools | type) == "array"' "$T/summary" >/dev/null ||
 	td_fail "summary head: $(cat "$T/summary")"
 one=$(socat -t 5 - "UNIX-CONNECT:$T/control.sock" <<<"summary far") || td_fail "socat summary far failed"
 [ "$(jq -c '[.nodes[].name]' <<<"$one")" = '["far"]' ] || td_fail "summary far: $one"
 td_ok "summary: the table's fields of every node, $(wc -c <"$T/summary") bytes against status's $(wc -c <"$T/raw")"
+
+# Bytes that are not UTF-8 get an error object too, never silence: a
+# request that is not UTF-8 is refused by name, and a word echoed back cut
+# short in the middle of a character shows U+FFFD there.
+printf '\xff\n' | socat -t 5 - "UNIX-CONNECT:$T/control.sock" >"$T/notutf8" ||
+	td_fail "socat (not UTF-8) failed"
+td_jq '.ok == false and .kind == "usage" and (.error | test("not UTF-8 at byte 1"))' \
+    "$T/notutf8" >/dev/null || td_fail "a request that is not UTF-8: '$(cat "$T/notutf8")'"
+printf '%s\xc3\xa9\n' aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa |
+    socat -t 5 - "UNIX-CONNECT:$T/control.sock" >"$T/cututf8" || td_fail "socat (cut word) failed"
+td_jq '.ok == false and (.error | test("unknown command .a{31}\ufffd."))' "$T/cututf8" >/dev/null ||
+	td_fail "an unknown command cut in a character: '$(cat "$T/cututf8")'"
+td_ok "requests that are not UTF-8, or cut in a character: an error object each"
 
 vout=$(ctl version) || td_fail "tunnelctl version exited $?"
 [ "$vout" = "tunnelctl $version

@@ -150,6 +150,19 @@ after=$(ctl --json status | sed -E 's/"(uptime_s|since_s|next_attempt_s|rtt_ms|s
 steady_untouched "tunnelctl reload with a bad file"
 td_ok "tunnelctl reload, bad file: exit 6: $out"
 
+# A file with bytes that are not UTF-8: the error still reaches tunnelctl
+# (the reply used to be lost, and tunnelctl waited out its timeout).
+cp "$T/tunneld.conf" "$T/good.conf"
+printf 'keepalive_\xff = 1s\n' >"$T/tunneld.conf"
+rc=0
+out=$(ctl reload 2>&1) || rc=$?
+[ "$rc" = 6 ] || td_fail "tunnelctl reload of a file that is not UTF-8 exited $rc, not 6: $out"
+grep -qF "$T/tunneld.conf:1: key 'keepalive_"$'\xef\xbf\xbd'"'" <<<"$out" ||
+	td_fail "tunnelctl reload of a file that is not UTF-8: $out"
+cp "$T/good.conf" "$T/tunneld.conf"
+td_alive "$TUNNELD_PID" || td_fail "tunneld died on a reload of a file that is not UTF-8"
+td_ok "tunnelctl reload, a file that is not UTF-8: exit 6, the error with U+FFFD"
+
 # -------------------------------------------------------------- good file
 
 { tunneld_conf_head; node steady "$p_steady"; node moved "$p_moved" "priority = 6"
