@@ -1341,6 +1341,15 @@ hc_pump(struct hclient *c)
 		    evbuffer_get_length(c->toup) > 0)
 			evbuffer_add_buffer(bufferevent_get_output(c->up->bev),
 			    c->toup);
+		/*
+		 * A client that does not read its answers gets no more of
+		 * them: our own (404, 503...) are made right here, and a
+		 * pipeline of requests would pile them up without end.
+		 * hc_write() goes on when the client has taken half.
+		 */
+		if (!c->routed && evbuffer_get_length(
+		    bufferevent_get_output(c->bev)) >= HTTP_BUF_MAX)
+			break;
 		if (c->head_done && !c->routed && (!c->want_model ||
 		    hc_scan(c))) {
 			hc_route(c);
@@ -1603,9 +1612,11 @@ hc_write(struct bufferevent *bev, void *arg)
 			hc_free(c);
 		return;
 	}
-	/* Room again for the node's answer. */
+	/* Room again for the node's answer, or for the next request's. */
 	if (c->up != NULL && c->up->ready)
 		(void)hu_drain(c->up->bev, c->up);
+	else if (!c->routed)
+		hc_pump(c);
 }
 
 static void

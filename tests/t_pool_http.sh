@@ -327,6 +327,29 @@ wait "$HOLD" 2>/dev/null || :
 ollama_mode a ok
 td_ok "least-outstanding: a request in flight on a sends the next to b; best o agrees"
 
+# --- a client that pipelines and never reads ---------------------------------------------------
+# Our own answers (here 404: a model no node lists) wait in the client's
+# buffer: at most HTTP_BUF_MAX (256 KiB) of them, then its requests wait in
+# the socket.  Before, each request was answered as it came: tunneld's RSS
+# grew about 100 MB in 5 s, and back only when the client closed.
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$TUNNELD_PID/status"; }
+rss0=$(rss)
+before=$(http_field h .errors.no_model)
+out=$("$top_builddir/tests/tunnel-helper" noread "$PH" 4 \
+    'POST /api/generate HTTP/1.1\r\nHost: t\r\nContent-Length: 16\r\n\r\n{"model":"nope"}') ||
+	td_fail "tunnel-helper noread failed: $out"
+rss1=$(rss)
+answered=$(($(http_field h .errors.no_model) - before))
+# 256 KiB of 404s of about 450 bytes, what the kernel's socket buffers
+# hold, and the requests waiting in tunneld's input: thousands, not more.
+[ "$answered" -le 20000 ] ||
+	td_fail "a client that never reads was answered $answered times ($out): its answers piled up"
+[ $((rss1 - rss0)) -lt 32768 ] ||
+	td_fail "a client that never reads grew tunneld by $((rss1 - rss0)) KiB ($answered answers)"
+s=$(post "$PH" /api/generate '{"model":"qwen2.5:7b","prompt":"x"}') ||
+	td_fail "a request after the non-reading client failed: $(cat "$T/curl.err")"
+td_ok "a client that pipelines and never reads: $answered answers queued for it ($out), RSS +$((rss1 - rss0)) KiB"
+
 # --- figures ---------------------------------------------------------------------------------
 status_json | td_jq '.pools[] | select(.name == "h") | .mode == "http" and
     .http.requests > 10 and .http.in_flight == 0 and

@@ -11,6 +11,7 @@
  *	tunnel-helper greet PORT
  *	tunnel-helper greeted PORT COUNT [MAX_MS]
  *	tunnel-helper slowloris PORT CONNS SECONDS
+ *	tunnel-helper noread PORT SECONDS REQUEST
  *
  * json: reads one JSON document (a `tunnelctl --json status` reply) from
  * stdin and prints the value at PATH: dot-separated object keys, array
@@ -59,6 +60,12 @@
  * line a second, never the blank line that ends the request; a connection
  * the server closes is opened again a second later.  Prints "slowloris open=N (now)
  * max=N closed_by_server=N" every second to stdout.  Exit 0.
+ *
+ * noread: one connection to 127.0.0.1:PORT (a 4 KiB receive buffer) that
+ * sends REQUEST (with "\r\n" for CRLF written as such) over and over for
+ * SECONDS, as fast as the server takes it, and never reads an answer: a
+ * pipelining client that does not read.  Prints "sent N" (whole requests
+ * the server took) and exits 0; 1 if the connection failed.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -589,6 +596,59 @@ cmd_slowloris(int port, int conns, int secs)
 	return 0;
 }
 
+static int
+cmd_noread(int port, int secs, const char *req)
+{
+	char		 buf[1024];
+	size_t		 len = 0, off = 0;
+	double		 end = now_ms() + secs * 1000.0;
+	long		 sent = 0;
+	int		 fd, rcvbuf = 4096;
+	struct pollfd	 pfd;
+	ssize_t		 n;
+
+	for (; *req != '\0' && len < sizeof(buf) - 1; req++)
+		if (req[0] == '\\' && req[1] == 'r' && req[2] == '\\' &&
+		    req[3] == 'n') {
+			buf[len++] = '\r';
+			buf[len++] = '\n';
+			req += 3;
+		} else
+			buf[len++] = *req;
+	if (len == 0 || (fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return 1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	{
+		struct sockaddr_in	sin;
+
+		net_loopback(&sin, port);
+		if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+			perror("tunnel-helper noread: connect");
+			close(fd);
+			return 1;
+		}
+	}
+	pfd.fd = fd;
+	pfd.events = POLLOUT;
+	while (now_ms() < end) {
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		if ((n = send(fd, buf + off, len - off, MSG_NOSIGNAL |
+		    MSG_DONTWAIT)) == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			break;		/* closed by the server */
+		}
+		if ((off += (size_t)n) == len) {
+			off = 0;
+			sent++;
+		}
+	}
+	printf("sent %ld\n", sent);
+	close(fd);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -615,9 +675,13 @@ main(int argc, char **argv)
 	if (argc == 5 && strcmp(argv[1], "slowloris") == 0)
 		return cmd_slowloris(net_parse_port("tunnel-helper", argv[2]),
 		    atoi(argv[3]), atoi(argv[4]));
+	if (argc == 5 && strcmp(argv[1], "noread") == 0)
+		return cmd_noread(net_parse_port("tunnel-helper", argv[2]),
+		    atoi(argv[3]), argv[4]);
 	fprintf(stderr, "usage: tunnel-helper json PATH | hole PORT | "
 	    "eof PORT [MAX_MS] | rtt PORT COUNT [MAX_MS] | "
 	    "slowread PORT KIB_PER_S | splitecho PORT | greet PORT | "
-	    "greeted PORT COUNT [MAX_MS] | slowloris PORT CONNS SECONDS\n");
+	    "greeted PORT COUNT [MAX_MS] | slowloris PORT CONNS SECONDS | "
+	    "noread PORT SECONDS REQUEST\n");
 	return 2;
 }
