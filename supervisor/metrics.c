@@ -752,6 +752,19 @@ mclient_error(struct mclient *c, int code, const char *msg)
 	    code == 405 ? "Allow: GET, HEAD\r\n" : NULL, body, (size_t)len);
 }
 
+/* Clients whose answer is being written. */
+static unsigned
+mclients_answering(void)
+{
+	struct mclient	*o;
+	unsigned	 n = 0;
+
+	TAILQ_FOREACH(o, &mclients, entry)
+		if (o->answering)
+			n++;
+	return n;
+}
+
 static void
 mclient_request(struct mclient *c)
 {
@@ -774,6 +787,15 @@ mclient_request(struct mclient *c)
 		else
 			mclient_answer(c, 404, "Not Found",
 			    "text/plain; charset=utf-8", NULL, nf, strlen(nf));
+		return;
+	}
+	/*
+	 * Each answer being written holds its own copy of the text (MBs at
+	 * thousands of nodes), and a request may come long after the
+	 * connect, where metrics_make_room() counted the client as waiting.
+	 */
+	if (mclients_answering() >= METRICS_CLIENTS_MAX) {
+		mclient_error(c, 503, "Service Unavailable");
 		return;
 	}
 	if ((text = metrics_render(&len)) == NULL) {
@@ -915,8 +937,11 @@ mclient_event(struct bufferevent *bev, short what, void *arg)
  * soon); a client still waiting for its request may push out the oldest
  * other waiting one, unless that one connected less than METRICS_GRACE_MS
  * ago (its request may be on the way).  So a flood of slow clients keeps
- * cycling through the waiting slots, while a scraper that sends its
- * request at once, as Prometheus does, is answered.
+ * cycling through the waiting slots; a scraper whose request came with
+ * its connect is answered, but one accepted before its request arrived
+ * counts as waiting and, while every waiting slot is young, is turned
+ * away (a flood of fresh connections can refuse most scrapes).  Past the
+ * answering cap a request is answered 503 (mclient_request()).
  */
 static int
 metrics_make_room(struct mclient *c)

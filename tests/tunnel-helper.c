@@ -12,6 +12,7 @@
  *	tunnel-helper greeted PORT COUNT [MAX_MS]
  *	tunnel-helper slowloris PORT CONNS SECONDS
  *	tunnel-helper noread PORT SECONDS REQUEST
+ *	tunnel-helper hold PORT CONNS REQUEST
  *
  * json: reads one JSON document (a `tunnelctl --json status` reply) from
  * stdin and prints the value at PATH: dot-separated object keys, array
@@ -66,6 +67,12 @@
  * SECONDS, as fast as the server takes it, and never reads an answer: a
  * pipelining client that does not read.  Prints "sent N" (whole requests
  * the server took) and exits 0; 1 if the connection failed.
+ *
+ * hold: CONNS connections to 127.0.0.1:PORT (4 KiB receive buffers), one
+ * after another, REQUEST ("\r\n" as in noread) sent on each 20 ms after
+ * its connect: after the accept.  Of each answer only its status line is
+ * read (at most 10 s in all), the rest left unread while the others are
+ * read; prints "200=N 503=N other=N none=N" and exits 0.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -596,6 +603,26 @@ cmd_slowloris(int port, int conns, int secs)
 	return 0;
 }
 
+/* REQ with "\\r\\n" written as such into BUF; its length, 0 if too long. */
+static size_t
+unescape_crlf(const char *req, char *buf, size_t size)
+{
+	size_t	len = 0;
+
+	for (; *req != '\0'; req++) {
+		if (len + 2 >= size)
+			return 0;
+		if (req[0] == '\\' && req[1] == 'r' && req[2] == '\\' &&
+		    req[3] == 'n') {
+			buf[len++] = '\r';
+			buf[len++] = '\n';
+			req += 3;
+		} else
+			buf[len++] = *req;
+	}
+	return len;
+}
+
 static int
 cmd_noread(int port, int secs, const char *req)
 {
@@ -607,15 +634,8 @@ cmd_noread(int port, int secs, const char *req)
 	struct pollfd	 pfd;
 	ssize_t		 n;
 
-	for (; *req != '\0' && len < sizeof(buf) - 1; req++)
-		if (req[0] == '\\' && req[1] == 'r' && req[2] == '\\' &&
-		    req[3] == 'n') {
-			buf[len++] = '\r';
-			buf[len++] = '\n';
-			req += 3;
-		} else
-			buf[len++] = *req;
-	if (len == 0 || (fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+	if ((len = unescape_crlf(req, buf, sizeof(buf))) == 0 ||
+	    (fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
 		return 1;
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	{
@@ -649,6 +669,75 @@ cmd_noread(int port, int secs, const char *req)
 	return 0;
 }
 
+static int
+cmd_hold(int port, int conns, const char *req)
+{
+	struct sockaddr_in	 sin;
+	struct pollfd		*pfd;
+	char			 buf[1024], line[16];
+	size_t			 len;
+	double			 end;
+	int			 i, left, rcvbuf = 4096, ok = 0, busy = 0;
+	int			 other = 0, none = 0;
+	ssize_t			 n;
+
+	if (conns <= 0 || (len = unescape_crlf(req, buf, sizeof(buf))) == 0 ||
+	    (pfd = calloc((size_t)conns, sizeof(*pfd))) == NULL)
+		return 2;
+	net_loopback(&sin, port);
+	for (i = 0; i < conns; i++) {
+		pfd[i].events = POLLIN;
+		if ((pfd[i].fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+			continue;
+		(void)setsockopt(pfd[i].fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+		    sizeof(rcvbuf));
+		if (connect(pfd[i].fd, (struct sockaddr *)&sin,
+		    sizeof(sin)) == -1) {
+			close(pfd[i].fd);
+			pfd[i].fd = -1;
+			continue;
+		}
+		usleep(20000);		/* accepted, no request yet */
+		if (send(pfd[i].fd, buf, len, MSG_NOSIGNAL) != (ssize_t)len) {
+			close(pfd[i].fd);
+			pfd[i].fd = -1;
+		}
+	}
+	end = now_ms() + 10000;
+	for (left = conns; left > 0 && now_ms() < end;) {
+		if (poll(pfd, (nfds_t)conns, 100) <= 0)
+			continue;
+		for (i = 0, left = 0; i < conns; i++) {
+			if (pfd[i].fd == -1)
+				continue;
+			if (pfd[i].revents == 0) {
+				left++;
+				continue;
+			}
+			/* "HTTP/1.1 200": the status, then the rest unread. */
+			n = recv(pfd[i].fd, line, 12, MSG_WAITALL);
+			if (n == 12 && memcmp(line + 9, "200", 3) == 0)
+				ok++;
+			else if (n == 12 && memcmp(line + 9, "503", 3) == 0)
+				busy++;
+			else
+				other++;
+			pfd[i].fd = -pfd[i].fd - 2;	/* kept open, unread */
+		}
+	}
+	for (i = 0; i < conns; i++) {
+		if (pfd[i].fd >= 0)
+			none++;
+		if (pfd[i].fd >= 0)
+			close(pfd[i].fd);
+		else if (pfd[i].fd < -1)
+			close(-pfd[i].fd - 2);
+	}
+	printf("200=%d 503=%d other=%d none=%d\n", ok, busy, other, none);
+	free(pfd);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -675,6 +764,9 @@ main(int argc, char **argv)
 	if (argc == 5 && strcmp(argv[1], "slowloris") == 0)
 		return cmd_slowloris(net_parse_port("tunnel-helper", argv[2]),
 		    atoi(argv[3]), atoi(argv[4]));
+	if (argc == 5 && strcmp(argv[1], "hold") == 0)
+		return cmd_hold(net_parse_port("tunnel-helper", argv[2]),
+		    atoi(argv[3]), argv[4]);
 	if (argc == 5 && strcmp(argv[1], "noread") == 0)
 		return cmd_noread(net_parse_port("tunnel-helper", argv[2]),
 		    atoi(argv[3]), argv[4]);
@@ -682,6 +774,6 @@ main(int argc, char **argv)
 	    "eof PORT [MAX_MS] | rtt PORT COUNT [MAX_MS] | "
 	    "slowread PORT KIB_PER_S | splitecho PORT | greet PORT | "
 	    "greeted PORT COUNT [MAX_MS] | slowloris PORT CONNS SECONDS | "
-	    "noread PORT SECONDS REQUEST\n");
+	    "noread PORT SECONDS REQUEST | hold PORT CONNS REQUEST\n");
 	return 2;
 }
