@@ -1369,8 +1369,16 @@ hc_pump(struct hclient *c)
 			evbuffer_add_printf(bufferevent_get_output(c->bev),
 			    "HTTP/1.1 100 Continue\r\n\r\n");
 		}
+		/*
+		 * Bytes wait for a node up to the bound; while the model is
+		 * looked for, up to as much body as is scanned for it too, or
+		 * a model past the bound would never be found (nor the
+		 * request ever routed).
+		 */
 		sink = hc_sink(c);
-		if (evbuffer_get_length(sink) >= HTTP_BUF_MAX)
+		if (evbuffer_get_length(sink) >= HTTP_BUF_MAX +
+		    (!c->routed && c->want_model && !c->scan_done ?
+		    POOL_HTTP_SCAN_MAX : 0))
 			break;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			break;

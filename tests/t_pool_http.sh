@@ -255,6 +255,20 @@ elif [ $((hwm - rss0)) -ge $((12 * 1024)) ]; then
 fi
 td_ok "a $((size >> 20)) MiB body reached c whole ($got bytes); tunneld's peak RSS grew $(((hwm - rss0) / 1024)) MiB"
 rm -f "$T/big.json"
+# The model after 600 kB of body: still found (up to 1 MiB is scanned).
+# Before, reading stopped at the 256 KiB queue bound before the scan got
+# there: no answer, ever, and the connection held (reads off, no timeout).
+{
+	printf '{"input":"'
+	head -c $((600 * 1024)) /dev/zero | tr '\0' 'A'
+	printf '","model":"nomic-embed-text"}'
+} >"$T/late.json"
+s=$(curl -sS -m 30 -D "$T/head" -o "$T/body" -H 'Content-Type: application/json' \
+    --data-binary @"$T/late.json" "http://127.0.0.1:$PH/api/embed" 2>"$T/curl.err" && served) ||
+	td_fail "a request whose model comes after 600 kB of body failed: $(cat "$T/curl.err")"
+[ "$s" = c ] || td_fail "a model after 600 kB of body: the request went to '$s', want c"
+rm -f "$T/late.json"
+td_ok "a model after 600 kB of body: found, the request went to c"
 
 # --- retry before the first byte ------------------------------------------------------
 http_field() {
