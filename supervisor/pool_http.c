@@ -881,6 +881,7 @@ rs_headers_complete(http_parser *p)
 		return 0;
 	}
 	c->committed = 1;
+	evtimer_del(c->ev_ttfb);
 	return c->method == HTTP_HEAD ? 1 : 0;
 }
 
@@ -1451,10 +1452,12 @@ hu_drain(struct bufferevent *bev, void *arg)
 			bufferevent_disable(bev, EV_READ);
 			return 0;
 		}
-		if (!c->got_byte) {
-			c->got_byte = 1;
-			evtimer_del(c->ev_ttfb);
-		}
+		/*
+		 * first_byte_timeout runs on until a final answer's head is
+		 * whole (rs_headers_complete()): a 100 Continue, or half a
+		 * head, and then silence is a node that does not answer.
+		 */
+		c->got_byte = 1;
 		parsed = http_parser_execute(&c->sp, &resp_settings,
 		    v.iov_base, v.iov_len);
 		err = HTTP_PARSER_ERRNO(&c->sp);

@@ -40,6 +40,9 @@
  *			built-in list) and ps without qwen2.5:7b; generate
  *			for it answers 404
  *	hang		never answer (the connection stays open)
+ *	interim		"HTTP/1.1 100 Continue", then nothing (the
+ *			connection stays open)
+ *	halfhead	the first bytes of a 200's head, then nothing
  *	close		close the connection without answering
  *	status N	answer HTTP N {"error":"..."} (502, 503: a node that
  *			is up but cannot serve)
@@ -586,6 +589,22 @@ on_request(struct evhttp_request *req, void *arg)
 	if (strcmp(m.word, "hang") == 0) {
 		/* Never answered: evhttp_free() reclaims it at exit. */
 		logline("%s %s mode=hang -> no answer", method, path);
+		return;
+	}
+	if (strcmp(m.word, "interim") == 0 || strcmp(m.word, "halfhead") == 0) {
+		struct evhttp_connection *evcon =
+		    evhttp_request_get_connection(req);
+		struct bufferevent *bev = evcon ?
+		    evhttp_connection_get_bufferevent(evcon) : NULL;
+		const char *part = strcmp(m.word, "interim") == 0 ?
+		    "HTTP/1.1 100 Continue\r\n\r\n" :
+		    "HTTP/1.1 200 OK\r\nContent-Le";
+
+		/* Written under evhttp, which never answers this request. */
+		logline("%s %s mode=%s -> a part, then no answer", method,
+		    path, m.word);
+		if (bev != NULL)
+			(void)write(bufferevent_getfd(bev), part, strlen(part));
 		return;
 	}
 	if (strcmp(m.word, "close") == 0) {

@@ -138,7 +138,8 @@ post() {
 served() {
 	sed -n 's/^[Xx]-[Ss]tandin-[Nn]ode: *\([a-z]*\).*/\1/p' "$T/head"
 }
-code() { sed -n '1s/^HTTP\/1\.1 \([0-9]*\).*/\1/p' "$T/head"; }
+# code: the final answer's status (after any 1xx).
+code() { awk '/^HTTP\/1\.1 [0-9]+/ { c = $2 } END { print c }' "$T/head"; }
 
 # --- routing by model ------------------------------------------------------
 check_route() {
@@ -294,6 +295,20 @@ for k in unavailable reset timeout; do
 	[ "${v:-0}" -ge 1 ] || td_fail "b's $k errors: ${v:-none}"
 done
 td_ok "503, reset and a hang (${dt} ms) on b: each request answered by a; retries $r0 -> $r1"
+# A 100 Continue, or half a head, then silence: a node that does not
+# answer either.  Before, any byte stopped first_byte_timeout, and the
+# client waited for as long as the node held the connection.
+for mode in interim halfhead; do
+	ollama_mode b "$mode"
+	t0=${EPOCHREALTIME/./}
+	s=$(post "$PH" /api/generate '{"model":"qwen2.5:7b","prompt":"x","stream":false}') ||
+		td_fail "request failed while b sends $mode: $(cat "$T/curl.err")"
+	dt=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
+	[ "$s" = a ] && [ "$(code)" = 200 ] ||
+		td_fail "b sent $mode: the request went to '$s' (HTTP $(code)), want a"
+	[ "$dt" -ge 1900 ] || td_fail "b sent $mode, yet a answered after $dt ms (first_byte_timeout is 2 s)"
+	td_ok "b sends $mode, then nothing: a answered after first_byte_timeout (${dt} ms)"
+done
 
 # At most N: pool o has retries = 1; b and a both 503: the second 503 is
 # what the client gets, and c (which lists qwen2.5 too? no) is not tried.
