@@ -1395,9 +1395,11 @@ hc_pump(struct hclient *c)
 			}
 		}
 		evbuffer_remove_buffer(in, sink, parsed);
-		if (err == HPE_PAUSED)
+		/* CONNECT or an upgrade shows when the head ends (paused). */
+		if (err == HPE_PAUSED && !c->rp.upgrade)
 			http_parser_pause(&c->rp, 0);
-		else if (err != HPE_OK || c->rp.upgrade) {
+		else if ((err != HPE_OK && err != HPE_PAUSED) ||
+		    c->rp.upgrade) {
 			snprintf(msg, sizeof(msg), "bad request: %s",
 			    c->rp.upgrade ? "protocol upgrades are not "
 			    "carried" : http_errno_description(err));

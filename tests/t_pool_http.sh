@@ -271,6 +271,21 @@ s=$(curl -sS -m 30 -D "$T/head" -o "$T/body" -H 'Content-Type: application/json'
 rm -f "$T/late.json"
 td_ok "a model after 600 kB of body: found, the request went to c"
 
+# --- upgrades and CONNECT are not carried --------------------------------------------------
+# 501 from tunneld, no node asked.  Before, the pause at the end of the
+# head hid the parser's upgrade flag: both went to a node, and a CONNECT
+# left the pool's in_flight up for good.
+rm -f "$T/head" "$T/body"
+curl -sS -m 20 -D "$T/head" -o "$T/body" -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    "http://127.0.0.1:$PH/api/tags" 2>"$T/curl.err" || :
+[ "$(code)" = 501 ] && [ -z "$(served)" ] && grep -q 'upgrades are not carried' "$T/body" ||
+	td_fail "an Upgrade request: HTTP $(code) from '$(served)': $(head -c 200 "$T/body")"
+connect_line=$(timeout 20 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 || exit 1
+	printf "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n" >&3
+	head -n 1 <&3' _ "$PH") || :
+[[ $connect_line == "HTTP/1.1 501 "* ]] || td_fail "CONNECT through the pool: '$connect_line'"
+td_ok "an Upgrade request and a CONNECT: 501 from tunneld, no node asked"
+
 # --- retry before the first byte ------------------------------------------------------
 http_field() {
 	status_json | jq -r --arg p "$1" ".pools[] | select(.name == \$p) | .http$2"
