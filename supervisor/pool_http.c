@@ -1278,9 +1278,13 @@ hc_exchange_done(struct hclient *c)
 		else
 			hup_drop(u);
 	}
-	/* An answer before its request ended leaves the rest unread. */
+	/*
+	 * An answer before its request ended leaves the rest unread.  A
+	 * client that has shut its side may still have requests in line.
+	 */
 	if (!c->req_done || !c->req_keepalive || !c->resp_keepalive ||
-	    c->client_eof) {
+	    (c->client_eof &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)) {
 		hc_close(c);
 		return;
 	}
@@ -1381,8 +1385,14 @@ hc_pump(struct hclient *c)
 		    (!c->routed && c->want_model && !c->scan_done ?
 		    POOL_HTTP_SCAN_MAX : 0))
 			break;
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+			/* Shut by the client: what it has not sent, never. */
+			if (c->client_eof && !c->req_done) {
+				hc_close(c);
+				return;
+			}
 			break;
+		}
 		parsed = http_parser_execute(&c->rp, &req_settings,
 		    v.iov_base, v.iov_len);
 		err = HTTP_PARSER_ERRNO(&c->rp);

@@ -286,6 +286,15 @@ connect_line=$(timeout 20 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 || exit 1
 [[ $connect_line == "HTTP/1.1 501 "* ]] || td_fail "CONNECT through the pool: '$connect_line'"
 td_ok "an Upgrade request and a CONNECT: 501 from tunneld, no node asked"
 
+# --- pipelined requests, then the client shuts its side -----------------------------------
+# Every request in line is answered, then the connection closes.  Before,
+# only the first was: the shut side closed the connection after it.
+printf 'GET /api/version HTTP/1.1\r\nHost: t\r\n\r\nGET /api/tags HTTP/1.1\r\nHost: t\r\n\r\nGET /api/version HTTP/1.1\r\nHost: t\r\n\r\n' |
+    timeout 30 socat -t 20 - "TCP:127.0.0.1:$PH" >"$T/pipe.out" 2>"$T/pipe.err" || :
+n=$(grep -ao 'HTTP/1.1 200 OK' "$T/pipe.out" | wc -l)	# bodies end without a newline
+[ "$n" = 3 ] || td_fail "3 pipelined requests, then a shut side: $n answers: $(grep -ao 'HTTP/1.1 [0-9]*' "$T/pipe.out")"
+td_ok "3 pipelined requests, then the client's side shut: 3 answers"
+
 # --- retry before the first byte ------------------------------------------------------
 http_field() {
 	status_json | jq -r --arg p "$1" ".pools[] | select(.name == \$p) | .http$2"
