@@ -63,9 +63,8 @@ struct ctl_client {
 	int			 admin;
 	int			 watching;
 	int			 answered;	/* reply queued: close once written */
-	struct status_cursor	 st;		/* a status of every node still
-						   being written: the node it
-						   goes on from; NULL: none */
+	struct status_cursor	 st;		/* a status of every node */
+	int			 status_open;	/* ... still being written */
 	uint64_t		 since;		/* ms of its last step: accepted,
 						   answered, watching */
 };
@@ -232,6 +231,7 @@ control_client_free(struct ctl_client *cl)
 {
 	TAILQ_REMOVE(&ctl->clients, cl, entry);
 	ctl->nclients--;
+	status_cursor_free(&cl->st);
 	event_free(cl->ev_deadline);
 	listener_client_free(cl->bev);
 	free(cl);
@@ -434,7 +434,7 @@ control_status_more(struct ctl_client *cl, size_t limit)
 	struct evbuffer	*out = bufferevent_get_output(cl->bev);
 
 	if (status_nodes(out, &cl->st, limit,
-	    CONTROL_JSON_FLAGS) == -1 || (cl->st.next == NULL &&
+	    CONTROL_JSON_FLAGS) == -1 || (status_cursor_done(&cl->st) &&
 	    (status_tail(out, 1, CONTROL_JSON_FLAGS) == -1 ||
 	    evbuffer_add(out, "\n", 1) == -1))) {
 		log_warnx("status for client %d cut off: out of memory",
@@ -442,8 +442,11 @@ control_status_more(struct ctl_client *cl, size_t limit)
 		control_client_free(cl);
 		return -1;
 	}
-	if (cl->st.next == NULL)
+	if (status_cursor_done(&cl->st)) {
+		cl->status_open = 0;
+		status_cursor_free(&cl->st);
 		bufferevent_setwatermark(cl->bev, EV_WRITE, 0, 0);
+	}
 	return 0;
 }
 
@@ -460,6 +463,7 @@ control_status_start(struct ctl_client *cl, int brief)
 		return;
 	}
 	cl->st.next = TAILQ_FIRST(&td->nodes);
+	cl->status_open = 1;
 	cl->st.now = now;
 	cl->st.brief = brief;
 	cl->st.first = 1;
@@ -615,7 +619,7 @@ control_write(struct bufferevent *bev, void *arg)
 {
 	struct ctl_client	*cl = arg;
 
-	if (cl->st.next != NULL &&
+	if (cl->status_open &&
 	    control_status_more(cl, CTL_STATUS_CHUNK) == -1)
 		return;
 	if (cl->answered && evbuffer_get_length(bufferevent_get_output(bev))
@@ -1015,15 +1019,38 @@ control_close(void)
 }
 
 void
-control_node_gone(struct node *n)
+control_reload_begin(void)
 {
-	struct ctl_client	*cl;
+	struct ctl_client	*cl, *next;
 
 	if (ctl == NULL)
 		return;
-	TAILQ_FOREACH(cl, &ctl->clients, entry)
-		if (cl->st.next == n)
-			cl->st.next = TAILQ_NEXT(n, entry);
+	for (cl = TAILQ_FIRST(&ctl->clients); cl != NULL; cl = next) {
+		next = TAILQ_NEXT(cl, entry);
+		if (cl->status_open && status_cursor_detach(&cl->st) == -1) {
+			log_warnx("status for client %d cut off: out of "
+			    "memory", (int)cl->pid);
+			control_client_free(cl);
+		}
+	}
+}
+
+void
+control_node_added(struct node *n)
+{
+	struct ctl_client	*cl, *next;
+
+	if (ctl == NULL)
+		return;
+	for (cl = TAILQ_FIRST(&ctl->clients); cl != NULL; cl = next) {
+		next = TAILQ_NEXT(cl, entry);
+		if (cl->status_open && cl->st.names != NULL &&
+		    status_cursor_add(&cl->st, n->conf->name) == -1) {
+			log_warnx("status for client %d cut off: out of "
+			    "memory", (int)cl->pid);
+			control_client_free(cl);
+		}
+	}
 }
 
 void

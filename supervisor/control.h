@@ -69,10 +69,13 @@ void	control_close(void);
 void	control_event_state(struct node *, enum node_state from,
 	    enum node_state to, const char *reason);
 /*
- * Before N leaves td->nodes: a status being written that was to go on
- * from N goes on from the node after it.
+ * A reload is about to change td->nodes: each status being written goes
+ * on from the names of the nodes it has still to write (removed ones are
+ * then left out); a node the reload adds is called in with
+ * control_node_added(), to come at their end.
  */
-void	control_node_gone(struct node *);
+void	control_reload_begin(void);
+void	control_node_added(struct node *);
 /* Send an already built event object (stolen) to every watcher. */
 struct json_t;
 void	control_broadcast(struct json_t *event);

@@ -407,20 +407,93 @@ status_head(struct evbuffer *out, uint64_t now, size_t flags)
 }
 
 int
+status_cursor_done(const struct status_cursor *c)
+{
+	return c->names != NULL ? c->iname == c->nnames : c->next == NULL;
+}
+
+int
+status_cursor_add(struct status_cursor *c, const char *name)
+{
+	char	**names, *s;
+	size_t	  i;
+
+	for (i = c->iname; i < c->nnames; i++)
+		if (strcmp(c->names[i], name) == 0)
+			return 0;	/* still to come: once is enough */
+	if ((s = strdup(name)) == NULL || (names = reallocarray(c->names,
+	    c->nnames + 1, sizeof(*names))) == NULL) {
+		free(s);
+		return -1;
+	}
+	c->names = names;
+	c->names[c->nnames++] = s;
+	return 0;
+}
+
+int
+status_cursor_detach(struct status_cursor *c)
+{
+	struct node	*n;
+
+	if (c->names != NULL)
+		return 0;
+	/* An empty list, not NULL: the names stand from here on. */
+	if ((c->names = calloc(1, sizeof(*c->names))) == NULL)
+		return -1;
+	for (n = c->next; n != NULL; n = TAILQ_NEXT(n, entry))
+		if (status_cursor_add(c, n->conf->name) == -1)
+			return -1;
+	c->next = NULL;
+	return 0;
+}
+
+void
+status_cursor_free(struct status_cursor *c)
+{
+	size_t	i;
+
+	for (i = 0; i < c->nnames; i++)
+		free(c->names[i]);
+	free(c->names);
+	c->names = NULL;
+	c->nnames = c->iname = 0;
+	c->next = NULL;
+}
+
+/* The next node to write, or NULL at the end. */
+static struct node *
+status_cursor_next(struct status_cursor *c)
+{
+	struct node	*n;
+
+	if (c->names == NULL) {
+		if ((n = c->next) != NULL)
+			c->next = TAILQ_NEXT(n, entry);
+		return n;
+	}
+	while (c->iname < c->nnames)
+		if ((n = node_find(c->names[c->iname++])) != NULL)
+			return n;
+	return NULL;
+}
+
+int
 status_nodes(struct evbuffer *out, struct status_cursor *c, size_t limit,
     size_t flags)
 {
-	char		buf[8192];
-	struct jsonw	w;
-	int		rc = 0;
+	char		 buf[8192];
+	struct jsonw	 w;
+	struct node	*n;
+	int		 rc = 0;
 
 	jsonw_init(&w, buf, sizeof(buf), STATUS_PRECISION(flags));
-	while (c->next != NULL && evbuffer_get_length(out) < limit) {
-		if ((rc = status_put_node(out, &w, c->next, c->now, c->brief,
+	while (evbuffer_get_length(out) < limit &&
+	    (n = status_cursor_next(c)) != NULL) {
+		if ((rc = status_put_node(out, &w, n, c->now, c->brief,
 		    c->first)) == -1)
 			break;
 		c->first = 0;
-		c->next = TAILQ_NEXT(c->next, entry);
 	}
 	jsonw_free(&w);
 	return rc;
@@ -441,7 +514,8 @@ int
 status_write(struct evbuffer *dst, const char *name, int brief,
     size_t flags)
 {
-	struct status_cursor	 c = { NULL, now_ms(), brief, 1 };
+	struct status_cursor	 c = { .now = now_ms(), .brief = brief,
+				    .first = 1 };
 	struct evbuffer		*out;
 	int			 rc;
 

@@ -65,17 +65,31 @@ int	 status_write(struct evbuffer *out, const char *name, int brief,
 /*
  * The same reply in pieces, for a client that takes it as it is written
  * (control.c): status_head() opens it, status_nodes() adds nodes from
- * C->next on until OUT holds LIMIT bytes or the list ends (C->next NULL),
+ * C on until OUT holds LIMIT bytes or none is left (status_cursor_done()),
  * status_tail() closes it, with the pools when POOLS.  Each returns 0, or
- * -1 when it could not write (OUT then holds a partial reply).  A node
- * removed while C points at it moves C on first (control_node_gone).
+ * -1 when it could not write (OUT then holds a partial reply).
+ */
+/*
+ * Where a status of every node goes on from: the next node of the list,
+ * or, once a reload has changed the list under it, NAMES (the nodes not
+ * yet written then, and those added since), each looked up as it comes:
+ * a node removed meanwhile is left out, none is written twice.
  */
 struct status_cursor {
-	struct node	*next;		/* NULL: every node written */
+	struct node	*next;		/* without NAMES; NULL: at the end */
+	char		**names;
+	size_t		 nnames, iname;	/* NAMES[INAME..] are still to come */
 	uint64_t	 now;		/* one clock for the whole reply */
 	int		 brief;
 	int		 first;		/* no node written yet */
 };
+/* Whether every node is written. */
+int	 status_cursor_done(const struct status_cursor *);
+/* Before a reload: go on from the names of the nodes still to come. */
+int	 status_cursor_detach(struct status_cursor *);
+/* NAME was added by a reload: it comes at the end. */
+int	 status_cursor_add(struct status_cursor *, const char *name);
+void	 status_cursor_free(struct status_cursor *);
 int	 status_head(struct evbuffer *out, uint64_t now, size_t flags);
 int	 status_nodes(struct evbuffer *out, struct status_cursor *,
 	    size_t limit, size_t flags);

@@ -360,6 +360,7 @@ tunneld_reload(char *msg, size_t msgsz)
 	 * ports free up for others.  Pool clients the gone nodes hand back
 	 * look for another node: the kept ones stay findable.
 	 */
+	control_reload_begin();
 	TAILQ_INIT(&gone);
 	for (n = TAILQ_FIRST(&td->nodes); n != NULL; n = tmp) {
 		tmp = TAILQ_NEXT(n, entry);
@@ -367,7 +368,6 @@ tunneld_reload(char *msg, size_t msgsz)
 			removed++;
 			log_entry(LOG_INFO, n->conf->name, "node-removed", NULL,
 			    NULL, "%s: removed", n->conf->name);
-			control_node_gone(n);
 			TAILQ_REMOVE(&td->nodes, n, entry);
 			TAILQ_INSERT_TAIL(&gone, n, entry);
 			continue;
@@ -430,6 +430,7 @@ tunneld_reload(char *msg, size_t msgsz)
 			if ((n = node_new(nc)) == NULL)
 				fatal("%s: node_new", __func__);
 			TAILQ_INSERT_TAIL(&td->nodes, n, entry);
+			control_node_added(n);
 			node_start(n);
 			continue;
 		}
