@@ -29,6 +29,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <arpa/inet.h>
@@ -36,6 +37,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -44,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -1789,8 +1792,10 @@ config_load(const char *path, struct config_errors *errs)
 	struct config_errors	 scratch = { NULL, 0 };
 	struct config		*c = NULL;
 	FILE			*fp;
+	struct stat		 sb;
 	char			*buf;
 	size_t			 len = 0, r;
+	int			 fd;
 
 	if (errs == NULL)
 		errs = &scratch;
@@ -1800,8 +1805,25 @@ config_load(const char *path, struct config_errors *errs)
 		errs_add(errs, "%s: out of memory", path);
 		goto done;
 	}
-	if ((fp = fopen(path, "re")) == NULL) {
+	/*
+	 * A regular file only: a FIFO would block the daemon's one loop in
+	 * open() or read() until someone wrote to it (a reload froze every
+	 * tunnel), and a device is no config.  O_NONBLOCK keeps open()
+	 * itself from waiting for a FIFO's writer.
+	 */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
 		errs_add(errs, "%s: %s", path, strerror(errno));
+		goto done;
+	}
+	if (fstat(fd, &sb) == -1 || (S_ISREG(sb.st_mode) &&
+	    (fp = fdopen(fd, "r")) == NULL)) {
+		errs_add(errs, "%s: %s", path, strerror(errno));
+		close(fd);
+		goto done;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		errs_add(errs, "%s: not a regular file", path);
+		close(fd);
 		goto done;
 	}
 	/* read one byte past the limit to tell "too large" from "just fits" */

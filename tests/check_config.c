@@ -1027,8 +1027,22 @@ START_TEST(test_file)
 	    "/nonexistent/tunneld.conf: No such file or directory");
 	ck_assert_ptr_null(config_load("/", &e));
 	ck_assert_uint_eq(e.n, 2);		/* appended, not replaced */
-	ck_assert_str_eq(e.msg[1], "/: Is a directory");
+	ck_assert_str_eq(e.msg[1], "/: not a regular file");
 	config_errors_clear(&e);
+	/*
+	 * A FIFO nobody writes to: refused at once.  It used to block in
+	 * open() (a reload froze the daemon's loop); Check's timeout ends a
+	 * test that hangs.
+	 */
+	path = write_tmp("", 0);
+	unlink(path);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_ptr_null(config_load(path, &e));
+	snprintf(want, sizeof(want), "%s: not a regular file", path);
+	ck_assert_str_eq(e.msg[0], want);
+	config_errors_clear(&e);
+	unlink(path);
+	free(path);
 	ck_assert_ptr_null(e.msg);
 	ck_assert_uint_eq(e.n, 0);
 }
