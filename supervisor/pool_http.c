@@ -1041,11 +1041,12 @@ hc_reply(struct hclient *c, int status, const char *reason, json_t *body)
 
 	s = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
+	/* A HEAD's answer has the length of the body it leaves out. */
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: "
 	    "application/json; charset=utf-8\r\nContent-Length: %zu\r\n"
 	    "Connection: %s\r\n\r\n%s", status, reason,
 	    s != NULL ? strlen(s) : 2, keep ? "keep-alive" : "close",
-	    s != NULL ? s : "{}");
+	    c->req_done && c->method == HTTP_HEAD ? "" : s != NULL ? s : "{}");
 	free(s);
 	hflush(c->bev);
 	if (c->up != NULL) {

@@ -345,6 +345,19 @@ post "$PO" /api/generate '{"model":"qwen2.5:7b","prompt":"x","stream":false}' >/
 ollama_mode a ok
 td_ok "retries = 1: b's 503 retried once on a, whose 503 the client got"
 
+# tunneld's own answer to a HEAD has a head only: its 504 here, when a, b
+# and c all time out (pool h: first_byte_timeout 2 s).  Before, the JSON
+# body followed, to be read as the next answer on a kept-alive connection.
+for n in a b c; do ollama_mode "$n" hang; done
+printf 'HEAD /api/tags HTTP/1.1\r\nHost: t\r\n\r\n' |
+    timeout 60 socat -t 30 - "TCP:127.0.0.1:$PH" >"$T/head504" 2>/dev/null || :
+for n in a b c; do ollama_mode "$n" ok; done
+head -n 1 "$T/head504" | grep -q '^HTTP/1.1 504 ' ||
+	td_fail "a HEAD that no node answered: $(head -n 1 "$T/head504")"
+[ "$(tail -c 4 "$T/head504" | od -An -c | tr -d ' ')" = '\r\n\r\n' ] ||
+	td_fail "tunneld's 504 to a HEAD carries a body: $(tail -c 80 "$T/head504")"
+td_ok "tunneld's own 504 to a HEAD: the head alone"
+
 # --- pass-through after the first byte ---------------------------------------------------
 ollama_mode b cutstream
 a0=$(grep -c 'POST /api/generate' "$T/ollama-a.log")
