@@ -1195,6 +1195,13 @@ cfg_section(struct cfg_parse *p, const char *l, size_t n)
 			cfg_err(p, p->lineno, "invalid %s name '%s': use 1 to %d "
 			    "characters from A-Z a-z 0-9 . _ -", in, name,
 			    NAME_LEN_MAX);
+		/* Names tunnelctl could not tell from its words. */
+		else if (name[0] == '-')
+			cfg_err(p, p->lineno, "invalid %s name '%s': it would "
+			    "read as an option to tunnelctl", in, name);
+		else if (kind == SECT_NODE && strcmp(name, "all") == 0)
+			cfg_err(p, p->lineno, "invalid node name 'all': "
+			    "'tunnelctl restart all' means every node");
 		else if ((line = sect_defined(p, s->kind, name)) != 0)
 			cfg_err(p, p->lineno, "duplicate %s '%s' (first defined "
 			    "at line %d)", in, name, line);

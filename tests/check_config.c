@@ -388,6 +388,14 @@ static const struct {
 	    "to 63 characters from A-Z a-z 0-9 . _ -" } },
 	{ "[node]\nssh = h\n",
 	    { "t.conf:1: section [node] needs a name: [node NAME]" } },
+	/* names tunnelctl's words could not reach */
+	{ "[node all]\nssh = h\n", { "t.conf:1: invalid node name 'all': "
+	    "'tunnelctl restart all' means every node" } },
+	{ "[node -x]\nssh = h\n", { "t.conf:1: invalid node name '-x': it "
+	    "would read as an option to tunnelctl" } },
+	{ "[node a]\nssh = h\n[pool -p]\nlisten = 127.0.0.1:9\nnodes = a\n",
+	    { "t.conf:3: invalid pool name '-p': it would read as an option "
+	    "to tunnelctl" } },
 	/* a discarded section still has its keys checked */
 	{ "[node a]\nssh = h\n[node a]\ngpu = amd\n",
 	    { "t.conf:3: duplicate node 'a' (first defined at line 1)",
