@@ -881,7 +881,6 @@ rs_headers_complete(http_parser *p)
 		return 0;
 	}
 	c->committed = 1;
-	evtimer_del(c->ev_ttfb);
 	return c->method == HTTP_HEAD ? 1 : 0;
 }
 
@@ -1467,13 +1466,15 @@ hu_drain(struct bufferevent *bev, void *arg)
 		}
 		/*
 		 * first_byte_timeout runs on until a final answer's head is
-		 * whole (rs_headers_complete()): a 100 Continue, or half a
-		 * head, and then silence is a node that does not answer.
+		 * whole (committed, below): a 100 Continue, or half a head,
+		 * and then silence is a node that does not answer.
 		 */
 		c->got_byte = 1;
 		parsed = http_parser_execute(&c->sp, &resp_settings,
 		    v.iov_base, v.iov_len);
 		err = HTTP_PARSER_ERRNO(&c->sp);
+		if (c->committed)	/* a final head, whole */
+			evtimer_del(c->ev_ttfb);
 		evbuffer_remove_buffer(in, c->rbuf, parsed);
 		if (c->committed || c->interim) {
 			if (c->committed && evbuffer_get_length(c->rbuf) > 0 &&
