@@ -63,8 +63,8 @@ struct ctl_client {
 	int			 admin;
 	int			 watching;
 	int			 answered;	/* reply queued: close once written */
-	struct status_cursor	 st;		/* a status of every node */
-	int			 status_open;	/* ... still being written */
+	struct status_cursor	 st;		/* a status of every node being
+						   written; done: none */
 	uint64_t		 since;		/* ms of its last step: accepted,
 						   answered, watching */
 };
@@ -268,35 +268,6 @@ control_send(struct ctl_client *cl, json_t *o)
 	free(s);
 }
 
-/*
- * MSG as UTF-8 into BUF: each byte that starts no well-formed sequence
- * (a config line's, a request word cut short) becomes U+FFFD.
- */
-static const char *
-control_utf8(const char *msg, char *buf, size_t size)
-{
-	const unsigned char	*s = (const unsigned char *)msg;
-	size_t			 len = 0, u;
-
-	while (*s != '\0') {
-		if ((u = utf8_len(s, 4)) == 0) {
-			s++;
-			if (size - len <= 3)
-				break;
-			memcpy(buf + len, "\xEF\xBF\xBD", 3);
-			len += 3;
-			continue;
-		}
-		if (size - len <= u)
-			break;
-		memcpy(buf + len, s, u);
-		len += u;
-		s += u;
-	}
-	buf[len] = '\0';
-	return buf;
-}
-
 /* The reply is queued; libevent writes it on a later turn. */
 static void
 control_answered(struct ctl_client *cl)
@@ -316,7 +287,7 @@ control_reply_fail(struct ctl_client *cl, const char *kind, const char *msg)
 	char	buf[4096];
 
 	control_send(cl, json_pack("{s:b,s:s,s:s}", "ok", 0, "error",
-	    control_utf8(msg, buf, sizeof(buf)), "kind", kind));
+	    utf8_clean(msg, buf, sizeof(buf)), "kind", kind));
 	control_answered(cl);
 }
 
@@ -398,7 +369,7 @@ control_ok(const char *msg)
 
 	/* A reload's names the config's path, whatever its bytes. */
 	return json_pack("{s:b,s:s}", "ok", 1, "message",
-	    control_utf8(msg, buf, sizeof(buf)));
+	    utf8_clean(msg, buf, sizeof(buf)));
 }
 
 /* best [POOL] [--model NAME]: the node a client should use now, and why. */
@@ -423,6 +394,20 @@ control_best(struct ctl_client *cl, const struct ctl_request *req)
 		    "address", addr, "node", n->conf->name, "reason", why));
 }
 
+static void
+control_status_cut(struct ctl_client *cl)
+{
+	log_warnx("status for client %d cut off: out of memory", (int)cl->pid);
+	control_client_free(cl);
+}
+
+/* Whether a status of every node is being written to CL. */
+static int
+control_status_open(const struct ctl_client *cl)
+{
+	return !status_cursor_done(&cl->st);
+}
+
 /*
  * The next piece of a status for every node, about LIMIT bytes, then its
  * end.  A reply that cannot be finished (out of memory) is cut off: the
@@ -437,14 +422,11 @@ control_status_more(struct ctl_client *cl, size_t limit)
 	    CONTROL_JSON_FLAGS) == -1 || (status_cursor_done(&cl->st) &&
 	    (status_tail(out, 1, CONTROL_JSON_FLAGS) == -1 ||
 	    evbuffer_add(out, "\n", 1) == -1))) {
-		log_warnx("status for client %d cut off: out of memory",
-		    (int)cl->pid);
-		control_client_free(cl);
+		control_status_cut(cl);
 		return -1;
 	}
 	if (status_cursor_done(&cl->st)) {
-		cl->status_open = 0;
-		status_cursor_free(&cl->st);
+		status_cursor_free(&cl->st);	/* done: no status open */
 		bufferevent_setwatermark(cl->bev, EV_WRITE, 0, 0);
 	}
 	return 0;
@@ -463,7 +445,6 @@ control_status_start(struct ctl_client *cl, int brief)
 		return;
 	}
 	cl->st.next = TAILQ_FIRST(&td->nodes);
-	cl->status_open = 1;
 	cl->st.now = now;
 	cl->st.brief = brief;
 	cl->st.first = 1;
@@ -619,7 +600,7 @@ control_write(struct bufferevent *bev, void *arg)
 {
 	struct ctl_client	*cl = arg;
 
-	if (cl->status_open &&
+	if (control_status_open(cl) &&
 	    control_status_more(cl, CTL_STATUS_CHUNK) == -1)
 		return;
 	if (cl->answered && evbuffer_get_length(bufferevent_get_output(bev))
@@ -1018,8 +999,12 @@ control_close(void)
 	ctl = NULL;
 }
 
-void
-control_reload_begin(void)
+/*
+ * Each open status goes on by name (ADDED NULL), or gets ADDED's name at
+ * its end; one that cannot is cut off.
+ */
+static void
+control_status_reload(const struct node *added)
 {
 	struct ctl_client	*cl, *next;
 
@@ -1027,30 +1012,23 @@ control_reload_begin(void)
 		return;
 	for (cl = TAILQ_FIRST(&ctl->clients); cl != NULL; cl = next) {
 		next = TAILQ_NEXT(cl, entry);
-		if (cl->status_open && status_cursor_detach(&cl->st) == -1) {
-			log_warnx("status for client %d cut off: out of "
-			    "memory", (int)cl->pid);
-			control_client_free(cl);
-		}
+		if (control_status_open(cl) && (added == NULL ?
+		    status_cursor_detach(&cl->st) :
+		    status_cursor_add(&cl->st, added->conf->name)) == -1)
+			control_status_cut(cl);
 	}
+}
+
+void
+control_reload_begin(void)
+{
+	control_status_reload(NULL);
 }
 
 void
 control_node_added(struct node *n)
 {
-	struct ctl_client	*cl, *next;
-
-	if (ctl == NULL)
-		return;
-	for (cl = TAILQ_FIRST(&ctl->clients); cl != NULL; cl = next) {
-		next = TAILQ_NEXT(cl, entry);
-		if (cl->status_open && cl->st.names != NULL &&
-		    status_cursor_add(&cl->st, n->conf->name) == -1) {
-			log_warnx("status for client %d cut off: out of "
-			    "memory", (int)cl->pid);
-			control_client_free(cl);
-		}
-	}
+	control_status_reload(n);
 }
 
 void

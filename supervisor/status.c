@@ -418,6 +418,8 @@ status_cursor_add(struct status_cursor *c, const char *name)
 	char	**names, *s;
 	size_t	  i;
 
+	if (c->names == NULL && status_cursor_detach(c) == -1)
+		return -1;
 	for (i = c->iname; i < c->nnames; i++)
 		if (strcmp(c->names[i], name) == 0)
 			return 0;	/* still to come: once is enough */

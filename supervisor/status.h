@@ -87,7 +87,7 @@ struct status_cursor {
 int	 status_cursor_done(const struct status_cursor *);
 /* Before a reload: go on from the names of the nodes still to come. */
 int	 status_cursor_detach(struct status_cursor *);
-/* NAME was added by a reload: it comes at the end. */
+/* NAME was added by a reload: it comes at the end (by name from here on). */
 int	 status_cursor_add(struct status_cursor *, const char *name);
 void	 status_cursor_free(struct status_cursor *);
 int	 status_head(struct evbuffer *out, uint64_t now, size_t flags);

@@ -5,6 +5,7 @@
 #define TUNNELD_UTF8_H
 
 #include <stddef.h>
+#include <string.h>
 
 /*
  * The length of the well-formed UTF-8 sequence at S (N bytes there), 1 for
@@ -36,6 +37,36 @@ utf8_len(const unsigned char *s, size_t n)
 		return 4;
 	}
 	return 0;
+}
+
+/*
+ * S as UTF-8 into BUF (SIZE > 0 bytes, NUL-terminated, cut on a sequence
+ * boundary): each byte that starts no well-formed sequence becomes
+ * U+FFFD, as jsonw writes one.  For text that must go into JSON whole
+ * (jansson refuses a string that is not UTF-8).  Returns BUF.
+ */
+static inline const char *
+utf8_clean(const char *s, char *buf, size_t size)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	const char		*put;
+	size_t			 len = 0, u, n;
+
+	for (; *p != '\0'; p += u != 0 ? u : 1) {
+		if ((u = utf8_len(p, 4)) == 0) {
+			put = "\xEF\xBF\xBD";
+			n = 3;
+		} else {
+			put = (const char *)p;
+			n = u;
+		}
+		if (size - len <= n)
+			break;
+		memcpy(buf + len, put, n);
+		len += n;
+	}
+	buf[len] = '\0';
+	return buf;
 }
 
 #endif
